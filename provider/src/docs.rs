@@ -24,7 +24,14 @@ fn attr_line(out: &mut String, a: &Attribute) {
     if a.sensitive {
         flags.push("Sensitive".into());
     }
-    let _ = writeln!(out, "- `{}` ({}) {}{}", a.name, flags.join(", "), a.description, if a.force_new { " Changing it replaces the resource." } else { "" });
+    let _ = writeln!(
+        out,
+        "- `{}` ({}) {}{}",
+        a.name,
+        flags.join(", "),
+        a.description,
+        if a.force_new { " Changing it replaces the resource." } else { "" }
+    );
 }
 
 fn block_section(out: &mut String, title: &str, b: &Block, nested: &mut Vec<(String, Block)>) {
@@ -99,7 +106,8 @@ mod tests {
         let mut stale = Vec::new();
         for (name, schema) in p.resource_schemas() {
             let ex = root.join("examples/resources").join(name);
-            let example = std::fs::read_to_string(ex.join("resource.tf")).expect("every resource has examples/resources/<name>/resource.tf");
+            let example =
+                std::fs::read_to_string(ex.join("resource.tf")).expect("every resource has examples/resources/<name>/resource.tf");
             let import = std::fs::read_to_string(ex.join("import.sh")).unwrap_or_default();
             let page = super::resource_page(name, &schema.block, &example, &import);
             let file = root.join("docs/resources").join(format!("{}.md", name.trim_start_matches("sparkoss_")));
@@ -109,6 +117,9 @@ mod tests {
                 stale.push(file.display().to_string());
             }
         }
-        assert!(stale.is_empty(), "stale docs (regenerate with SPARKOSS_UPDATE_DOCS=1 cargo test -p terraform-provider-sparkoss docs): {stale:?}");
+        assert!(
+            stale.is_empty(),
+            "stale docs (regenerate with SPARKOSS_UPDATE_DOCS=1 cargo test -p terraform-provider-sparkoss docs): {stale:?}"
+        );
     }
 }

@@ -1,0 +1,150 @@
+//! `localcloud`: the local, protocol-faithful emulation of ACK, OSS and the Kubernetes API that
+//! the tests and the demo run against.
+//!
+//! ```text
+//! localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET]
+//!            [--create-delay 2s] [--no-kubelet]
+//! ```
+//! When ready it prints one JSON line with its endpoints and keys on stdout, then serves until
+//! SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use sparkoss_acceptance_tests::localcloud::{self, Config};
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("localcloud: {msg}\nusage: localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET] [--create-delay 2s] [--no-kubelet]");
+    ExitCode::from(2)
+}
+
+fn parse_delay(s: &str) -> Option<Duration> {
+    let (n, scale) = if let Some(ms) = s.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(sec) = s.strip_suffix('s') {
+        (sec, 1.0)
+    } else if let Some(m) = s.strip_suffix('m') {
+        (m, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    n.parse::<f64>().ok().filter(|v| *v >= 0.0).map(|v| Duration::from_secs_f64(v * scale))
+}
+
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn main() -> ExitCode {
+    let mut listen: IpAddr = IpAddr::from([127, 0, 0, 1]);
+    let mut data_dir: Option<PathBuf> = None;
+    let mut ak: Option<String> = None;
+    let mut sk: Option<String> = None;
+    let mut delay = Duration::from_secs(2);
+    let mut kubelet = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        let r: Result<(), String> = (|| {
+            match a.as_str() {
+                "--listen" => {
+                    let v = value("--listen")?;
+                    listen = v.parse().map_err(|_| format!("--listen {v:?} is not an IP address"))?;
+                    if !listen.is_loopback() {
+                        return Err(format!("--listen {v}: the local cloud only listens on loopback addresses"));
+                    }
+                }
+                "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
+                "--access-key-id" => ak = Some(value("--access-key-id")?),
+                "--access-key-secret" => sk = Some(value("--access-key-secret")?),
+                "--create-delay" => {
+                    let v = value("--create-delay")?;
+                    delay = parse_delay(&v).ok_or_else(|| format!("--create-delay {v:?} is not a duration like 2s or 500ms"))?;
+                }
+                "--no-kubelet" => kubelet = false,
+                "-h" | "--help" => return Err("help".into()),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            return usage(&e);
+        }
+    }
+    if ak.is_some() != sk.is_some() {
+        return usage("--access-key-id and --access-key-secret go together");
+    }
+    let tmp;
+    let data_dir = match data_dir {
+        Some(d) => d,
+        None => match tempfile::Builder::new().prefix("localcloud-").tempdir() {
+            Ok(t) => {
+                tmp = t;
+                tmp.path().to_path_buf()
+            }
+            Err(e) => {
+                eprintln!("localcloud: cannot create a data dir: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let config = Config {
+        listen,
+        data_dir,
+        access_key_id: ak.unwrap_or_else(|| format!("LTAI{}", random_hex(10))),
+        access_key_secret: sk.unwrap_or_else(|| random_hex(15)),
+        create_delay: delay,
+        kubelet,
+    };
+
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOCALCLOUD_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("localcloud: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async move {
+        let cloud = match localcloud::start(config).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("localcloud: cannot start: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let line = serde_json::to_string(&cloud.endpoints).unwrap_or_default();
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            return ExitCode::from(1);
+        }
+        drop(out);
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("localcloud: cannot watch signals: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("stopping");
+        cloud.stop().await;
+        ExitCode::SUCCESS
+    })
+}

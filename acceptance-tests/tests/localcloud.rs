@@ -1,0 +1,29 @@
+//! The local cloud starts as the agreed contract says: one JSON line, loopback endpoints, and a
+//! clean exit on SIGTERM.
+
+use sparkoss_acceptance_tests::LocalCloudProcess;
+
+#[test]
+fn starts_reports_endpoints_and_stops_on_sigterm() {
+    let mut cloud =
+        LocalCloudProcess::start(&["--access-key-id", "LTAItest", "--access-key-secret", "s3cr3t", "--no-kubelet"]).expect("starts");
+    let e = cloud.endpoints.clone();
+    assert_eq!(e.region, "cn-local");
+    assert_eq!((e.access_key_id.as_str(), e.access_key_secret.as_str()), ("LTAItest", "s3cr3t"));
+    for url in [&e.ack_endpoint, &e.oss_endpoint, &e.kubernetes_endpoint] {
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let addr = url.trim_start_matches("http://");
+        std::net::TcpStream::connect(addr).expect("listening");
+    }
+    assert!(cloud.stop(), "exits 0 on SIGTERM");
+}
+
+#[test]
+fn refuses_non_loopback_addresses_and_bad_flags() {
+    let bin = sparkoss_acceptance_tests::localcloud_bin().expect("builds");
+    for args in [&["--listen", "0.0.0.0"][..], &["--create-delay", "soon"][..], &["--access-key-id", "x"][..], &["--bogus"][..]] {
+        let out = std::process::Command::new(&bin).args(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("localcloud: "), "{args:?}");
+    }
+}
