@@ -35,11 +35,16 @@ fn attr_line(out: &mut String, a: &Attribute) {
 }
 
 fn block_section(out: &mut String, title: &str, b: &Block, nested: &mut Vec<(String, Block)>) {
-    let groups: [(&str, Box<dyn Fn(&Attribute) -> bool>); 3] = [
-        ("Required", Box::new(|a: &Attribute| a.required)),
-        ("Optional", Box::new(|a: &Attribute| a.optional)),
-        ("Read-Only", Box::new(|a: &Attribute| a.computed && !a.optional && !a.required)),
-    ];
+    fn required(a: &Attribute) -> bool {
+        a.required
+    }
+    fn optional(a: &Attribute) -> bool {
+        a.optional
+    }
+    fn read_only(a: &Attribute) -> bool {
+        a.computed && !a.optional && !a.required
+    }
+    let groups: [(&str, fn(&Attribute) -> bool); 3] = [("Required", required), ("Optional", optional), ("Read-Only", read_only)];
     for (name, pick) in groups.iter() {
         let attrs: Vec<&Attribute> = b.attributes.iter().filter(|a| pick(a)).collect();
         let blocks: Vec<_> = if *name == "Optional" || *name == "Required" {
