@@ -44,7 +44,8 @@ fn block_section(out: &mut String, title: &str, b: &Block, nested: &mut Vec<(Str
     fn read_only(a: &Attribute) -> bool {
         a.computed && !a.optional && !a.required
     }
-    let groups: [(&str, fn(&Attribute) -> bool); 3] = [("Required", required), ("Optional", optional), ("Read-Only", read_only)];
+    type AttrFilter = fn(&Attribute) -> bool;
+    let groups: [(&str, AttrFilter); 3] = [("Required", required), ("Optional", optional), ("Read-Only", read_only)];
     for (name, pick) in groups.iter() {
         let attrs: Vec<&Attribute> = b.attributes.iter().filter(|a| pick(a)).collect();
         let blocks: Vec<_> = if *name == "Optional" || *name == "Required" {
