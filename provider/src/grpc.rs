@@ -387,3 +387,99 @@ fn no_such(kind: &str, name: &str) -> Vec<pb::Diagnostic> {
     d.error(format!("Unknown {kind}"), format!("this provider has no {kind} {name:?}"));
     diags_to_pb(&d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::provider_server::Provider as _;
+
+    fn grpc() -> GrpcProvider {
+        GrpcProvider::new(Arc::new(Provider::standard()))
+    }
+
+    fn ty(type_name: &str) -> Type {
+        grpc().resource_type(type_name).expect("known type")
+    }
+
+    #[tokio::test]
+    async fn data_sources_functions_and_identities_are_answered_empty() {
+        let g = grpc();
+        let f = g.get_functions(Request::new(pb::get_functions::Request {})).await.expect("answers").into_inner();
+        assert!(f.functions.is_empty() && f.diagnostics.is_empty());
+        let ids = g.get_resource_identity_schemas(Request::new(pb::get_resource_identity_schemas::Request {})).await.expect("answers");
+        assert!(ids.into_inner().identity_schemas.is_empty());
+        let ds = g
+            .validate_data_resource_config(Request::new(pb::validate_data_resource_config::Request {
+                type_name: "sparkoss_x".into(),
+                ..Default::default()
+            }))
+            .await
+            .expect("answers")
+            .into_inner();
+        assert_eq!(ds.diagnostics.len(), 1);
+        assert_eq!(ds.diagnostics[0].severity, pb::diagnostic::Severity::Error as i32);
+        let call =
+            g.call_function(Request::new(pb::call_function::Request { name: "nope".into(), arguments: vec![] })).await.expect("answers");
+        assert!(call.into_inner().error.is_some_and(|e| e.text.contains("nope")));
+        let meta = g.get_metadata(Request::new(pb::get_metadata::Request {})).await.expect("answers").into_inner();
+        assert_eq!(meta.resources.len(), 3);
+        assert!(meta.server_capabilities.is_some_and(|c| c.plan_destroy));
+    }
+
+    #[tokio::test]
+    async fn diagnostics_carry_the_attribute_path() {
+        let t = ty("sparkoss_job");
+        let Type::Object { attrs, .. } = &t else { unreachable!() };
+        let mut cfg: std::collections::BTreeMap<String, Value> = attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
+        cfg.insert("spark_conf".into(), Value::Map([("spark.master".to_string(), Value::string("local"))].into_iter().collect()));
+        let dv = encode_dv(&Value::Object(cfg), &t).expect("encodes");
+        let r = grpc()
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "sparkoss_job".into(),
+                config: Some(dv),
+                ..Default::default()
+            }))
+            .await
+            .expect("answers")
+            .into_inner();
+        assert_eq!(r.diagnostics.len(), 1, "{:?}", r.diagnostics);
+        use pb::attribute_path::step::Selector;
+        let steps: Vec<_> = r.diagnostics[0].attribute.as_ref().expect("path").steps.iter().filter_map(|s| s.selector.clone()).collect();
+        assert_eq!(steps, vec![Selector::AttributeName("spark_conf".into()), Selector::ElementKeyString("spark.master".into())]);
+    }
+
+    #[tokio::test]
+    async fn upgrade_reads_json_state_and_plan_destroy_plans_null() {
+        let g = grpc();
+        let up = g
+            .upgrade_resource_state(Request::new(pb::upgrade_resource_state::Request {
+                type_name: "sparkoss_namespace".into(),
+                version: 0,
+                raw_state: Some(pb::RawState {
+                    json: br#"{"id":"team-a","name":"team-a","service_account":"spark-driver"}"#.to_vec(),
+                    ..Default::default()
+                }),
+            }))
+            .await
+            .expect("answers")
+            .into_inner();
+        assert!(up.diagnostics.is_empty(), "{:?}", up.diagnostics);
+        let t = ty("sparkoss_namespace");
+        let state = decode_dv(up.upgraded_state.as_ref(), &t).expect("decodes");
+        assert_eq!(state.attr("name"), &Value::string("team-a"));
+
+        let plan = g
+            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
+                type_name: "sparkoss_namespace".into(),
+                prior_state: up.upgraded_state.clone(),
+                proposed_new_state: Some(encode_dv(&Value::Null, &t).expect("null")),
+                config: Some(encode_dv(&Value::Null, &t).expect("null")),
+                ..Default::default()
+            }))
+            .await
+            .expect("answers")
+            .into_inner();
+        assert!(plan.diagnostics.is_empty());
+        assert_eq!(decode_dv(plan.planned_state.as_ref(), &t).expect("decodes"), Value::Null);
+    }
+}
