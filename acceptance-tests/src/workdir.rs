@@ -23,6 +23,27 @@ pub struct Output {
     pub elapsed: Duration,
 }
 
+impl Output {
+    /// The JSON documents of a `-json` run (one per line; other lines skipped).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// Error diagnostics of a `-json` run: (summary, detail) pairs.
+    pub fn json_errors(&self) -> Vec<(String, String)> {
+        self.json_lines()
+            .iter()
+            .filter(|m| m["type"] == "diagnostic" && m["diagnostic"]["severity"] == "error")
+            .map(|m| {
+                (
+                    m["diagnostic"]["summary"].as_str().unwrap_or_default().to_owned(),
+                    m["diagnostic"]["detail"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// A diagnostic from `terraform validate -json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Diagnostic {
@@ -168,6 +189,24 @@ impl Workdir {
         }
         let show = self.run(&["show", "-json", "tfplan"])?;
         serde_json::from_str(&show.stdout).map_err(|e| HarnessError::Output { what: "terraform show -json".into(), detail: e.to_string() })
+    }
+
+    /// `terraform apply -auto-approve -json` with extra arguments; the output's JSON lines are
+    /// in [`Output::json_lines`].
+    pub fn apply(&self, extra: &[&str]) -> Result<Output, HarnessError> {
+        let mut args = vec!["apply", "-auto-approve", "-input=false", "-no-color", "-json"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// `terraform destroy -auto-approve -json`.
+    pub fn destroy(&self) -> Result<Output, HarnessError> {
+        self.run(&["destroy", "-auto-approve", "-input=false", "-no-color", "-json"])
+    }
+
+    /// `terraform import ADDRESS ID`.
+    pub fn import(&self, address: &str, id: &str) -> Result<Output, HarnessError> {
+        self.run(&["import", "-input=false", "-no-color", address, id])
     }
 
     /// The state file's resources (empty when there is no state).

@@ -237,9 +237,14 @@ fn unknown_provider_configuration_does_not_break_plan() {
 fn apply_says_what_is_not_available_and_records_nothing() {
     for tf in terraforms() {
         let wd = workdir(&tf, &job(""));
-        let out = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]).expect("runs");
+        let out = wd.apply(&[]).expect("runs");
         assert!(!out.success);
-        assert!(out.stderr.contains("sparkoss_job: create is not available in this provider version"), "{}", out.stderr);
+        let errors = out.json_errors();
+        assert!(
+            errors.iter().any(|(s, _)| s == "sparkoss_job: create is not available in this provider version"),
+            "{errors:?} {}",
+            out.stderr
+        );
         assert!(wd.state_resources().is_empty(), "nothing may be recorded as created");
     }
 }
