@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use sparkoss_acceptance_tests::localcloud::{self, Config};
+use tokio::signal::unix::{signal, SignalKind};
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("localcloud: {msg}\nusage: localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET] [--create-delay 2s] [--no-kubelet]");
@@ -119,6 +120,14 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Signal handlers first: a test may send SIGTERM as soon as it reads the ready line.
+        let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(t), Ok(i)) => (t, i),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("localcloud: cannot watch signals: {e}");
+                return ExitCode::from(1);
+            }
+        };
         let cloud = match localcloud::start(config).await {
             Ok(c) => c,
             Err(e) => {
@@ -132,16 +141,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         drop(out);
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("localcloud: cannot watch signals: {e}");
-                return ExitCode::from(1);
-            }
-        };
         tokio::select! {
             _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
         }
         tracing::info!("stopping");
         cloud.stop().await;

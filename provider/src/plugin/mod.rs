@@ -148,11 +148,13 @@ async fn serve_on(
         .add_service(GrpcStdioServer::new(services::Stdio { shutdown: shutdown_rx.clone() }))
         .add_service(GrpcBrokerServer::new(services::Broker { shutdown: shutdown_rx.clone() }));
 
+    // Signal handlers before the handshake line: whoever reads it may signal us at once.
+    let signals = Signals::install();
     ready(addr, cert.as_deref())?;
 
     let signal_tx = shutdown_tx.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         let _ = signal_tx.send(true);
     });
 
@@ -174,22 +176,31 @@ async fn serve_on(
     Ok(())
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
+/// SIGTERM and SIGINT, registered up front.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        Signals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.term) => {}
+            _ = recv(&mut self.int) => {}
+        }
     }
 }
 
