@@ -1,8 +1,10 @@
-//! `image-builder`: builds the OSS-enabled Spark image through the Docker Engine API.
-//!
-//! Not built yet (see the image-builder issue); this placeholder says so rather than pretend.
+//! `image-builder`: builds and pushes the OSS-enabled Spark image through the Docker Engine API.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("image-builder: not implemented yet in this version of sparkoss");
-    std::process::ExitCode::from(2)
+use clap::Parser;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let cli = sparkoss_image_builder::cli::Cli::parse();
+    let code = sparkoss_image_builder::cli::run(cli).await;
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

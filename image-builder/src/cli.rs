@@ -1,0 +1,370 @@
+//! The command line: `image-builder build | inspect | versions`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::catalog::Catalog;
+use crate::context::{build_context, ContextInput, JAR_LABEL_PREFIX};
+use crate::engine::{Engine, Event};
+use crate::error::{Error, Result};
+use crate::{auth, maven};
+
+/// Builds and pushes the OSS-enabled Spark image through the Docker Engine API.
+#[derive(Debug, Parser)]
+#[command(name = "image-builder", version, about)]
+pub struct Cli {
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// A TOML catalog to use instead of the built-in one (same shape; see the README).
+    #[arg(long, global = true)]
+    pub catalog: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable lines (progress bars on a terminal).
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build (and optionally push) the image.
+    Build(Box<BuildArgs>),
+    /// Show what sparkoss put in a local image: versions, connector jars and their sha256.
+    Inspect {
+        /// Image reference or id.
+        reference: String,
+    },
+    /// List the catalog: Spark lines, Hadoop versions and connector jars.
+    Versions,
+}
+
+/// `image-builder build` flags.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Spark version: 3.3.x, 3.4.x or 3.5.x (or just the line, e.g. 3.5).
+    #[arg(long)]
+    pub spark: String,
+    /// Hadoop version (must match the Spark line's).
+    #[arg(long)]
+    pub hadoop: Option<String>,
+    /// Base image (default: apache/spark:<version>).
+    #[arg(long)]
+    pub base_image: Option<String>,
+    /// Image reference to tag; repeatable (default: sparkoss/spark-oss:<version>).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Push every tag after the build.
+    #[arg(long)]
+    pub push: bool,
+    /// Target platform.
+    #[arg(long, value_parser = ["linux/amd64", "linux/arm64"])]
+    pub platform: Option<String>,
+    /// Maven repository root.
+    #[arg(long, default_value = maven::MAVEN_CENTRAL)]
+    pub maven_repo: String,
+    /// Where verified jars are cached by sha256.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not use the engine's build cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Extra image label; repeatable.
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// The launcher executable to put in the image (default: `sparkoss-launcher` beside this program).
+    #[arg(long)]
+    pub launcher: Option<PathBuf>,
+    /// Registry user for --push (the password comes from --registry-password-stdin).
+    #[arg(long, requires = "registry_password_stdin")]
+    pub registry_username: Option<String>,
+    /// Read the registry password from standard input.
+    #[arg(long, requires = "registry_username")]
+    pub registry_password_stdin: bool,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let output = cli.output;
+    let result = match cli.command {
+        Command::Build(args) => build(*args, cli.catalog.as_deref(), output).await,
+        Command::Inspect { reference } => inspect(&reference, output).await,
+        Command::Versions => versions(cli.catalog.as_deref(), output),
+    };
+    match result {
+        Ok(doc) => {
+            if output == Output::Json {
+                println!("{doc}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("image-builder: error: {e}");
+            if output == Output::Json {
+                println!("{}", json!({ "error": e.to_string() }));
+            }
+            1
+        }
+    }
+}
+
+fn load_catalog(path: Option<&Path>) -> Result<Catalog> {
+    match path {
+        Some(p) => Catalog::load(p),
+        None => Catalog::builtin(),
+    }
+}
+
+/// The default launcher: `sparkoss-launcher` in the same directory as this executable.
+pub fn default_launcher() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| Error::InvalidArgument { flag: "--launcher", message: "cannot tell the directory of this executable".into() })?;
+    Ok(dir.join("sparkoss-launcher"))
+}
+
+/// Renders progress: a spinner on a terminal, plain lines on stderr otherwise, nothing for JSON.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(output: Output) -> Self {
+        let quiet = output == Output::Json;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        });
+        Self { bar, quiet }
+    }
+
+    fn line(&self, s: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(b) => b.println(s),
+            None => eprintln!("{s}"),
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        match e {
+            Event::Build(l) => {
+                if let Some(b) = &self.bar {
+                    b.set_message(l.clone());
+                }
+                if l.starts_with("Step ") || self.bar.is_none() {
+                    self.line(l);
+                }
+            }
+            Event::Push { id, status, current, total } => {
+                if let Some(b) = &self.bar {
+                    match (current, total) {
+                        (Some(c), Some(t)) if *t > 0 => b.set_message(format!("{id}: {status} {c}/{t}")),
+                        _ => b.set_message(format!("{id} {status}")),
+                    }
+                }
+                // Per-chunk "Pushing" lines would flood a log; the rest are one line per layer.
+                if status != "Pushing" && !self.quiet && self.bar.is_none() {
+                    let sep = if id.is_empty() { "" } else { ": " };
+                    eprintln!("{id}{sep}{status}");
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+async fn build(args: BuildArgs, catalog: Option<&Path>, output: Output) -> Result<serde_json::Value> {
+    let started = Instant::now();
+    let catalog = load_catalog(catalog)?;
+    let selection = catalog.select(&args.spark, args.hadoop.as_deref(), args.base_image.as_deref())?;
+    let mut extra_labels = BTreeMap::new();
+    for l in &args.labels {
+        let (k, v) = l.split_once('=').ok_or_else(|| Error::InvalidArgument { flag: "--label", message: format!("{l:?} is not K=V") })?;
+        extra_labels.insert(k.to_string(), v.to_string());
+    }
+    if args.registry_username.is_some() && !args.push {
+        return Err(Error::InvalidArgument { flag: "--registry-username", message: "only used with --push".into() });
+    }
+    let password = if args.registry_password_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::io("standard input", e))?;
+        let s = s.trim_end_matches(['\n', '\r']).to_string();
+        if s.is_empty() {
+            return Err(Error::InvalidArgument { flag: "--registry-password-stdin", message: "standard input was empty".into() });
+        }
+        Some(s)
+    } else {
+        None
+    };
+    let launcher_path = match &args.launcher {
+        Some(p) => p.clone(),
+        None => default_launcher()?,
+    };
+    let launcher = match std::fs::read(&launcher_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::LauncherMissing { path: launcher_path }),
+        Err(e) => return Err(Error::io(&launcher_path, e)),
+    };
+    let tags = if args.tags.is_empty() { vec![format!("sparkoss/spark-oss:{}", selection.spark_version)] } else { args.tags.clone() };
+
+    let progress = Progress::new(output);
+    progress.line(&format!(
+        "Spark {} / Hadoop {} on {}; launcher {}",
+        selection.spark_version,
+        selection.hadoop_version,
+        selection.base_image,
+        launcher_path.display()
+    ));
+    // Jars are resolved and verified before the engine is contacted: a bad jar never reaches Docker.
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(maven::default_cache_dir);
+    let jars = maven::fetch_all(&selection.jars, &args.maven_repo, &cache_dir).await?;
+    for j in &jars {
+        let from = if j.cached { "cache" } else { "downloaded" };
+        progress.line(&format!("verified {} sha256:{} ({from})", j.jar.coordinate(), j.sha256));
+    }
+    let input = ContextInput { selection: selection.clone(), jars: jars.clone(), launcher, extra_labels };
+    let ctx = build_context(&input)?;
+
+    let engine = Engine::connect().await?;
+    let mut on_event = |e: Event| progress.event(&e);
+    let build_started = Instant::now();
+    let image_id = engine.build(&ctx, &tags, args.platform.as_deref(), args.no_cache, &mut on_event).await?;
+    let build_secs = build_started.elapsed().as_secs_f64();
+    progress.line(&format!("built {image_id} as {}", tags.join(", ")));
+
+    let mut pushed = Vec::new();
+    if args.push {
+        for tag in &tags {
+            let registry = auth::registry_of(tag);
+            let creds = match (&args.registry_username, &password) {
+                (Some(u), Some(p)) => Some(auth::explicit(&registry, u, p.clone())),
+                _ => auth::from_docker_config(&registry)?,
+            };
+            let outcome = engine.push(tag, creds, &mut on_event).await?;
+            progress.line(&format!(
+                "pushed {tag} digest {} ({} layers uploaded, {} already there)",
+                outcome.digest.as_deref().unwrap_or("?"),
+                outcome.layers_pushed,
+                outcome.layers_existing
+            ));
+            if output == Output::Text {
+                if let Some(d) = &outcome.digest {
+                    println!("{tag}@{d}");
+                }
+            }
+            pushed.push(outcome);
+        }
+    } else if output == Output::Text {
+        println!("{image_id}");
+    }
+    progress.finish();
+    Ok(json!({
+        "image_id": image_id,
+        "tags": tags,
+        "spark_version": selection.spark_version,
+        "hadoop_version": selection.hadoop_version,
+        "base_image": selection.base_image,
+        "jars": jars.iter().map(|j| json!({
+            "coordinate": j.jar.coordinate(),
+            "file": j.jar.file_name(),
+            "sha256": j.sha256,
+            "cached": j.cached,
+        })).collect::<Vec<_>>(),
+        "launcher": { "source": launcher_path.display().to_string(), "path": crate::context::LAUNCHER_PATH,
+                      "sha256": ctx.labels.get("io.sparkoss.launcher.sha256") },
+        "labels": ctx.labels,
+        "pushed": pushed,
+        "build_seconds": build_secs,
+        "total_seconds": started.elapsed().as_secs_f64(),
+    }))
+}
+
+/// What `inspect` reports, from an image's labels.
+pub fn describe(labels: &BTreeMap<String, String>) -> serde_json::Value {
+    let jars: Vec<serde_json::Value> = labels
+        .iter()
+        .filter_map(|(k, v)| {
+            let artifact = k.strip_prefix(JAR_LABEL_PREFIX)?;
+            let (coordinate, digest) = v.split_once(' ')?;
+            let sha256 = digest.strip_prefix("sha256:")?;
+            let version = coordinate.rsplit(':').next().unwrap_or_default();
+            Some(json!({ "artifact": artifact, "coordinate": coordinate, "sha256": sha256,
+                         "path": format!("{}/{artifact}-{version}.jar", crate::context::JARS_DIR) }))
+        })
+        .collect();
+    let get = |k: &str| labels.get(k).cloned();
+    json!({
+        "spark_version": get("io.sparkoss.spark.version"),
+        "hadoop_version": get("io.sparkoss.hadoop.version"),
+        "connector_version": get("io.sparkoss.connector.version"),
+        "builder_version": get("io.sparkoss.builder.version"),
+        "base_image": get("org.opencontainers.image.base.name"),
+        "launcher": { "path": get("io.sparkoss.launcher.path"), "sha256": get("io.sparkoss.launcher.sha256") },
+        "jars": jars,
+    })
+}
+
+async fn inspect(reference: &str, output: Output) -> Result<serde_json::Value> {
+    let engine = Engine::connect().await?;
+    let id = engine.image_id(reference).await?;
+    let labels = engine.labels(reference).await?;
+    if !labels.contains_key("io.sparkoss.spark.version") {
+        return Err(Error::InvalidArgument {
+            flag: "inspect",
+            message: format!("{reference} was not built by sparkoss image-builder (no io.sparkoss.* labels)"),
+        });
+    }
+    let mut doc = describe(&labels);
+    doc["image_id"] = json!(id);
+    doc["reference"] = json!(reference);
+    if output == Output::Text {
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+        println!("image      {id}");
+        println!("spark      {}", s(&doc["spark_version"]));
+        println!("hadoop     {}", s(&doc["hadoop_version"]));
+        println!("base       {}", s(&doc["base_image"]));
+        println!("launcher   {} sha256:{}", s(&doc["launcher"]["path"]), s(&doc["launcher"]["sha256"]));
+        for j in doc["jars"].as_array().into_iter().flatten() {
+            println!("jar        {} {} sha256:{}", s(&j["path"]), s(&j["coordinate"]), s(&j["sha256"]));
+        }
+    }
+    Ok(doc)
+}
+
+fn versions(catalog: Option<&Path>, output: Output) -> Result<serde_json::Value> {
+    let catalog = load_catalog(catalog)?;
+    if output == Output::Text {
+        for line in &catalog.lines {
+            println!("spark {}.x (default {})  hadoop {}  base {}", line.spark, line.default_version, line.hadoop, line.base_image);
+            for j in &line.jars {
+                let pin = j.sha256.as_deref().map(|s| format!("sha256:{s}")).unwrap_or_else(|| "UNPINNED".into());
+                println!("  {} {pin}", j.coordinate());
+            }
+        }
+    }
+    serde_json::to_value(&catalog).map_err(|e| Error::Catalog { path: "catalog".into(), message: e.to_string() })
+}

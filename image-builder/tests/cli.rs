@@ -1,0 +1,117 @@
+//! CLI behaviour that must hold before (or without) the Docker Engine: version errors, missing
+//! launcher, and a corrupted jar stopping the build before the engine is contacted.
+
+mod support;
+
+use sparkoss_image_builder::testkit::Tripwire;
+use support::*;
+
+#[test]
+fn unknown_spark_lists_supported_versions() {
+    let r = image_builder(&["build", "--spark", "2.4.8"], &[], None);
+    assert_eq!(r.code, 1, "stderr: {}", r.stderr);
+    for v in ["3.3.x", "3.4.x", "3.5.x"] {
+        assert!(r.stderr.contains(v), "missing {v} in: {}", r.stderr);
+    }
+    assert!(r.stderr.contains("2.4.8"), "{}", r.stderr);
+    let j = image_builder(&["build", "--spark", "9.9", "--output", "json"], &[], None);
+    assert_eq!(j.code, 1);
+    assert!(j.json()["error"].as_str().expect("error text").contains("3.5.x"));
+}
+
+#[test]
+fn versions_lists_the_catalog() {
+    let r = image_builder(&["versions", "--output", "json"], &[], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = r.json()["line"].as_array().expect("lines").clone();
+    let spark: Vec<&str> = lines.iter().filter_map(|l| l["spark"].as_str()).collect();
+    assert_eq!(spark, ["3.5", "3.4", "3.3"]);
+    let t = image_builder(&["versions"], &[], None);
+    assert!(t.stdout.contains("org.apache.hadoop:hadoop-aliyun:3.3.2"), "{}", t.stdout);
+}
+
+#[test]
+fn built_in_catalog_refuses_unpinned_jars() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let launcher = stand_in_launcher(dir.path());
+    let maven = sparkoss_image_builder::testkit::FileServer::start().expect("maven");
+    let r = image_builder(
+        &["build", "--spark", "3.5.3", "--launcher", launcher.to_str().expect("utf8"), "--maven-repo", &maven.url],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no pinned sha256"), "{}", r.stderr);
+    assert_eq!(maven.requests(), 0, "nothing is downloaded for an unpinned catalog");
+}
+
+#[test]
+fn missing_launcher_is_explained() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope/sparkoss-launcher");
+    let r = image_builder(&["build", "--spark", "3.5", "--launcher", missing.to_str().expect("utf8")], &[], None);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("launcher binary") && r.stderr.contains("--launcher"), "{}", r.stderr);
+}
+
+#[test]
+fn corrupted_jar_fails_before_docker_is_contacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jars = test_jars();
+    let catalog = write_catalog(dir.path(), &jars);
+    let launcher = stand_in_launcher(dir.path());
+    let tripwire = Tripwire::start().expect("tripwire");
+    let env = [("DOCKER_HOST", tripwire.docker_host.as_str())];
+
+    // 1. Bytes changed in transit: the repository's .sha1 no longer matches.
+    let maven = maven_with(&jars);
+    let (jar, bytes) = &jars[1];
+    let mut bad = bytes.clone();
+    bad[100] ^= 0xff;
+    maven.put(&jar.repo_path(), bad.clone());
+    let cache = dir.path().join("cache1");
+    let args = |repo: &str, cache: &str| -> Vec<String> {
+        [
+            "build",
+            "--spark",
+            "3.5.3",
+            "--catalog",
+            catalog.to_str().expect("utf8"),
+            "--launcher",
+            launcher.to_str().expect("utf8"),
+            "--maven-repo",
+            repo,
+            "--cache-dir",
+            cache,
+            "--base-image",
+            "x/y:z",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    };
+    let a1 = args(&maven.url, cache.to_str().expect("utf8"));
+    let r = image_builder(&a1.iter().map(String::as_str).collect::<Vec<_>>(), &env, None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("sha1 mismatch") && r.stderr.contains("aliyun-sdk-oss"), "{}", r.stderr);
+
+    // 2. A consistent but wrong jar (mirror serves other bytes with a matching .sha1): the pin catches it.
+    maven.put_jar(jar, &bad);
+    let cache2 = dir.path().join("cache2");
+    let a2 = args(&maven.url, cache2.to_str().expect("utf8"));
+    let r = image_builder(&a2.iter().map(String::as_str).collect::<Vec<_>>(), &env, None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("sha256 mismatch"), "{}", r.stderr);
+    assert!(r.stderr.contains(jar.sha256.as_deref().expect("pin")), "{}", r.stderr);
+    // The bad jar is not cached.
+    let cached: Vec<_> = std::fs::read_dir(cache2.join("sha256")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(!cached.iter().any(|n| n.to_string_lossy() == sparkoss_image_builder::testkit::sha256_hex(&bad)));
+    assert_eq!(tripwire.hits(), 0, "the engine must not be contacted when a jar fails verification");
+
+    // 3. Control: with good jars the same command gets as far as the engine (the tripwire).
+    maven.put_jar(jar, bytes);
+    let r = image_builder(&a2.iter().map(String::as_str).collect::<Vec<_>>(), &env, None);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("docker engine"), "{}", r.stderr);
+    assert!(tripwire.hits() > 0, "good jars reach the engine step");
+}

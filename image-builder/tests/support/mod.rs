@@ -1,0 +1,98 @@
+//! Helpers shared by the image-builder integration tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sparkoss_image_builder::catalog::Jar;
+use sparkoss_image_builder::testkit::{sha256_hex, FileServer};
+
+/// The real coordinates the built-in catalog pins, with test bytes (and so test digests).
+pub fn test_jars() -> Vec<(Jar, Vec<u8>)> {
+    [("org.apache.hadoop", "hadoop-aliyun", "3.3.4"), ("com.aliyun.oss", "aliyun-sdk-oss", "3.17.4"), ("org.jdom", "jdom2", "2.0.6.1")]
+        .into_iter()
+        .map(|(g, a, v)| {
+            // Distinct, non-trivial content per jar (a few hundred KB, like a small real jar).
+            let mut bytes = format!("PK\u{3}\u{4} sparkoss test jar {g}:{a}:{v}\n").into_bytes();
+            let seed = sha256_hex(a.as_bytes());
+            for i in 0..4000 {
+                bytes.extend_from_slice(format!("{seed}{i:08}\n").as_bytes());
+            }
+            let jar = Jar { group: g.into(), artifact: a.into(), version: v.into(), sha256: Some(sha256_hex(&bytes)) };
+            (jar, bytes)
+        })
+        .collect()
+}
+
+/// Writes a catalog whose 3.5 line uses `jars` and returns its path.
+pub fn write_catalog(dir: &Path, jars: &[(Jar, Vec<u8>)]) -> PathBuf {
+    let mut toml = String::from(
+        "[[line]]\nspark = \"3.5\"\ndefault_version = \"3.5.3\"\nbase_image = \"apache/spark:{version}\"\nhadoop = \"3.3.4\"\njars = [\n",
+    );
+    for (j, _) in jars {
+        toml.push_str(&format!(
+            "  {{ group = \"{}\", artifact = \"{}\", version = \"{}\", sha256 = \"{}\" }},\n",
+            j.group,
+            j.artifact,
+            j.version,
+            j.sha256.as_deref().expect("pinned")
+        ));
+    }
+    toml.push_str("]\n");
+    let p = dir.join("catalog.toml");
+    std::fs::write(&p, toml).expect("write catalog");
+    p
+}
+
+/// A Maven repository serving `jars` (with `.sha1` files).
+pub fn maven_with(jars: &[(Jar, Vec<u8>)]) -> FileServer {
+    let server = FileServer::start().expect("maven server");
+    for (j, b) in jars {
+        server.put_jar(j, b);
+    }
+    server
+}
+
+/// A stand-in launcher script (the real `sparkoss-launcher` is another package's binary).
+pub fn stand_in_launcher(dir: &Path) -> PathBuf {
+    let p = dir.join("sparkoss-launcher");
+    std::fs::write(&p, b"#!/bin/sh\necho \"sparkoss-launcher stand-in $*\"\n").expect("write launcher");
+    p
+}
+
+/// The result of one CLI run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `image-builder` with `args`, extra environment and optional stdin.
+pub fn image_builder(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-builder"));
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn image-builder");
+    {
+        let mut i = child.stdin.take().expect("stdin");
+        if let Some(s) = stdin {
+            i.write_all(s.as_bytes()).expect("write stdin");
+        }
+    }
+    let out = child.wait_with_output().expect("wait image-builder");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
