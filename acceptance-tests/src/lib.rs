@@ -11,6 +11,7 @@
 
 pub mod localcloud;
 pub mod localcloud_process;
+pub mod spark_base;
 pub mod tools;
 pub mod workdir;
 

@@ -242,6 +242,47 @@ pub fn resolve(config: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<P
     Ok(ProviderConfig { region, credentials, endpoints, has_unknowns })
 }
 
+impl ProviderConfig {
+    /// The credentials chain this configuration selects, as a caching provider: static keys,
+    /// a CLI profile, RRSA, or the default chain (environment, `~/.aliyun/config.json`, RRSA
+    /// variables, ECS RAM role). STS is the `endpoints.sts` override or the region's; the
+    /// metadata service is `SPARKOSS_ECS_METADATA_ENDPOINT` or ECS's own.
+    pub fn credentials_provider(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> std::sync::Arc<sparkoss_aliyun::credentials::CredentialsProvider> {
+        use sparkoss_aliyun::credentials::{CredentialsProvider, Endpoints as CredEndpoints, OidcRole, Source};
+        let source = match &self.credentials {
+            CredentialSource::Static { access_key_id, access_key_secret, security_token } => {
+                Source::Static(sparkoss_aliyun::signing::Credentials {
+                    access_key_id: access_key_id.expose().to_owned(),
+                    access_key_secret: access_key_secret.expose().to_owned(),
+                    security_token: security_token.as_ref().map(|t| t.expose().to_owned()),
+                })
+            }
+            CredentialSource::Profile { name, file } => {
+                Source::Profile { name: name.clone(), file: file.as_ref().map(std::path::PathBuf::from) }
+            }
+            CredentialSource::Oidc { role_arn, oidc_provider_arn, oidc_token_file, session_name, session_expiration } => {
+                Source::Oidc(OidcRole {
+                    role_arn: role_arn.clone(),
+                    oidc_provider_arn: oidc_provider_arn.clone(),
+                    oidc_token_file: oidc_token_file.clone(),
+                    session_name: session_name.clone(),
+                    duration_seconds: *session_expiration,
+                })
+            }
+            CredentialSource::DefaultChain => Source::default_chain(env),
+        };
+        let sts = self.endpoints.sts.clone().unwrap_or_else(|| match &self.region {
+            Some(r) => format!("https://sts.{r}.aliyuncs.com"),
+            None => CredEndpoints::default().sts,
+        });
+        let metadata = env("SPARKOSS_ECS_METADATA_ENDPOINT").unwrap_or_else(|| CredEndpoints::default().metadata);
+        CredentialsProvider::new(source, CredEndpoints { metadata, sts })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +366,16 @@ mod tests {
         ]);
         let c = resolve(&cfg(&[]), &env).expect("resolves");
         assert!(matches!(c.credentials, CredentialSource::Oidc { session_expiration: 3600, .. }));
+    }
+
+    #[tokio::test]
+    async fn resolved_credentials_feed_the_chain() {
+        let c =
+            resolve(&cfg(&[("access_key", Value::string("AKID")), ("secret_key", Value::string("sk"))]), &env_of(&[])).expect("resolves");
+        let got = c.credentials_provider(&|_| None).get().await.expect("static keys");
+        assert_eq!((got.access_key_id.as_str(), got.access_key_secret.as_str()), ("AKID", "sk"));
+        let env = env_of(&[("ALICLOUD_ACCESS_KEY", "envak"), ("ALICLOUD_SECRET_KEY", "envsk")]);
+        let d = ProviderConfig::default().credentials_provider(&env).get().await.expect("default chain reads the environment");
+        assert_eq!(d.access_key_id, "envak");
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod core;
 pub mod docs;
 pub mod grpc;
+pub mod kube_conn;
 pub mod plugin;
 pub mod provider;
 pub mod resource;

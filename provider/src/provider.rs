@@ -24,6 +24,13 @@ pub struct Provider {
     stop_tx: watch::Sender<u64>,
 }
 
+/// The diagnostic of an operation interrupted by `StopProvider`.
+fn cancelled(what: &str) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error("Operation cancelled", format!("{what} was interrupted because Terraform asked the provider to stop"));
+    d
+}
+
 /// What an apply produced: the new state (null after a delete) and diagnostics. On error the
 /// new state is what exists remotely, so Terraform records partial progress instead of losing it.
 #[derive(Debug)]
@@ -159,11 +166,7 @@ impl Provider {
         let mut stop = self.stop_signal();
         tokio::select! {
             r = op => r,
-            _ = stop.changed() => {
-                let mut d = Diagnostics::new();
-                d.error("Operation cancelled", format!("{what} was interrupted because Terraform asked the provider to stop"));
-                Err(d)
-            }
+            _ = stop.changed() => Err(cancelled(what)),
         }
     }
 
@@ -181,9 +184,14 @@ impl Provider {
             };
         }
         if prior.is_null() {
-            return match self.cancellable(&format!("creating {type_name}"), r.create(&ctx, planned)).await {
-                Ok(state) => Applied { state, diags: Diagnostics::new() },
-                Err(diags) => Applied { state: Value::Null, diags },
+            // Not `cancellable`: a failed create may carry partial state worth recording.
+            let mut stop = self.stop_signal();
+            return tokio::select! {
+                r = r.create_or_partial(&ctx, planned) => match r {
+                    Ok(state) => Applied { state, diags: Diagnostics::new() },
+                    Err(f) => Applied { state: f.state, diags: f.diags },
+                },
+                _ = stop.changed() => Applied { state: Value::Null, diags: cancelled(&format!("creating {type_name}")) },
             };
         }
         match self.cancellable(&format!("updating {type_name}"), r.update(&ctx, prior, planned)).await {

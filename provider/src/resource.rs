@@ -22,6 +22,17 @@ pub struct Plan {
     pub requires_replace: Vec<AttrPath>,
 }
 
+/// A create that failed after something was made remotely: Terraform records `state` (when
+/// not null) as a tainted resource, so `terraform destroy` removes it and the next apply
+/// replaces it instead of losing track of it.
+#[derive(Debug)]
+pub struct CreateFailure {
+    /// What exists remotely (null when nothing does).
+    pub state: Value,
+    /// Why the create failed.
+    pub diags: Diagnostics,
+}
+
 /// A managed resource type.
 #[async_trait]
 pub trait Resource: Send + Sync {
@@ -47,7 +58,8 @@ pub trait Resource: Send + Sync {
         if prior.is_null() {
             return Plan { planned: block.plan(proposed, None, false), requires_replace: Vec::new() };
         }
-        let kept = block.plan(proposed, Some(prior), false);
+        let mut kept = block.plan(proposed, Some(prior), false);
+        block.restore_defaults(config, &mut kept);
         let mut requires_replace = Vec::new();
         block.replace_paths(prior, &kept, &AttrPath::root(), &mut requires_replace);
         if requires_replace.is_empty() {
@@ -60,6 +72,13 @@ pub trait Resource: Send + Sync {
     /// Creates the remote object; returns the new state.
     async fn create(&self, _ctx: &OpContext, _planned: &Value) -> Result<Value, Diagnostics> {
         Err(not_available(self.type_name(), "create"))
+    }
+
+    /// Creates the remote object, reporting partial progress when it fails half-way. The
+    /// default calls [`Resource::create`] and reports that nothing was left behind; resources
+    /// whose create can fail after the remote object exists override this.
+    async fn create_or_partial(&self, ctx: &OpContext, planned: &Value) -> Result<Value, CreateFailure> {
+        self.create(ctx, planned).await.map_err(|diags| CreateFailure { state: Value::Null, diags })
     }
 
     /// Reads the remote object; `None` when it is gone (Terraform then plans a create).

@@ -1,15 +1,758 @@
-//! ACK (Container Service) OpenAPI emulator: CS API 2015-12-15 paths, ACS3 signatures verified.
+//! ACK (Container Service) OpenAPI emulator: CS API 2015-12-15 ROA paths, ACS3-HMAC-SHA256
+//! signatures verified against the local cloud's one AccessKey, asynchronous cluster states,
+//! Alibaba-shaped JSON errors, and per-test fault injection.
 //!
-//! Not built yet: every request is answered 501 so a client sees clearly what is missing.
+//! Cluster states move with time, evaluated when asked (no background tasks): `initial` until
+//! `create_delay` has passed, then `running`; a create marked to fail becomes `failed` half-way;
+//! `deleting` for `create_delay`, then the cluster is gone (404 `ErrorClusterNotFound`).
+//!
+//! Unsigned control paths for tests, on the same port:
+//! - `POST /_localcloud/faults` `{"rules":[{"action":"CreateCluster"|"*","kind":K,"times":N,...}]}`
+//!   with K one of `throttle` (429 `Throttling.User`), `server_error` (500 `InternalError`),
+//!   `drop` (the call is carried out, then the connection is cut before the answer),
+//!   `latency` (`latency_ms` before answering), `fail_create` (the next create fails half-way
+//!   with `message`); `times` 0 means every matching call. `DELETE` clears the rules.
+//! - `GET /_localcloud/calls`: every API call (action, HTTP status, time); `DELETE` clears.
+//! - `GET /_localcloud/clusters`: every cluster ever created, with its state and the instants it
+//!   turned `running` and a client first saw it `running`. `DELETE /_localcloud/clusters/{id}`
+//!   removes one out of band (drift).
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+use sparkoss_aliyun::ack::model::{CreateClusterRequest, NodePool, Tag};
 
 use super::Shared;
 
+/// Cluster specifications the emulator accepts, as ACK does for managed clusters.
+const SPECS: &[&str] = &["ack.pro.small", "ack.standard"];
+/// Largest clock skew accepted on `x-acs-date`.
+const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// One fault-injection rule.
+#[derive(Debug, Clone, Deserialize)]
+struct FaultRule {
+    #[serde(default = "any")]
+    action: String,
+    kind: String,
+    #[serde(default)]
+    times: u32,
+    #[serde(default)]
+    latency_ms: u64,
+    #[serde(default)]
+    message: Option<String>,
+    /// Calls this rule still affects (`None`: unlimited).
+    #[serde(skip)]
+    left: Option<u32>,
+}
+
+fn any() -> String {
+    "*".into()
+}
+
+#[derive(Debug, Clone)]
+struct Cluster {
+    id: String,
+    req: CreateClusterRequest,
+    pools: Vec<NodePool>,
+    task_id: String,
+    created: SystemTime,
+    delay: Duration,
+    fail: Option<String>,
+    deleting_since: Option<SystemTime>,
+    removed: bool,
+    token: String,
+    noticed_running: Option<SystemTime>,
+}
+
+impl Cluster {
+    fn state(&self, now: SystemTime) -> &'static str {
+        let since = |t: SystemTime| now.duration_since(t).unwrap_or_default();
+        if self.removed {
+            return "deleted";
+        }
+        if let Some(d) = self.deleting_since {
+            return if since(d) >= self.delay { "deleted" } else { "deleting" };
+        }
+        if self.fail.is_some() {
+            return if since(self.created) >= self.delay / 2 { "failed" } else { "initial" };
+        }
+        if since(self.created) >= self.delay {
+            "running"
+        } else {
+            "initial"
+        }
+    }
+
+    fn detail(&self, now: SystemTime, kube: &str) -> Json {
+        let r = &self.req;
+        let master = json!({"api_server_endpoint": kube, "intranet_api_server_endpoint": kube}).to_string();
+        json!({
+            "cluster_id": self.id,
+            "name": r.name,
+            "state": self.state(now),
+            "region_id": r.region_id,
+            "cluster_type": r.cluster_type,
+            "cluster_spec": r.cluster_spec,
+            "current_version": r.kubernetes_version.clone().unwrap_or_else(|| "1.31.1-aliyun.1".into()),
+            "vpc_id": r.vpcid.clone().unwrap_or_else(|| format!("vpc-local{}", &self.id[1..9])),
+            "vswitch_ids": r.vswitch_ids,
+            "container_cidr": r.container_cidr,
+            "service_cidr": r.service_cidr,
+            "tags": r.tags,
+            "deletion_protection": r.deletion_protection,
+            "master_url": master,
+            "size": self.pools.iter().map(|p| p.auto_scaling.min_instances).sum::<i64>(),
+            "created": rfc3339(self.created),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    clusters: BTreeMap<String, Cluster>,
+    nonces: HashSet<String>,
+    faults: Vec<FaultRule>,
+    calls: Vec<Json>,
+    seq: u64,
+}
+
+struct App {
+    shared: Arc<Shared>,
+    inner: Mutex<Inner>,
+}
+
+impl App {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every update is one statement).
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The emulator's routes.
-pub fn router(_shared: Arc<Shared>) -> Router {
-    Router::new().fallback(|| async { (StatusCode::NOT_IMPLEMENTED, "not emulated yet") })
+pub fn router(shared: Arc<Shared>) -> Router {
+    let app = Arc::new(App { shared, inner: Mutex::new(Inner::default()) });
+    Router::new().fallback(handle).with_state(app)
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(t);
+    dt.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    hex::encode(bytes)
+}
+
+/// An Alibaba-shaped error answer.
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let request_id = random_hex(16).to_uppercase();
+    let body = json!({"code": code, "message": message.into(), "requestId": request_id, "status": status.as_u16()});
+    (status, [("content-type", "application/json;charset=utf-8"), ("x-acs-request-id", request_id.as_str())], body.to_string())
+        .into_response()
+}
+
+fn ok(body: Json) -> Response {
+    let mut body = body;
+    let request_id = random_hex(16).to_uppercase();
+    if let Some(o) = body.as_object_mut() {
+        o.insert("request_id".into(), Json::String(request_id.clone()));
+    }
+    (StatusCode::OK, [("content-type", "application/json;charset=utf-8"), ("x-acs-request-id", request_id.as_str())], body.to_string())
+        .into_response()
+}
+
+fn not_found(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, "ErrorClusterNotFound", format!("The specified cluster {id} does not exist."))
+}
+
+async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, 4 << 20).await {
+        Ok(b) => b,
+        Err(_) => return error(StatusCode::BAD_REQUEST, "InvalidBody", "The request body could not be read."),
+    };
+    let path = parts.uri.path().to_owned();
+    if let Some(rest) = path.strip_prefix("/_localcloud/") {
+        return control(&app, &parts.method, rest, &body);
+    }
+    let raw_query = parts.uri.query().unwrap_or("").to_owned();
+    let segs: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let action = route(&parts.method, &segs);
+
+    if let Err(resp) = verify(&app, &parts.method, &path, &raw_query, &parts.headers, &body) {
+        record(&app, action, resp.status());
+        return *resp;
+    }
+
+    // Fault injection, per matching rule in order.
+    let mut drop_answer = false;
+    let mut latency = Duration::ZERO;
+    let mut fail_create: Option<String> = None;
+    let injected = {
+        let mut inner = app.lock();
+        let mut out = None;
+        for rule in inner.faults.iter_mut() {
+            if !(rule.action == "*" || rule.action == action) || rule.left == Some(0) {
+                continue;
+            }
+            if rule.kind == "fail_create" && action != "CreateCluster" {
+                continue;
+            }
+            if let Some(n) = rule.left.as_mut() {
+                *n -= 1;
+            }
+            match rule.kind.as_str() {
+                "throttle" => {
+                    out = Some(error(StatusCode::TOO_MANY_REQUESTS, "Throttling.User", "Request was denied due to user flow control."));
+                }
+                "server_error" => {
+                    out = Some(error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "The request processing has failed due to some unknown error.",
+                    ));
+                }
+                "drop" => drop_answer = true,
+                "latency" => latency = Duration::from_millis(rule.latency_ms),
+                "fail_create" => {
+                    fail_create = Some(rule.message.clone().unwrap_or_else(|| "The cluster failed to be created (injected).".into()))
+                }
+                _ => {}
+            }
+            break;
+        }
+        out
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(resp) = injected {
+        record(&app, action, resp.status());
+        return resp;
+    }
+    let query = parse_query(&raw_query);
+    let resp = dispatch(&app, action, &segs, &query, &body, fail_create);
+    record(&app, action, resp.status());
+    if drop_answer {
+        // Headers go out, then the body fails: the connection is cut with the answer lost.
+        let stream =
+            futures_util::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped (injected)")) });
+        return Response::builder().status(resp.status()).body(Body::from_stream(stream)).unwrap_or(resp);
+    }
+    resp
+}
+
+fn record(app: &App, action: &str, status: StatusCode) {
+    let mut inner = app.lock();
+    inner.calls.push(json!({"action": action, "status": status.as_u16(), "at_ms": unix_ms(SystemTime::now())}));
+}
+
+fn route(method: &Method, segs: &[&str]) -> &'static str {
+    match (method.as_str(), segs) {
+        ("POST", ["clusters"]) => "CreateCluster",
+        ("GET", ["clusters", _]) => "DescribeClusterDetail",
+        ("DELETE", ["clusters", _]) => "DeleteCluster",
+        ("GET", ["k8s", _, "user_config"]) => "DescribeClusterUserKubeconfig",
+        ("GET", ["api", "v1", "clusters"]) => "DescribeClustersV1",
+        ("GET", ["tasks", _]) => "DescribeTaskInfo",
+        ("GET", ["clusters", _, "nodepools"]) => "DescribeClusterNodePools",
+        ("PUT", ["clusters", _, "nodepools", _]) => "ModifyClusterNodePool",
+        ("PUT", ["api", "v2", "clusters", _]) => "ModifyCluster",
+        ("POST", ["clusters", _, "tags"]) => "ModifyClusterTags",
+        _ => "Unknown",
+    }
+}
+
+/// Decodes `%XX` escapes (invalid ones are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Verifies the ACS3-HMAC-SHA256 signature the way the gateway does: the canonical request is
+/// rebuilt from what arrived (the signed headers named by the client), then compared.
+fn verify(app: &App, method: &Method, path: &str, raw_query: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), Box<Response>> {
+    let bad = |code: &str, msg: String| Err(Box::new(error(StatusCode::BAD_REQUEST, code, msg)));
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+    let Some(auth) = h("authorization") else {
+        return bad("MissingAuthorization", "The request is not signed: the Authorization header is missing.".into());
+    };
+    let Some(rest) = auth.strip_prefix("ACS3-HMAC-SHA256 ") else {
+        return bad("IncompleteSignature", "The Authorization header does not use ACS3-HMAC-SHA256.".into());
+    };
+    let mut fields = BTreeMap::new();
+    for kv in rest.split(',') {
+        if let Some((k, v)) = kv.trim().split_once('=') {
+            fields.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    let (Some(ak), Some(signed), Some(sig)) = (fields.get("Credential"), fields.get("SignedHeaders"), fields.get("Signature")) else {
+        return bad("IncompleteSignature", "The Authorization header lacks Credential, SignedHeaders or Signature.".into());
+    };
+    let cfg = &app.shared.config;
+    if *ak != cfg.access_key_id {
+        return Err(Box::new(error(StatusCode::NOT_FOUND, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")));
+    }
+    let names: Vec<&str> = signed.split(';').collect();
+    for required in ["host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"] {
+        if !names.contains(&required) || h(required).is_none() {
+            return bad("IncompleteSignature", format!("The header {required} must be sent and signed."));
+        }
+    }
+    let payload_hash = hex::encode(Sha256::digest(body));
+    if h("x-acs-content-sha256") != Some(payload_hash.as_str()) {
+        return bad("SignatureDoesNotMatch", "x-acs-content-sha256 does not match the body.".into());
+    }
+    if h("x-acs-version") != Some("2015-12-15") {
+        return bad("InvalidVersion", format!("Specified parameter Version is not valid: {:?}.", h("x-acs-version")));
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let date = h("x-acs-date").and_then(|d| time::PrimitiveDateTime::parse(d, &fmt).ok()).map(|d| d.assume_utc());
+    let Some(date) = date else {
+        return bad("InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.".into());
+    };
+    let skew = (time::OffsetDateTime::now_utc() - date).abs();
+    if skew > MAX_SKEW {
+        return bad("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.".into());
+    }
+
+    let mut canonical_headers = String::new();
+    for n in &names {
+        let values: Vec<&str> = headers.get_all(*n).iter().filter_map(|v| v.to_str().ok()).map(str::trim).collect();
+        canonical_headers.push_str(&format!("{n}:{}\n", values.join(",")));
+    }
+    let q = parse_query(raw_query);
+    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let canonical_query = sparkoss_aliyun::signing::acs3::canonical_query(&pairs);
+    let canonical = format!("{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed}\n{payload_hash}");
+    let string_to_sign = format!("ACS3-HMAC-SHA256\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(cfg.access_key_secret.as_bytes()) else {
+        return bad("InternalError", "cannot key HMAC".into());
+    };
+    mac.update(string_to_sign.as_bytes());
+    let expected = hex::encode(mac.finalize().into_bytes());
+    if !constant_time_eq(expected.as_bytes(), sig.as_bytes()) {
+        return bad(
+            "SignatureDoesNotMatch",
+            format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
+        );
+    }
+    let nonce = h("x-acs-signature-nonce").unwrap_or_default().to_owned();
+    if !app.lock().nonces.insert(nonce) {
+        return bad("SignatureNonceUsed", "Specified signature nonce was used already.".into());
+    }
+    Ok(())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn kubeconfig(c: &Cluster, server: &str) -> String {
+    let id = &c.id;
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {server}\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: \"{id}-admin\"\n  name: {id}-admin-context\ncurrent-context: {id}-admin-context\npreferences: {{}}\nusers:\n- name: \"{id}-admin\"\n  user:\n    token: {}\n",
+        c.token
+    )
+}
+
+fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], body: &[u8], fail: Option<String>) -> Response {
+    let now = SystemTime::now();
+    let kube = app.shared.endpoints.kubernetes_endpoint.clone();
+    let mut inner = app.lock();
+    let live = |inner: &Inner, id: &str| inner.clusters.get(id).filter(|c| c.state(now) != "deleted").is_some();
+    match action {
+        "CreateCluster" => {
+            let req: CreateClusterRequest = match serde_json::from_slice(body) {
+                Ok(r) => r,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+            };
+            if req.name.is_empty() || req.name.len() > 63 {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", "name must be 1-63 characters.");
+            }
+            if req.cluster_type != "ManagedKubernetes" {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("cluster_type {:?} is not supported here.", req.cluster_type));
+            }
+            if !SPECS.contains(&req.cluster_spec.as_str()) {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("cluster_spec {:?} is not valid.", req.cluster_spec));
+            }
+            if req.region_id != app.shared.endpoints.region {
+                return error(StatusCode::BAD_REQUEST, "ErrorRegionNotSupported", format!("region {:?} is not available.", req.region_id));
+            }
+            for p in &req.nodepools {
+                if p.auto_scaling.min_instances > p.auto_scaling.max_instances {
+                    return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
+                }
+            }
+            inner.seq += 1;
+            let id = format!("c{:08x}{}", inner.seq, random_hex(12));
+            let pools = req
+                .nodepools
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let mut p = p.clone();
+                    p.nodepool_info.nodepool_id = Some(format!("np{}{:02}", &id[1..9], i));
+                    p
+                })
+                .collect();
+            let c = Cluster {
+                id: id.clone(),
+                req,
+                pools,
+                task_id: format!("T-{}", random_hex(10)),
+                created: now,
+                delay: app.shared.config.create_delay,
+                fail,
+                deleting_since: None,
+                removed: false,
+                token: random_hex(16),
+                noticed_running: None,
+            };
+            let task = c.task_id.clone();
+            inner.clusters.insert(id.clone(), c);
+            ok(json!({"cluster_id": id, "task_id": task}))
+        }
+        "DescribeClusterDetail" => {
+            let id = segs[1];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            if c.state(now) == "running" && c.noticed_running.is_none() {
+                c.noticed_running = Some(now);
+            }
+            ok(c.detail(now, &kube))
+        }
+        "DeleteCluster" => {
+            let id = segs[1];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            if c.req.deletion_protection {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorDeletionProtection",
+                    "The cluster has deletion protection enabled; disable it before deleting the cluster.",
+                );
+            }
+            if c.deleting_since.is_none() {
+                c.deleting_since = Some(now);
+                c.task_id = format!("T-{}", random_hex(10));
+            }
+            ok(json!({"cluster_id": id, "task_id": c.task_id}))
+        }
+        "DescribeClusterUserKubeconfig" => {
+            let id = segs[1];
+            match inner.clusters.get(id) {
+                Some(c) if c.state(now) == "running" => {
+                    ok(json!({"config": kubeconfig(c, &kube), "expiration": rfc3339(now + Duration::from_secs(3 * 365 * 86400))}))
+                }
+                Some(c) if c.state(now) != "deleted" => error(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorClusterState",
+                    format!("The cluster is in state {}; a kubeconfig is available once it is running.", c.state(now)),
+                ),
+                _ => not_found(id),
+            }
+        }
+        "DescribeClustersV1" => {
+            let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let size = get("page_size").and_then(|v| v.parse::<usize>().ok()).unwrap_or(10).clamp(1, 100);
+            let page = get("page_number").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1);
+            let name = get("name").unwrap_or("");
+            let all: Vec<Json> = inner
+                .clusters
+                .values()
+                .filter(|c| c.state(now) != "deleted" && c.req.name.contains(name))
+                .filter(|c| get("cluster_type").is_none_or(|t| t.is_empty() || c.req.cluster_type == t))
+                .map(|c| c.detail(now, &kube))
+                .collect();
+            let total = all.len();
+            let items: Vec<Json> = all.into_iter().skip((page - 1) * size).take(size).collect();
+            ok(json!({"clusters": items, "page_info": {"page_number": page, "page_size": size, "total_count": total}}))
+        }
+        "DescribeTaskInfo" => {
+            let id = segs[1];
+            let Some(c) = inner.clusters.values().find(|c| c.task_id == id) else {
+                return error(StatusCode::NOT_FOUND, "ErrorTaskNotFound", format!("The task {id} does not exist."));
+            };
+            let (kind, state) = match (c.deleting_since.is_some(), c.state(now)) {
+                (true, "deleted") => ("cluster_delete", "success"),
+                (true, _) => ("cluster_delete", "running"),
+                (false, "running") => ("cluster_create", "success"),
+                (false, "failed") => ("cluster_create", "failed"),
+                _ => ("cluster_create", "running"),
+            };
+            let err = (state == "failed").then(|| json!({"code": "ClusterCreateFailed", "message": c.fail.clone().unwrap_or_default()}));
+            ok(json!({"task_id": id, "cluster_id": c.id, "task_type": kind, "state": state, "error": err, "created": rfc3339(c.created)}))
+        }
+        "DescribeClusterNodePools" => {
+            let id = segs[1];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let pools = inner.clusters.get(id).map(|c| c.pools.clone()).unwrap_or_default();
+            let pools: Vec<Json> = pools
+                .iter()
+                .map(|p| {
+                    let mut v = serde_json::to_value(p).unwrap_or_default();
+                    v["status"] = json!({"state": "active"});
+                    v
+                })
+                .collect();
+            ok(json!({"nodepools": pools}))
+        }
+        "ModifyClusterNodePool" => {
+            let (id, np) = (segs[1], segs[3]);
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let change: NodePool = match serde_json::from_slice(body) {
+                Ok(p) => p,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+            };
+            if change.auto_scaling.min_instances > change.auto_scaling.max_instances {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
+            }
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            let Some(p) = c.pools.iter_mut().find(|p| p.nodepool_info.nodepool_id.as_deref() == Some(np)) else {
+                return error(StatusCode::NOT_FOUND, "ErrorNodePoolNotFound", format!("The node pool {np} does not exist."));
+            };
+            if !change.nodepool_info.name.is_empty() {
+                p.nodepool_info.name = change.nodepool_info.name;
+            }
+            if !change.scaling_group.instance_types.is_empty() {
+                p.scaling_group.instance_types = change.scaling_group.instance_types;
+            }
+            p.auto_scaling = change.auto_scaling;
+            p.kubernetes_config = change.kubernetes_config;
+            ok(json!({"task_id": format!("T-{}", random_hex(10)), "nodepool_id": np}))
+        }
+        "ModifyCluster" => {
+            let id = segs[3];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let v: Json = serde_json::from_slice(body).unwrap_or_default();
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            if let Some(b) = v["deletion_protection"].as_bool() {
+                c.req.deletion_protection = b;
+            }
+            ok(json!({"cluster_id": id, "task_id": ""}))
+        }
+        "ModifyClusterTags" => {
+            let id = segs[1];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let tags: Vec<Tag> = match serde_json::from_slice(body) {
+                Ok(t) => t,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The tags are not valid: {e}")),
+            };
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            c.req.tags = tags;
+            ok(json!({}))
+        }
+        _ => error(StatusCode::NOT_FOUND, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."),
+    }
+}
+
+/// The unsigned control paths for tests.
+fn control(app: &App, method: &Method, rest: &str, body: &[u8]) -> Response {
+    let now = SystemTime::now();
+    let mut inner = app.lock();
+    match (method.as_str(), rest) {
+        ("POST", "faults") => {
+            #[derive(Deserialize)]
+            struct Rules {
+                rules: Vec<FaultRule>,
+            }
+            let rules: Rules = match serde_json::from_slice(body) {
+                Ok(r) => r,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidFaults", e.to_string()),
+            };
+            for mut r in rules.rules {
+                if !["throttle", "server_error", "drop", "latency", "fail_create"].contains(&r.kind.as_str()) {
+                    return error(StatusCode::BAD_REQUEST, "InvalidFaults", format!("unknown fault kind {:?}", r.kind));
+                }
+                r.left = (r.times > 0).then_some(r.times);
+                inner.faults.push(r);
+            }
+            ok(json!({"rules": inner.faults.len()}))
+        }
+        ("DELETE", "faults") => {
+            inner.faults.clear();
+            ok(json!({}))
+        }
+        ("GET", "calls") => ok(json!({"calls": inner.calls})),
+        ("DELETE", "calls") => {
+            inner.calls.clear();
+            ok(json!({}))
+        }
+        ("GET", "clusters") => {
+            let list: Vec<Json> = inner
+                .clusters
+                .values()
+                .map(|c| {
+                    let running_at = (c.fail.is_none()).then(|| unix_ms(c.created + c.delay));
+                    json!({
+                        "cluster_id": c.id,
+                        "name": c.req.name,
+                        "state": c.state(now),
+                        "created_ms": unix_ms(c.created),
+                        "running_at_ms": running_at,
+                        "noticed_running_ms": c.noticed_running.map(unix_ms),
+                    })
+                })
+                .collect();
+            ok(json!({"clusters": list}))
+        }
+        ("DELETE", r) if r.starts_with("clusters/") => {
+            let id = &r["clusters/".len()..];
+            match inner.clusters.get_mut(id) {
+                Some(c) => {
+                    c.removed = true;
+                    ok(json!({}))
+                }
+                None => not_found(id),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "InvalidAction.NotFound", format!("no control path {method} /_localcloud/{rest}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_queries() {
+        assert_eq!(percent_decode("a%20b%2A~%zz"), "a b*~%zz");
+        assert_eq!(parse_query("b=&a=x%2By"), vec![("b".into(), "".into()), ("a".into(), "x+y".into())]);
+    }
+}
+
+/// A test's handle on the emulator's control paths (blocking; each call runs a small runtime,
+/// so it works from plain `#[test]` functions and from inside async tests alike).
+#[derive(Debug, Clone)]
+pub struct Control {
+    base: String,
+}
+
+impl Control {
+    /// The control paths of the emulator at `ack_endpoint`.
+    pub fn new(ack_endpoint: &str) -> Self {
+        Control { base: format!("{}/_localcloud", ack_endpoint.trim_end_matches('/')) }
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Json>) -> Result<Json, String> {
+        let url = format!("{}/{path}", self.base);
+        let run = async move {
+            let client = reqwest::Client::new();
+            let mut rb = client.request(method, url).timeout(Duration::from_secs(10));
+            if let Some(b) = body {
+                rb = rb.header("content-type", "application/json").body(b.to_string());
+            }
+            let resp = rb.send().await.map_err(|e| e.to_string())?;
+            let status = resp.status();
+            let v: Json = resp.json().await.map_err(|e| e.to_string())?;
+            if status.is_success() {
+                Ok(v)
+            } else {
+                Err(format!("HTTP {status}: {v}"))
+            }
+        };
+        // A fresh thread keeps this usable from inside a runtime too.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?.block_on(run)
+        })
+        .join()
+        .map_err(|_| "control call panicked".to_owned())?
+    }
+
+    /// Adds fault rules (see the module docs for their shape).
+    pub fn add_faults(&self, rules: Json) -> Result<(), String> {
+        self.call(reqwest::Method::POST, "faults", Some(json!({ "rules": rules }))).map(|_| ())
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) -> Result<(), String> {
+        self.call(reqwest::Method::DELETE, "faults", None).map(|_| ())
+    }
+
+    /// Every API call so far: `{action, status, at_ms}`.
+    pub fn calls(&self) -> Result<Vec<Json>, String> {
+        Ok(self.call(reqwest::Method::GET, "calls", None)?["calls"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// How many calls of `action` were made.
+    pub fn count(&self, action: &str) -> Result<usize, String> {
+        Ok(self.calls()?.iter().filter(|c| c["action"] == action).count())
+    }
+
+    /// Forgets the recorded calls.
+    pub fn clear_calls(&self) -> Result<(), String> {
+        self.call(reqwest::Method::DELETE, "calls", None).map(|_| ())
+    }
+
+    /// Every cluster ever created: `{cluster_id, name, state, created_ms, running_at_ms, noticed_running_ms}`.
+    pub fn clusters(&self) -> Result<Vec<Json>, String> {
+        Ok(self.call(reqwest::Method::GET, "clusters", None)?["clusters"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Clusters that exist (any state but `deleted`).
+    pub fn live_clusters(&self) -> Result<Vec<Json>, String> {
+        Ok(self.clusters()?.into_iter().filter(|c| c["state"] != "deleted").collect())
+    }
+
+    /// Removes a cluster out of band, at once.
+    pub fn remove_cluster(&self, id: &str) -> Result<(), String> {
+        self.call(reqwest::Method::DELETE, &format!("clusters/{id}"), None).map(|_| ())
+    }
 }

@@ -1,15 +1,796 @@
-//! Kubernetes API emulator (and a kubelet running pods as Docker containers).
+//! Kubernetes API emulator: discovery, core/v1 and rbac/v1 objects with resourceVersion, label
+//! and field selectors, watch, quota admission, limit-range defaults, owner-reference garbage
+//! collection, namespace deletion, pod logs, and a rule-based kubelet ([`kubelet`]).
 //!
-//! Not built yet: every request is answered 501 so a client sees clearly what is missing.
+//! Served over plain HTTP without authentication, like an API server behind `kubectl proxy`.
+//! Tests steer the kubelet through `POST /_localcloud/kubelet-rule` (a [`kubelet::Rule`] as
+//! JSON) or the pod annotation [`kubelet::RULE_ANNOTATION`].
 
-use std::sync::Arc;
+pub mod kubelet;
+pub mod store;
 
-use axum::http::StatusCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+use serde_json::{json, Value as Json};
 
+use self::kubelet::{Rule, Rules, OUTCOMES};
+use self::store::{
+    admit_pod, apply_limit_ranges, fields_match, kind, labels_match, parse_label_selector, ApiError, Kind, Store, KINDS, RBAC,
+};
 use super::Shared;
 
-/// The emulator's routes.
-pub fn router(_shared: Arc<Shared>) -> Router {
-    Router::new().fallback(|| async { (StatusCode::NOT_IMPLEMENTED, "not emulated yet") })
+/// Kubernetes version the emulator reports.
+pub const VERSION_MINOR: &str = "34";
+
+/// Longest a watch or a followed log stays open when the client sets no timeout.
+const MAX_STREAM: Duration = Duration::from_secs(600);
+
+#[derive(Clone)]
+struct Api {
+    store: Arc<Mutex<Store>>,
+    rules: Arc<Mutex<Rules>>,
+    shared: Arc<Shared>,
+}
+
+/// The emulator's routes; starts the rule-based kubelet.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let api = Api { store: Arc::new(Mutex::new(Store::new())), rules: Arc::new(Mutex::new(Rules::default())), shared: shared.clone() };
+    tokio::spawn(kubelet::run(api.store.clone(), api.rules.clone(), shared.shutdown.clone()));
+    Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let api = api.clone();
+        async move { api.handle(method, uri, headers, body).await }
+    })
+}
+
+fn json_response(code: u16, body: &Json) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn error_response(e: &ApiError) -> Response {
+    json_response(e.code, &e.status())
+}
+
+fn not_found_path() -> Response {
+    error_response(&ApiError {
+        code: 404,
+        reason: "NotFound",
+        message: "the server could not find the requested resource".into(),
+        details: json!({}),
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').filter_map(|kv| kv.split_once('=').or(Some((kv, "")))).find(|(k, _)| *k == name).map(|(_, v)| percent_decode(v))
+}
+
+fn truthy(v: Option<String>) -> bool {
+    v.is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// A parsed resource path.
+struct Target {
+    kind: &'static Kind,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+fn parse_path(path: &str) -> Option<Target> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, rest): (&str, &[&str]) = match segs.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", g, "v1", rest @ ..] if *g == RBAC => (RBAC, rest),
+        _ => return None,
+    };
+    let owned = |s: &&str| Some((*s).to_owned());
+    match rest {
+        ["namespaces", ns, plural, tail @ ..] if kind(group, plural).is_some_and(|k| k.namespaced) => {
+            let k = kind(group, plural)?;
+            match tail {
+                [] => Some(Target { kind: k, namespace: Some((*ns).into()), name: None, sub: None }),
+                [name] => Some(Target { kind: k, namespace: Some((*ns).into()), name: owned(name), sub: None }),
+                [name, sub] => Some(Target { kind: k, namespace: Some((*ns).into()), name: owned(name), sub: owned(sub) }),
+                _ => None,
+            }
+        }
+        [plural, tail @ ..] => {
+            let k = kind(group, plural)?;
+            match tail {
+                [] => Some(Target { kind: k, namespace: None, name: None, sub: None }),
+                [name] if !k.namespaced => Some(Target { kind: k, namespace: None, name: owned(name), sub: None }),
+                [name, sub] if !k.namespaced => Some(Target { kind: k, namespace: None, name: owned(name), sub: owned(sub) }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn merge_patch(target: &mut Json, patch: &Json) {
+    match patch {
+        Json::Object(p) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            for (k, v) in p {
+                if v.is_null() {
+                    if let Some(o) = target.as_object_mut() {
+                        o.remove(k);
+                    }
+                } else {
+                    merge_patch(&mut target[k], v);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+fn age(ts: &str) -> String {
+    let f = time::format_description::well_known::Rfc3339;
+    let Ok(t) = time::OffsetDateTime::parse(ts, &f) else { return "<unknown>".into() };
+    let s = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// Computes a table row's cells from an object.
+type Cells = Box<dyn Fn(&Json) -> Vec<Json>>;
+
+/// Server-side printing for `kubectl get` (a `meta.k8s.io/v1` Table).
+fn table(k: &Kind, items: &[Json], rv: u64) -> Json {
+    let col =
+        |n: &str, t: &str| json!({"name": n, "type": t, "format": if n == "Name" { "name" } else { "" }, "description": n, "priority": 0});
+    let (cols, cells): (Vec<Json>, Cells) = match k.plural {
+        "pods" => (
+            vec![col("Name", "string"), col("Ready", "string"), col("Status", "string"), col("Restarts", "integer"), col("Age", "string")],
+            Box::new(|o: &Json| {
+                let cs = o["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+                let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
+                let ready = cs.iter().filter(|c| c["ready"] == true).count();
+                let waiting = cs.iter().find_map(|c| c["state"]["waiting"]["reason"].as_str().map(str::to_owned));
+                let status = waiting.unwrap_or_else(|| match o["status"]["phase"].as_str() {
+                    Some("Succeeded") => "Completed".into(),
+                    Some("Failed") => "Error".into(),
+                    Some(p) => p.into(),
+                    None => "Unknown".into(),
+                });
+                vec![
+                    o["metadata"]["name"].clone(),
+                    json!(format!("{ready}/{total}")),
+                    json!(status),
+                    json!(0),
+                    json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""))),
+                ]
+            }),
+        ),
+        "namespaces" => (
+            vec![col("Name", "string"), col("Status", "string"), col("Age", "string")],
+            Box::new(|o: &Json| {
+                vec![
+                    o["metadata"]["name"].clone(),
+                    o["status"]["phase"].clone(),
+                    json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""))),
+                ]
+            }),
+        ),
+        "services" => (
+            vec![
+                col("Name", "string"),
+                col("Type", "string"),
+                col("Cluster-IP", "string"),
+                col("External-IP", "string"),
+                col("Port(s)", "string"),
+                col("Age", "string"),
+            ],
+            Box::new(|o: &Json| {
+                let ports: Vec<String> = o["spec"]["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
+                    .collect();
+                vec![
+                    o["metadata"]["name"].clone(),
+                    o["spec"]["type"].clone(),
+                    o["spec"]["clusterIP"].clone(),
+                    json!("<none>"),
+                    json!(if ports.is_empty() { "<none>".to_owned() } else { ports.join(",") }),
+                    json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""))),
+                ]
+            }),
+        ),
+        "resourcequotas" => (
+            vec![col("Name", "string"), col("Age", "string"), col("Request", "string"), col("Limit", "string")],
+            Box::new(|o: &Json| {
+                let mut req = Vec::new();
+                let mut lim = Vec::new();
+                for (r, h) in o["status"]["hard"].as_object().into_iter().flatten() {
+                    let used = o["status"]["used"][r].as_str().unwrap_or("0");
+                    let s = format!("{r}: {used}/{}", h.as_str().unwrap_or(""));
+                    if r.starts_with("limits.") {
+                        lim.push(s);
+                    } else {
+                        req.push(s);
+                    }
+                }
+                vec![
+                    o["metadata"]["name"].clone(),
+                    json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""))),
+                    json!(req.join(", ")),
+                    json!(lim.join(", ")),
+                ]
+            }),
+        ),
+        _ => (
+            vec![col("Name", "string"), col("Age", "string")],
+            Box::new(|o: &Json| vec![o["metadata"]["name"].clone(), json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or("")))]),
+        ),
+    };
+    let rows: Vec<Json> = items.iter().map(|o| json!({"cells": cells(o), "object": o})).collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": cols, "rows": rows})
+}
+
+fn wants_table(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
+}
+
+fn discovery_resources(group: &str) -> Json {
+    let verbs = json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
+    let mut out = Vec::new();
+    for k in KINDS.iter().filter(|k| k.group == group) {
+        out.push(json!({"name": k.plural, "singularName": k.singular, "namespaced": k.namespaced, "kind": k.kind, "verbs": verbs, "shortNames": k.short}));
+        let subs: &[(&str, &[&str])] = match k.plural {
+            "pods" => &[("log", &["get"]), ("status", &["get", "patch", "update"])],
+            "namespaces" => &[("status", &["get", "patch", "update"]), ("finalize", &["update"])],
+            "services" | "resourcequotas" => &[("status", &["get", "patch", "update"])],
+            _ => &[],
+        };
+        for (sub, v) in subs {
+            out.push(json!({"name": format!("{}/{sub}", k.plural), "singularName": "", "namespaced": k.namespaced, "kind": if *sub == "log" { "Pod" } else { k.kind }, "verbs": v}));
+        }
+    }
+    let gv = if group.is_empty() { "v1".to_owned() } else { format!("{group}/v1") };
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out})
+}
+
+impl Api {
+    async fn handle(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        let path = uri.path().to_owned();
+        match (method.clone(), path.as_str()) {
+            (Method::GET, "/version") => {
+                return json_response(
+                    200,
+                    &json!({"major": "1", "minor": VERSION_MINOR, "gitVersion": format!("v1.{VERSION_MINOR}.0-localcloud"), "gitCommit": "0000000000000000000000000000000000000000",
+                            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0", "compiler": "gc", "platform": "linux/amd64"}),
+                )
+            }
+            (Method::GET, "/api") => {
+                let addr = self.shared.endpoints.kubernetes_endpoint.trim_start_matches("http://").to_owned();
+                return json_response(
+                    200,
+                    &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]}),
+                );
+            }
+            (Method::GET, "/apis") => {
+                let gv = json!({"groupVersion": format!("{RBAC}/v1"), "version": "v1"});
+                return json_response(
+                    200,
+                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": RBAC, "versions": [gv], "preferredVersion": gv}]}),
+                );
+            }
+            (Method::GET, "/api/v1") => return json_response(200, &discovery_resources("")),
+            (Method::GET, p) if p == format!("/apis/{RBAC}/v1") => return json_response(200, &discovery_resources(RBAC)),
+            (Method::GET, p) if p == format!("/apis/{RBAC}") => {
+                let gv = json!({"groupVersion": format!("{RBAC}/v1"), "version": "v1"});
+                return json_response(
+                    200,
+                    &json!({"kind": "APIGroup", "apiVersion": "v1", "name": RBAC, "versions": [gv], "preferredVersion": gv}),
+                );
+            }
+            (Method::GET, "/healthz" | "/readyz" | "/livez") => return (StatusCode::OK, "ok").into_response(),
+            (Method::POST, "/_localcloud/kubelet-rule") => return self.set_rule(&body),
+            _ => {}
+        }
+        let Some(t) = parse_path(&path) else { return not_found_path() };
+        let result = match (method, &t.name, t.sub.as_deref()) {
+            (Method::GET, None, None) => {
+                if truthy(query_param(&uri, "watch")) {
+                    return self.watch(&t, &uri);
+                }
+                self.list(&t, &uri, &headers)
+            }
+            (Method::GET, Some(name), Some("log")) if t.kind.plural == "pods" => return self.logs(&t, name, &uri),
+            (Method::GET, Some(name), None | Some("status")) => {
+                let s = self.lock();
+                s.get(t.kind, t.namespace.as_deref().unwrap_or(""), name)
+                    .map(|o| (200, if wants_table(&headers) { table(t.kind, &[o], s.resource_version()) } else { o }))
+            }
+            (Method::POST, None, None) => self.create(&t, &body),
+            (Method::PUT, Some(name), sub) => self.put(&t, name, sub, &body),
+            (Method::PATCH, Some(name), sub) => self.patch(&t, name, sub, &headers, &body),
+            (Method::DELETE, Some(name), None) => self.delete(&t, name),
+            (Method::DELETE, None, None) => self.delete_collection(&t, &uri),
+            _ => Err(ApiError {
+                code: 405,
+                reason: "MethodNotAllowed",
+                message: "the server does not allow this method on the requested resource".into(),
+                details: json!({}),
+            }),
+        };
+        match result {
+            Ok((code, body)) => json_response(code, &body),
+            Err(e) => error_response(&e),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_rule(&self, body: &[u8]) -> Response {
+        let rule: Rule = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return error_response(&ApiError::bad_request(format!("kubelet rule: {e}"))),
+        };
+        if !OUTCOMES.contains(&rule.outcome.as_str()) {
+            return error_response(&ApiError::bad_request(format!("kubelet rule: outcome {:?} is not one of {OUTCOMES:?}", rule.outcome)));
+        }
+        self.rules.lock().unwrap_or_else(|p| p.into_inner()).set(rule);
+        json_response(200, &json!({"ok": true}))
+    }
+
+    fn matching(&self, t: &Target, uri: &Uri) -> Result<(Vec<Json>, u64), ApiError> {
+        let labels = query_param(uri, "labelSelector").map(|s| parse_label_selector(&s)).transpose()?.unwrap_or_default();
+        let fields = query_param(uri, "fieldSelector").unwrap_or_default();
+        let s = self.lock();
+        let items = s
+            .list(t.kind, t.namespace.as_deref())
+            .into_iter()
+            .filter(|o| labels_match(&o["metadata"]["labels"], &labels) && fields_match(o, &fields))
+            .collect();
+        Ok((items, s.resource_version()))
+    }
+
+    fn list(&self, t: &Target, uri: &Uri, headers: &HeaderMap) -> Result<(u16, Json), ApiError> {
+        let (items, rv) = self.matching(t, uri)?;
+        if wants_table(headers) {
+            return Ok((200, table(t.kind, &items, rv)));
+        }
+        // Items of a typed list carry no kind/apiVersion, as the real server writes them.
+        let items: Vec<Json> = items
+            .into_iter()
+            .map(|mut o| {
+                if let Some(m) = o.as_object_mut() {
+                    m.remove("kind");
+                    m.remove("apiVersion");
+                }
+                o
+            })
+            .collect();
+        Ok((
+            200,
+            json!({"kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+        ))
+    }
+
+    fn watch(&self, t: &Target, uri: &Uri) -> Response {
+        let labels = match query_param(uri, "labelSelector").map(|s| parse_label_selector(&s)).transpose() {
+            Ok(l) => l.unwrap_or_default(),
+            Err(e) => return error_response(&e),
+        };
+        let fields = query_param(uri, "fieldSelector").unwrap_or_default();
+        let timeout = query_param(uri, "timeoutSeconds")
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(MAX_STREAM)
+            .min(MAX_STREAM);
+        let from: Option<u64> = query_param(uri, "resourceVersion").and_then(|s| s.parse().ok()).filter(|v| *v > 0);
+        let kind_ = t.kind;
+        let ns = t.namespace.clone();
+        let matches = move |k: &Kind, o: &Json| {
+            k.plural == kind_.plural
+                && k.group == kind_.group
+                && ns.as_deref().is_none_or(|n| o["metadata"]["namespace"].as_str() == Some(n))
+                && labels_match(&o["metadata"]["labels"], &labels)
+                && fields_match(o, &fields)
+        };
+        // Snapshot and subscription under one lock, so no change falls between them.
+        let (initial, rx) = {
+            let s = self.lock();
+            let rx = s.changes.subscribe();
+            let initial: Vec<(String, Json)> = match from {
+                Some(rv) => match s.changes_since(rv) {
+                    Some(cs) => {
+                        cs.into_iter().filter(|c| matches(c.kind, &c.object)).map(|c| (c.kind_of_change.to_owned(), c.object)).collect()
+                    }
+                    None => {
+                        let gone = ApiError {
+                            code: 410,
+                            reason: "Expired",
+                            message: format!("too old resource version: {rv} ({})", s.resource_version()),
+                            details: json!({}),
+                        };
+                        vec![("ERROR".to_owned(), gone.status())]
+                    }
+                },
+                None => s
+                    .list(kind_, t.namespace.as_deref())
+                    .into_iter()
+                    .filter(|o| matches(kind_, o))
+                    .map(|o| ("ADDED".to_owned(), o))
+                    .collect(),
+            };
+            (initial, rx)
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let shutdown = self.shared.shutdown.clone();
+        let state = (std::collections::VecDeque::from(initial), rx, false);
+        let stream = futures_util::stream::unfold(state, move |(mut pending, mut rx, done)| {
+            let matches = matches.clone();
+            let mut shutdown = shutdown.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    if let Some((ty, obj)) = pending.pop_front() {
+                        let stop = ty == "ERROR";
+                        let line = format!("{}\n", json!({"type": ty, "object": obj}));
+                        return Some((Ok::<_, std::io::Error>(Bytes::from(line)), (pending, rx, stop)));
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => return None,
+                        _ = shutdown.wait_for(|d| *d) => return None,
+                        c = rx.recv() => match c {
+                            Ok(c) => if matches(c.kind, &c.object) { pending.push_back((c.kind_of_change.to_owned(), c.object)); },
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                                let e = ApiError { code: 410, reason: "Expired", message: "watch fell behind; relist".into(), details: json!({}) };
+                                pending.push_back(("ERROR".to_owned(), e.status()));
+                            }
+                            Err(_) => return None,
+                        }
+                    }
+                }
+            }
+        });
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::TRANSFER_ENCODING, "chunked")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    }
+
+    fn parse_body(body: &[u8]) -> Result<Json, ApiError> {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+    }
+
+    fn create(&self, t: &Target, body: &[u8]) -> Result<(u16, Json), ApiError> {
+        let mut obj = Self::parse_body(body)?;
+        let ns = t.namespace.clone().unwrap_or_default();
+        if t.kind.namespaced {
+            if let Some(in_body) = obj["metadata"]["namespace"].as_str() {
+                if in_body != ns {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+            }
+            if t.namespace.is_none() {
+                return Err(ApiError {
+                    code: 405,
+                    reason: "MethodNotAllowed",
+                    message: "create needs a namespace".into(),
+                    details: json!({}),
+                });
+            }
+        }
+        let mut s = self.lock();
+        if t.kind.plural == "pods" {
+            apply_limit_ranges(&s, &ns, &mut obj);
+            admit_pod(&s, &ns, &obj)?;
+        }
+        let created = s.create(t.kind, &ns, obj)?;
+        if t.kind.plural == "pods" || t.kind.plural == "resourcequotas" {
+            s.refresh_quotas(&ns);
+        }
+        let created = s.get(t.kind, &ns, created["metadata"]["name"].as_str().unwrap_or("")).unwrap_or(created);
+        Ok((201, created))
+    }
+
+    fn put(&self, t: &Target, name: &str, sub: Option<&str>, body: &[u8]) -> Result<(u16, Json), ApiError> {
+        let obj = Self::parse_body(body)?;
+        let ns = t.namespace.clone().unwrap_or_default();
+        let mut s = self.lock();
+        match sub {
+            None => s.replace(t.kind, &ns, name, obj, false).map(|o| (200, o)),
+            Some("status") => s.replace(t.kind, &ns, name, obj, true).map(|o| (200, o)),
+            Some("finalize") if t.kind.plural == "namespaces" => s.get(t.kind, "", name).map(|o| (200, o)),
+            Some(other) => Err(ApiError::bad_request(format!("unknown subresource {other}"))),
+        }
+        .inspect(|_| {
+            if t.kind.plural == "resourcequotas" {
+                s.refresh_quotas(&ns);
+            }
+        })
+    }
+
+    fn patch(&self, t: &Target, name: &str, sub: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(u16, Json), ApiError> {
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !(ct.starts_with("application/merge-patch+json") || ct.starts_with("application/strategic-merge-patch+json")) {
+            return Err(ApiError {
+                code: 415,
+                reason: "UnsupportedMediaType",
+                message: format!("the emulator supports merge and strategic-merge patches, not {ct:?}"),
+                details: json!({}),
+            });
+        }
+        let patch = Self::parse_body(body)?;
+        let ns = t.namespace.clone().unwrap_or_default();
+        let mut s = self.lock();
+        let mut obj = s.get(t.kind, &ns, name)?;
+        merge_patch(&mut obj, &patch);
+        if let Some(m) = obj["metadata"].as_object_mut() {
+            // A patch is applied to the current version; a stale one in the patch is ignored.
+            if patch["metadata"]["resourceVersion"].is_null() {
+                m.remove("resourceVersion");
+            }
+        }
+        let r = s.replace(t.kind, &ns, name, obj, sub == Some("status"));
+        if t.kind.plural == "resourcequotas" {
+            s.refresh_quotas(&ns);
+        }
+        r.map(|o| (200, o))
+    }
+
+    fn delete(&self, t: &Target, name: &str) -> Result<(u16, Json), ApiError> {
+        let ns = t.namespace.clone().unwrap_or_default();
+        if t.kind.plural == "namespaces" {
+            if ["default", "kube-system", "kube-public"].contains(&name) {
+                return Err(ApiError {
+                    code: 403,
+                    reason: "Forbidden",
+                    message: format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+                    details: json!({"name": name, "kind": "namespaces"}),
+                });
+            }
+            let mut s = self.lock();
+            let now = store::now_rfc3339();
+            s.get(t.kind, "", name)?;
+            let obj = s
+                .update_with(t.kind, "", name, |o| {
+                    if o["metadata"]["deletionTimestamp"].is_null() {
+                        o["metadata"]["deletionTimestamp"] = json!(now);
+                    }
+                    o["status"]["phase"] = json!("Terminating");
+                })
+                .ok_or_else(|| ApiError::not_found(t.kind, name))?;
+            // The namespace controller empties the namespace a moment later, then removes it.
+            let store = self.store.clone();
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                store.lock().unwrap_or_else(|p| p.into_inner()).finish_namespace(&name);
+            });
+            return Ok((200, obj));
+        }
+        let mut s = self.lock();
+        let mut obj = s.delete(t.kind, &ns, name)?;
+        obj["metadata"]["deletionTimestamp"] = json!(store::now_rfc3339());
+        Ok((200, obj))
+    }
+
+    fn delete_collection(&self, t: &Target, uri: &Uri) -> Result<(u16, Json), ApiError> {
+        let (items, _) = self.matching(t, uri)?;
+        let mut s = self.lock();
+        let mut deleted = Vec::new();
+        for o in items {
+            let ns = o["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
+            if let Ok(d) = s.delete(t.kind, &ns, o["metadata"]["name"].as_str().unwrap_or("")) {
+                deleted.push(d);
+            }
+        }
+        Ok((
+            200,
+            json!({"kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": {"resourceVersion": s.resource_version().to_string()}, "items": deleted}),
+        ))
+    }
+
+    fn logs(&self, t: &Target, name: &str, uri: &Uri) -> Response {
+        let ns = t.namespace.clone().unwrap_or_default();
+        let tail = query_param(uri, "tailLines").and_then(|s| s.parse::<usize>().ok());
+        let follow = truthy(query_param(uri, "follow"));
+        let key = (ns.clone(), name.to_owned());
+        let (lines, phase, container) = {
+            let s = self.lock();
+            let pod = match s.get(t.kind, &ns, name) {
+                Ok(p) => p,
+                Err(e) => return error_response(&e),
+            };
+            let container = pod["spec"]["containers"][0]["name"].as_str().unwrap_or("").to_owned();
+            (s.logs.get(&key).cloned(), pod["status"]["phase"].as_str().unwrap_or("").to_owned(), container)
+        };
+        if let Some(c) = query_param(uri, "container") {
+            if c != container {
+                return error_response(&ApiError::bad_request(format!("container {c} is not valid for pod {name}")));
+            }
+        }
+        let Some(lines) = lines else {
+            if phase == "Pending" {
+                return error_response(&ApiError::bad_request(format!(
+                    "container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+                )));
+            }
+            return (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], String::new()).into_response();
+        };
+        let skip = tail.map_or(0, |n| lines.len().saturating_sub(n));
+        let first: String = lines[skip..].iter().map(|l| format!("{l}\n")).collect();
+        if !follow {
+            return (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], first).into_response();
+        }
+        let store = self.store.clone();
+        let deadline = tokio::time::Instant::now() + MAX_STREAM;
+        let kind_ = t.kind;
+        let stream = futures_util::stream::unfold((Some(first), lines.len(), false), move |(first, mut sent, done)| {
+            let store = store.clone();
+            let key = key.clone();
+            async move {
+                if let Some(f) = first {
+                    return Some((Ok::<_, std::io::Error>(Bytes::from(f)), (None, sent, false)));
+                }
+                if done {
+                    return None;
+                }
+                loop {
+                    if tokio::time::Instant::now() >= deadline {
+                        return None;
+                    }
+                    let (new, finished) = {
+                        let s = store.lock().unwrap_or_else(|p| p.into_inner());
+                        let all = s.logs.get(&key).cloned().unwrap_or_default();
+                        let phase = s.get(kind_, &key.0, &key.1).ok().and_then(|p| p["status"]["phase"].as_str().map(str::to_owned));
+                        let finished = !matches!(phase.as_deref(), Some("Pending" | "Running"));
+                        (all.get(sent..).map(|l| l.to_vec()).unwrap_or_default(), finished)
+                    };
+                    if !new.is_empty() {
+                        sent += new.len();
+                        let chunk: String = new.iter().map(|l| format!("{l}\n")).collect();
+                        return Some((Ok(Bytes::from(chunk)), (None, sent, finished)));
+                    }
+                    if finished {
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        });
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    }
+}
+
+/// A kubeconfig document (no credentials: the emulator does not authenticate) for the emulator
+/// at `endpoint`, with one context named `localcloud`.
+pub fn kubeconfig_for(endpoint: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: localcloud\n  cluster:\n    server: {endpoint}\ncontexts:\n- name: localcloud\n  context:\n    cluster: localcloud\n    user: localcloud\ncurrent-context: localcloud\nusers:\n- name: localcloud\n  user: {{}}\n"
+    )
+}
+
+/// Sets the kubelet rule of the emulator at `endpoint` (blocking; for tests). `rule` is a
+/// [`kubelet::Rule`] as JSON, e.g. `{"outcome": "fail", "message": "boom"}`.
+pub fn set_kubelet_rule(endpoint: &str, rule: &Json) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = rule.to_string();
+    write!(
+        conn,
+        "POST /_localcloud/kubelet-rule HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer)?;
+    if answer.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("kubelet rule refused: {answer}")))
+    }
+}
+
+/// One blocking request to the emulator at `endpoint` (for tests): answers the status code and
+/// the body parsed as JSON (`Null` when it is not JSON). `body` is sent as a merge patch for
+/// PATCH and as JSON otherwise.
+pub fn request(endpoint: &str, method: &str, path: &str, body: Option<&Json>) -> std::io::Result<(u16, Json)> {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.map(Json::to_string).unwrap_or_default();
+    let ct = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_owned() };
+    Ok((code, serde_json::from_str(&payload).unwrap_or(Json::Null)))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let (Some(chunk), Some(after)) = (rest.get(..n), rest.get(n..)) else { break };
+        if n == 0 {
+            break;
+        }
+        out.push_str(chunk);
+        s = after.trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_to_kinds() {
+        let t = parse_path("/api/v1/namespaces/a/pods/p/log").expect("pod log");
+        assert_eq!(
+            (t.kind.plural, t.namespace.as_deref(), t.name.as_deref(), t.sub.as_deref()),
+            ("pods", Some("a"), Some("p"), Some("log"))
+        );
+        let t = parse_path("/api/v1/namespaces/a").expect("namespace");
+        assert_eq!((t.kind.plural, t.name.as_deref()), ("namespaces", Some("a")));
+        let t = parse_path("/apis/rbac.authorization.k8s.io/v1/namespaces/a/roles").expect("roles");
+        assert_eq!((t.kind.plural, t.namespace.as_deref()), ("roles", Some("a")));
+        assert!(parse_path("/apis/apps/v1/deployments").is_none());
+        assert_eq!(percent_decode("a%3Db%2Cc+d"), "a=b,c d");
+    }
 }

@@ -100,6 +100,62 @@ impl Crc64 {
     }
 }
 
+/// The CRC of `A ‖ B` from `crc_a` = CRC(A), `crc_b` = CRC(B) and `len_b` = |B|, so parts
+/// downloaded in parallel can be checked against the whole object's CRC without a second pass.
+/// (The zlib `crc32_combine` method: apply `len_b` zero bytes to `crc_a` with GF(2) matrices.)
+pub fn combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+    fn times(mat: &[u64; 64], mut vec: u64) -> u64 {
+        let mut sum = 0;
+        let mut i = 0;
+        while vec != 0 {
+            if vec & 1 == 1 {
+                sum ^= mat[i];
+            }
+            vec >>= 1;
+            i += 1;
+        }
+        sum
+    }
+    fn square(out: &mut [u64; 64], mat: &[u64; 64]) {
+        for (n, o) in out.iter_mut().enumerate() {
+            *o = times(mat, mat[n]);
+        }
+    }
+    if len_b == 0 {
+        return crc_a;
+    }
+    let mut even = [0u64; 64];
+    let mut odd = [0u64; 64];
+    // The operator for one zero bit, then for two and four.
+    odd[0] = POLY;
+    for (n, o) in odd.iter_mut().enumerate().skip(1) {
+        *o = 1u64 << (n - 1);
+    }
+    square(&mut even, &odd);
+    square(&mut odd, &even);
+    let mut crc = crc_a;
+    let mut len = len_b;
+    loop {
+        square(&mut even, &odd);
+        if len & 1 == 1 {
+            crc = times(&even, crc);
+        }
+        len >>= 1;
+        if len == 0 {
+            break;
+        }
+        square(&mut odd, &even);
+        if len & 1 == 1 {
+            crc = times(&odd, crc);
+        }
+        len >>= 1;
+        if len == 0 {
+            break;
+        }
+    }
+    crc ^ crc_b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +184,8 @@ mod tests {
             c.update(&data[..split]);
             c.update(&data[split..]);
             assert_eq!(c.finish(), whole, "split at {split}");
+            let joined = combine(Crc64::checksum(&data[..split]), Crc64::checksum(&data[split..]), (data.len() - split) as u64);
+            assert_eq!(joined, whole, "combine at {split}");
         }
     }
 }

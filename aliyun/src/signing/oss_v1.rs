@@ -259,6 +259,24 @@ pub fn presign(req: &OssRequest<'_>, creds: &Credentials, time: OffsetDateTime, 
     Ok(V1Presigned { path: format!("/{}", percent_encode(req.key.unwrap_or(""), true)), query_string, string_to_sign: sts, signature })
 }
 
+/// Recomputes the V1 signature of a request as received, for servers that verify V1 requests
+/// (the local cloud's OSS emulator). `headers` are all the headers that arrived; `date` is the
+/// `Date` header (or `x-oss-date` when sent), or the `Expires` value of a presigned URL; `query`
+/// holds the decoded query parameters (only sub-resources are signed).
+pub fn signature_for(
+    method: &str,
+    headers: &[(String, String)],
+    date: &str,
+    bucket: Option<&str>,
+    key: Option<&str>,
+    query: &[(&str, &str)],
+    secret: &str,
+) -> Result<String> {
+    let resource = canonical_resource(bucket, key, query);
+    let sts = string_to_sign(method, headers, date, &resource)?;
+    Ok(hmac_sha1_b64(secret, &sts))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -332,6 +332,43 @@ pub fn presign(req: &OssRequest<'_>, creds: &Credentials, p: &V4Params<'_>, expi
     })
 }
 
+/// Recomputes the signature of a request as received, for servers that verify V4 requests
+/// (the local cloud's OSS emulator). `req.headers` are all the headers that arrived (names in
+/// any case); `date_time` is the `x-oss-date` value (`YYYYMMDDTHHMMSSZ`); `additional` are the
+/// names listed in `AdditionalHeaders` (or `x-oss-additional-headers`). For a presigned URL,
+/// `req.query` holds every parameter except `x-oss-signature`. The payload hash is the
+/// `x-oss-content-sha256` header when sent, otherwise `UNSIGNED-PAYLOAD`.
+pub fn signature_for(
+    req: &OssRequest<'_>,
+    secret: &str,
+    region: &str,
+    product: &str,
+    date_time: &str,
+    additional: &[&str],
+) -> Result<String> {
+    if date_time.len() < 8 || !date_time.is_char_boundary(8) {
+        return Err(Error::MissingField { scheme: ALGORITHM, field: "x-oss-date" });
+    }
+    let mut names: Vec<String> = additional.iter().map(|h| h.to_ascii_lowercase()).filter(|h| !is_default_signed(h)).collect();
+    names.sort();
+    names.dedup();
+    let headers: Vec<(String, String)> = req.headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+    let query: Vec<(String, String)> = req.query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let payload = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-oss-content-sha256")).map_or(UNSIGNED_PAYLOAD, |(_, v)| *v);
+    let canonical_request = format!(
+        "{}\n{}\n{}\n{}\n{}\n{payload}",
+        req.method,
+        canonical_uri(req),
+        canonical_query(&query),
+        canonical_headers(&headers, &names)?,
+        names.join(";"),
+    );
+    let string_to_sign =
+        format!("{ALGORITHM}\n{date_time}\n{}\n{}", scope(&date_time[..8], region, product), sha256_hex(canonical_request.as_bytes()));
+    let key = signing_key(secret, &date_time[..8], region, product);
+    Ok(hex::encode(hmac_sha256(&key, string_to_sign.as_bytes())))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -306,6 +306,36 @@ impl Block {
         Value::Object(out)
     }
 
+    /// Puts defaults back where the configuration leaves an attribute null.
+    ///
+    /// Terraform proposes the prior value for an optional+computed attribute that is absent
+    /// from the configuration, so removing an attribute that has a default would otherwise plan
+    /// no change instead of going back to the default.
+    pub fn restore_defaults(&self, config: &Value, planned: &mut Value) {
+        let Some(out) = planned.attrs_mut() else { return };
+        for a in &self.attributes {
+            if let Some(d) = &a.default {
+                if config.attr(&a.name).is_null() {
+                    out.insert(a.name.clone(), d.clone());
+                }
+            }
+        }
+        for b in &self.blocks {
+            let cfg = config.attr(&b.name);
+            match out.get_mut(&b.name) {
+                Some(Value::List(items)) | Some(Value::Set(items)) => {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        if let Some(c) = cfg.elements().and_then(|e| e.get(i)) {
+                            b.block.restore_defaults(c, item);
+                        }
+                    }
+                }
+                Some(v @ Value::Object(_)) => b.block.restore_defaults(cfg, v),
+                _ => {}
+            }
+        }
+    }
+
     /// A value with the attributes the provider computes (and the user cannot set) removed, for
     /// comparing what the user configured.
     fn configured_part(&self, v: &Value) -> Value {
@@ -440,6 +470,16 @@ mod tests {
         let again = b.plan(&cfg, Some(&prior), false);
         assert_eq!(again.attr("id"), &Value::string("c-1"));
         assert_eq!(b.plan(&cfg, Some(&prior), true).attr("id"), &Value::Unknown);
+    }
+
+    #[test]
+    fn removed_attributes_go_back_to_their_default() {
+        let b = block();
+        // Terraform proposes the prior `wait = false` although the configuration dropped it.
+        let config = obj(vec![("name", Value::string("a")), ("wait", Value::Null)]);
+        let mut planned = obj(vec![("name", Value::string("a")), ("wait", Value::Bool(false))]);
+        b.restore_defaults(&config, &mut planned);
+        assert_eq!(planned.attr("wait"), &Value::Bool(true));
     }
 
     #[test]

@@ -1,12 +1,20 @@
 //! `sparkoss_cluster`: an ACK managed Kubernetes cluster with elastic worker pools.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-
-use crate::core::validators::{cidr_v4, cidrs_overlap, cluster_name, each, int_between, k8s_labels, not_empty, one_of, parse_cidr_v4};
+use crate::core::validators::{
+    cidr_v4, cidrs_overlap, cluster_name, each, int_between, k8s_labels, not_empty, one_of, parse_cidr_v4, parse_duration,
+};
 use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Schema, Type, Value};
-use crate::resource::Resource;
+use crate::resource::{CreateFailure, OpContext, Plan, Resource};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sparkoss_aliyun::ack::model::{
+    AutoScaling, ClusterDetail, CreateClusterRequest, KubernetesConfig, NodePool, NodePoolInfo, ScalingGroup, Tag,
+};
+use sparkoss_aliyun::ack::{AckClient, AckError};
 
 use super::common::timeouts;
 
@@ -18,6 +26,8 @@ pub const DISK_CATEGORIES: &[&str] = &["cloud_essd", "cloud_ssd", "cloud_efficie
 /// The `sparkoss_cluster` resource.
 pub struct Cluster {
     schema: Schema,
+    /// The ACK client of the current provider configuration (keyed by its address).
+    client: Mutex<Option<(usize, Arc<AckClient>)>>,
 }
 
 impl Cluster {
@@ -98,14 +108,20 @@ impl Cluster {
                     .also_computed()
                     .force_new(),
                 )
-                .attr(Attribute::optional("vpc_id", Type::String, "VPC to create the cluster in.").validate(not_empty()).force_new())
+                .attr(
+                    Attribute::optional("vpc_id", Type::String, "VPC to create the cluster in (default: ACK creates one).")
+                        .validate(not_empty())
+                        .also_computed()
+                        .force_new(),
+                )
                 .attr(
                     Attribute::optional(
                         "vswitch_ids",
                         Type::list(Type::String),
-                        "vSwitches of the control plane ENIs and default worker placement.",
+                        "vSwitches of the control plane ENIs and default worker placement (default: ACK's choice).",
                     )
                     .validate(each(not_empty()))
+                    .also_computed()
                     .force_new(),
                 )
                 .attr(
@@ -141,7 +157,7 @@ impl Cluster {
                 .attr(Attribute::computed("kubeconfig", Type::String, "Kubeconfig for the cluster's API server.").sensitive())
                 .block(NestedBlock::list("worker_pool", pool, 1, 10))
                 .block(timeouts(&[("create", "60m"), ("update", "30m"), ("delete", "60m")]));
-        Cluster { schema: Schema { version: 0, block } }
+        Cluster { schema: Schema { version: 0, block }, client: Mutex::new(None) }
     }
 }
 
@@ -197,5 +213,618 @@ impl Resource for Cluster {
                 }
             }
         }
+    }
+
+    /// The default plan, plus: adding or removing a worker pool replaces the cluster (pools
+    /// are created with the cluster; changing their number in place is not supported yet).
+    fn plan(&self, prior: &Value, proposed: &Value, config: &Value) -> Plan {
+        let block = &self.schema.block;
+        if proposed.is_null() {
+            return Plan { planned: Value::Null, requires_replace: Vec::new() };
+        }
+        if prior.is_null() {
+            return Plan { planned: block.plan(proposed, None, false), requires_replace: Vec::new() };
+        }
+        let mut kept = block.plan(proposed, Some(prior), false);
+        // Terraform proposes the prior value for an optional+computed attribute that left the
+        // configuration; an attribute with a default goes back to its default instead.
+        block.restore_defaults(config, &mut kept);
+        let mut requires_replace = Vec::new();
+        block.replace_paths(prior, &kept, &AttrPath::root(), &mut requires_replace);
+        let pools = |v: &Value| v.attr("worker_pool").elements().map(<[Value]>::len);
+        if pools(prior) != pools(proposed) && pools(proposed).is_some() {
+            requires_replace.push(AttrPath::root().attr("worker_pool"));
+        }
+        if requires_replace.is_empty() {
+            Plan { planned: kept, requires_replace }
+        } else {
+            Plan { planned: block.plan(config, None, true), requires_replace }
+        }
+    }
+
+    async fn create(&self, ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
+        self.create_or_partial(ctx, planned).await.map_err(|f| f.diags)
+    }
+
+    async fn create_or_partial(&self, ctx: &OpContext, planned: &Value) -> Result<Value, CreateFailure> {
+        let fail = |diags: Diagnostics| CreateFailure { state: Value::Null, diags };
+        let m: Model = decode(planned).map_err(fail)?;
+        let limit = op_timeout(&m, "create", 3600.0);
+        let c = self.client(ctx).map_err(fail)?;
+        let started = Instant::now();
+        // The wait loop stops at the deadline itself and reports the cluster it made (so it is
+        // recorded as tainted); the outer limit, a little later, only bounds calls that hang.
+        let created = tokio::time::timeout(limit + GRACE, self.create_and_wait(&c, &m, started + limit)).await;
+        match created {
+            Ok(Ok(state)) => Ok(state),
+            Ok(Err((partial, diags))) => Err(CreateFailure { state: partial.map(|p| self.encode(&p)).unwrap_or(Value::Null), diags }),
+            Err(_) => Err(fail(error(
+                "Timed out creating the cluster",
+                format!(
+                    "cluster {:?} was not running after {}; raise timeouts.create or check the cluster in the ACK console",
+                    m.name,
+                    human(limit)
+                ),
+            ))),
+        }
+    }
+
+    async fn read(&self, ctx: &OpContext, state: &Value) -> Result<Option<Value>, Diagnostics> {
+        let prior: Model = decode(state)?;
+        let Some(id) = prior.cluster_id.clone().or_else(|| prior.id.clone()) else { return Ok(None) };
+        let c = self.client(ctx)?;
+        self.fetch(&c, &id, Some(&prior)).await
+    }
+
+    async fn update(&self, ctx: &OpContext, prior: &Value, planned: &Value) -> Result<Value, Diagnostics> {
+        let old: Model = decode(prior)?;
+        let new: Model = decode(planned)?;
+        let id = old.cluster_id.clone().ok_or_else(|| error("Missing cluster id", "the prior state has no cluster_id"))?;
+        let limit = op_timeout(&new, "update", 1800.0);
+        let c = self.client(ctx)?;
+        let work = async {
+            if old.tags != new.tags {
+                c.modify_cluster_tags(&id, &tags_with_owner(new.tags.as_ref())).await.map_err(|e| ack_error("Updating tags", &e))?;
+            }
+            if old.deletion_protection != new.deletion_protection {
+                c.modify_deletion_protection(&id, new.deletion_protection.unwrap_or(false))
+                    .await
+                    .map_err(|e| ack_error("Updating deletion protection", &e))?;
+            }
+            for (o, n) in old.worker_pool.iter().zip(&new.worker_pool) {
+                let changed = o.name != n.name
+                    || o.instance_types != n.instance_types
+                    || o.min_size != n.min_size
+                    || o.max_size != n.max_size
+                    || o.labels != n.labels;
+                if !changed {
+                    continue;
+                }
+                let mut pool = n.to_ack();
+                pool.nodepool_info.nodepool_id = o.id.clone();
+                tracing::info!(cluster = %id, pool = ?o.id, min = n.min_size, max = n.max_size, "modifying node pool");
+                c.modify_node_pool(&id, &pool).await.map_err(|e| ack_error(&format!("Updating worker pool {:?}", n.name), &e))?;
+            }
+            let mut merged = new.clone();
+            merged.cluster_id = Some(id.clone());
+            self.fetch(&c, &id, Some(&merged))
+                .await?
+                .ok_or_else(|| error("Cluster disappeared", format!("cluster {id} vanished during the update")))
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(r) => r,
+            Err(_) => {
+                Err(error("Timed out updating the cluster", format!("cluster {id}: the update did not finish within {}", human(limit))))
+            }
+        }
+    }
+
+    async fn delete(&self, ctx: &OpContext, state: &Value) -> Result<(), Diagnostics> {
+        let m: Model = decode(state)?;
+        let Some(id) = m.cluster_id.clone().or_else(|| m.id.clone()) else { return Ok(()) };
+        let limit = op_timeout(&m, "delete", 3600.0);
+        let c = self.client(ctx)?;
+        let work = async {
+            match c.delete_cluster(&id).await {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(ack_error(&format!("Deleting cluster {id}"), &e)),
+            }
+            tracing::info!(cluster = %id, "deleting cluster");
+            let mut poll = Poll::new();
+            let mut transient = 0;
+            loop {
+                tokio::time::sleep(poll.next()).await;
+                match c.describe_cluster_detail(&id).await {
+                    Err(e) if e.is_not_found() => return Ok(()),
+                    Ok(d) if d.state == "deleted" => return Ok(()),
+                    Ok(d) if d.state == "delete_failed" => {
+                        return Err(error(
+                            "Cluster deletion failed",
+                            format!("ACK reports cluster {id} as delete_failed; see the ACK console for the cause"),
+                        ))
+                    }
+                    Ok(_) => transient = 0,
+                    Err(e) => {
+                        transient += 1;
+                        if transient > MAX_TRANSIENT {
+                            return Err(ack_error(&format!("Waiting for cluster {id} to be deleted"), &e));
+                        }
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(r) => r,
+            Err(_) => Err(error("Timed out deleting the cluster", format!("cluster {id} was still there after {}", human(limit)))),
+        }
+    }
+
+    async fn import(&self, ctx: &OpContext, id: &str) -> Result<Value, Diagnostics> {
+        let c = self.client(ctx)?;
+        self.fetch(&c, id, None)
+            .await?
+            .ok_or_else(|| error("Cannot import the cluster", format!("ACK has no cluster with id {id:?} in this region")))
+    }
+}
+
+/// Tag marking clusters this provider created: a create that is retried or interrupted finds
+/// its cluster by name and this tag instead of making a second one.
+pub const OWNER_TAG: &str = "sparkoss.io/managed-by";
+const OWNER_VALUE: &str = "terraform-provider-sparkoss";
+/// Extra time past a create's own deadline before the whole operation is abandoned.
+const GRACE: Duration = Duration::from_secs(30);
+/// Consecutive failed polls (after the client's own retries) before giving up.
+const MAX_TRANSIENT: u32 = 10;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Timeouts {
+    create: Option<String>,
+    update: Option<String>,
+    delete: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct PoolModel {
+    name: String,
+    instance_types: Vec<String>,
+    min_size: i64,
+    max_size: i64,
+    system_disk_size: Option<i64>,
+    system_disk_category: Option<String>,
+    vswitch_ids: Option<Vec<String>>,
+    labels: Option<BTreeMap<String, String>>,
+    id: Option<String>,
+}
+
+impl PoolModel {
+    fn to_ack(&self) -> NodePool {
+        NodePool {
+            nodepool_info: NodePoolInfo { name: self.name.clone(), nodepool_id: None },
+            scaling_group: ScalingGroup {
+                instance_types: self.instance_types.clone(),
+                vswitch_ids: self.vswitch_ids.clone().unwrap_or_default(),
+                system_disk_size: self.system_disk_size.unwrap_or(120),
+                system_disk_category: self.system_disk_category.clone().unwrap_or_else(|| "cloud_essd".into()),
+            },
+            auto_scaling: AutoScaling { enable: true, min_instances: self.min_size, max_instances: self.max_size },
+            kubernetes_config: KubernetesConfig {
+                labels: self.labels.iter().flatten().map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect(),
+            },
+        }
+    }
+
+    fn from_ack(p: &NodePool, prior: Option<&PoolModel>) -> PoolModel {
+        let labels: BTreeMap<String, String> = p.kubernetes_config.labels.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+        PoolModel {
+            name: p.nodepool_info.name.clone(),
+            instance_types: p.scaling_group.instance_types.clone(),
+            min_size: p.auto_scaling.min_instances,
+            max_size: p.auto_scaling.max_instances,
+            system_disk_size: Some(p.scaling_group.system_disk_size),
+            system_disk_category: Some(p.scaling_group.system_disk_category.clone()),
+            vswitch_ids: empty_as_null(p.scaling_group.vswitch_ids.clone(), prior.and_then(|m| m.vswitch_ids.as_ref())),
+            labels: empty_as_null(labels, prior.and_then(|m| m.labels.as_ref())),
+            id: p.nodepool_info.nodepool_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Model {
+    id: Option<String>,
+    name: String,
+    cluster_spec: Option<String>,
+    kubernetes_version: Option<String>,
+    vpc_id: Option<String>,
+    vswitch_ids: Option<Vec<String>>,
+    pod_cidr: Option<String>,
+    service_cidr: Option<String>,
+    tags: Option<BTreeMap<String, String>>,
+    deletion_protection: Option<bool>,
+    cluster_id: Option<String>,
+    state: Option<String>,
+    api_server_endpoint: Option<String>,
+    kubeconfig: Option<String>,
+    worker_pool: Vec<PoolModel>,
+    timeouts: Option<Timeouts>,
+}
+
+/// Empty collections read back as null unless the prior state had them empty, so an unset
+/// optional attribute does not show a diff.
+fn empty_as_null<T: Default + PartialEq>(v: T, prior: Option<&T>) -> Option<T> {
+    if v == T::default() && prior.is_none() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+fn error(summary: &str, detail: impl Into<String>) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error(summary, detail);
+    d
+}
+
+fn ack_error(what: &str, e: &AckError) -> Diagnostics {
+    error(&format!("{what} failed"), e.to_string())
+}
+
+/// Unknown values (computed, decided at apply) as null, so a plan decodes into the model.
+fn known_or_null(v: &Value) -> Value {
+    match v {
+        Value::Unknown => Value::Null,
+        Value::List(x) => Value::List(x.iter().map(known_or_null).collect()),
+        Value::Set(x) => Value::Set(x.iter().map(known_or_null).collect()),
+        Value::Tuple(x) => Value::Tuple(x.iter().map(known_or_null).collect()),
+        Value::Map(m) => Value::Map(m.iter().map(|(k, v)| (k.clone(), known_or_null(v))).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), known_or_null(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn decode(v: &Value) -> Result<Model, Diagnostics> {
+    known_or_null(v).decode().map_err(|e| error("Invalid sparkoss_cluster value", e.to_string()))
+}
+
+fn op_timeout(m: &Model, op: &str, default_secs: f64) -> Duration {
+    let t = m.timeouts.as_ref().and_then(|t| match op {
+        "create" => t.create.as_deref(),
+        "update" => t.update.as_deref(),
+        _ => t.delete.as_deref(),
+    });
+    let secs = t.and_then(|s| parse_duration(s).ok()).unwrap_or(default_secs);
+    Duration::from_secs_f64(secs.max(1.0))
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    let (minutes, rest) = (s / 60, s % 60);
+    if minutes > 0 && rest == 0 {
+        format!("{minutes}m")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn tags_with_owner(tags: Option<&BTreeMap<String, String>>) -> Vec<Tag> {
+    let mut out = vec![Tag { key: OWNER_TAG.into(), value: OWNER_VALUE.into() }];
+    out.extend(
+        tags.iter().flat_map(|m| m.iter()).filter(|(k, _)| k.as_str() != OWNER_TAG).map(|(k, v)| Tag { key: k.clone(), value: v.clone() }),
+    );
+    out
+}
+
+/// The wait between two polls of a long operation: 5 s growing by half up to 45 s, so a
+/// 15-minute create costs about 25 polls. `SPARKOSS_POLL_SCALE` (0 < s ≤ 1) shrinks the
+/// schedule for emulated clouds whose operations are scaled down the same way.
+struct Poll {
+    next: Duration,
+    max: Duration,
+}
+
+impl Poll {
+    fn new() -> Self {
+        let scale =
+            std::env::var("SPARKOSS_POLL_SCALE").ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| *s > 0.0 && *s <= 1.0).unwrap_or(1.0);
+        Poll { next: Duration::from_secs_f64(5.0 * scale), max: Duration::from_secs_f64(45.0 * scale) }
+    }
+
+    fn next(&mut self) -> Duration {
+        let d = self.next;
+        self.next = self.next.mul_f64(1.5).min(self.max);
+        d
+    }
+}
+
+impl Cluster {
+    fn encode(&self, m: &Model) -> Value {
+        Value::encode(m, &self.schema.block.implied_type()).unwrap_or(Value::Null)
+    }
+
+    /// The ACK client for the provider configuration (built once per configuration).
+    fn client(&self, ctx: &OpContext) -> Result<Arc<AckClient>, Diagnostics> {
+        let key = Arc::as_ptr(&ctx.config) as usize;
+        if let Ok(slot) = self.client.lock() {
+            if let Some((k, c)) = slot.as_ref() {
+                if *k == key {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let cfg = &ctx.config;
+        let region = cfg.region.clone().ok_or_else(|| {
+            error("No region", "sparkoss_cluster needs a region: set region in the provider block, or ALIBABA_CLOUD_REGION")
+        })?;
+        let creds = cfg.credentials_provider(&|k: &str| std::env::var(k).ok());
+        let c =
+            Arc::new(AckClient::new(&region, cfg.endpoints.ack.as_deref(), creds).map_err(|e| error("Cannot reach ACK", e.to_string()))?);
+        if let Ok(mut slot) = self.client.lock() {
+            *slot = Some((key, c.clone()));
+        }
+        Ok(c)
+    }
+
+    /// Creates (or adopts) the cluster and waits until it runs. On failure, the partial model
+    /// when a cluster exists.
+    async fn create_and_wait(&self, c: &AckClient, m: &Model, deadline: Instant) -> Result<Value, (Option<Model>, Diagnostics)> {
+        let none = |d: Diagnostics| (None, d);
+        let adopt = |found: Option<ClusterDetail>| {
+            found.filter(|d| !matches!(d.state.as_str(), "failed" | "deleting" | "deleted" | "delete_failed"))
+        };
+        let existing =
+            adopt(c.find_cluster_by_name(&m.name, OWNER_TAG).await.map_err(|e| none(ack_error("Looking up existing clusters", &e)))?);
+        let (id, task) = match existing {
+            Some(d) => {
+                tracing::info!(cluster = %d.cluster_id, name = %m.name, "adopting a cluster an interrupted create left behind");
+                (d.cluster_id, None)
+            }
+            None => match c.create_cluster(&self.request(c, m)).await {
+                Ok(r) => (r.cluster_id, Some(r.task_id)),
+                Err(AckError::Transport { maybe_applied: true, .. }) => {
+                    // The answer was lost; the cluster may exist. Look, don't create again.
+                    let found = adopt(
+                        c.find_cluster_by_name(&m.name, OWNER_TAG)
+                            .await
+                            .map_err(|e| none(ack_error("Looking up the cluster after a lost answer", &e)))?,
+                    );
+                    match found {
+                        Some(d) => (d.cluster_id, None),
+                        None => {
+                            return Err(none(error(
+                                "Creating the cluster failed",
+                                "ACK's answer to CreateCluster was lost and no cluster was made; apply again",
+                            )))
+                        }
+                    }
+                }
+                Err(e) => return Err(none(ack_error("Creating the cluster", &e))),
+            },
+        };
+        tracing::info!(cluster = %id, "waiting for the cluster to run");
+        let partial = |state: &str| {
+            let mut p = m.clone();
+            p.id = Some(id.clone());
+            p.cluster_id = Some(id.clone());
+            p.state = Some(state.into());
+            p
+        };
+        let mut poll = Poll::new();
+        let mut transient = 0;
+        let started_wait = Instant::now();
+        loop {
+            let wait = poll.next().min(deadline.saturating_duration_since(Instant::now()));
+            tokio::time::sleep(wait).await;
+            match c.describe_cluster_detail(&id).await {
+                Ok(d) if d.state == "running" => break,
+                Ok(d) if d.state == "failed" => {
+                    let reason = match &task {
+                        Some(t) => c.describe_task_info(t).await.ok().and_then(|t| t.error).map(|e| e.message).filter(|m| !m.is_empty()),
+                        None => None,
+                    };
+                    let reason = reason.unwrap_or_else(|| "ACK gave no reason; see the cluster's events in the ACK console".into());
+                    return Err((
+                        Some(partial("failed")),
+                        error(
+                            "ACK cluster creation failed",
+                            format!("cluster {id} ({:?}) failed: {reason}. It is recorded as tainted: terraform destroy removes it, the next apply replaces it.", m.name),
+                        ),
+                    ));
+                }
+                Ok(d) if matches!(d.state.as_str(), "deleting" | "deleted") => {
+                    return Err((
+                        None,
+                        error("Cluster deleted during creation", format!("cluster {id} is {} (deleted out of band?)", d.state)),
+                    ))
+                }
+                Ok(_) => transient = 0,
+                Err(e) if e.is_not_found() => return Err((None, error("Cluster vanished during creation", format!("cluster {id}: {e}")))),
+                Err(e) => {
+                    transient += 1;
+                    if transient > MAX_TRANSIENT {
+                        return Err((Some(partial("unknown")), ack_error(&format!("Waiting for cluster {id}"), &e)));
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err((
+                    Some(partial("initial")),
+                    error(
+                        "Timed out creating the cluster",
+                        format!(
+                            "cluster {id} was not running after {}; it is recorded as tainted: terraform destroy removes it, \
+                             or raise timeouts.create and apply again",
+                            human(deadline.saturating_duration_since(started_wait))
+                        ),
+                    ),
+                ));
+            }
+        }
+        let mut full = m.clone();
+        full.cluster_id = Some(id.clone());
+        match self.fetch(c, &id, Some(&full)).await {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err((None, error("Cluster vanished", format!("cluster {id} disappeared right after becoming running")))),
+            Err(d) => Err((Some(partial("running")), d)),
+        }
+    }
+
+    fn request(&self, c: &AckClient, m: &Model) -> CreateClusterRequest {
+        CreateClusterRequest {
+            name: m.name.clone(),
+            region_id: c.region().to_owned(),
+            cluster_type: "ManagedKubernetes".into(),
+            cluster_spec: m.cluster_spec.clone().unwrap_or_else(|| "ack.pro.small".into()),
+            kubernetes_version: m.kubernetes_version.clone(),
+            vpcid: m.vpc_id.clone(),
+            vswitch_ids: m.vswitch_ids.clone().unwrap_or_default(),
+            container_cidr: m.pod_cidr.clone().unwrap_or_else(|| "172.20.0.0/16".into()),
+            service_cidr: m.service_cidr.clone().unwrap_or_else(|| "172.21.0.0/20".into()),
+            tags: tags_with_owner(m.tags.as_ref()),
+            deletion_protection: m.deletion_protection.unwrap_or(false),
+            nodepools: m.worker_pool.iter().map(PoolModel::to_ack).collect(),
+        }
+    }
+
+    /// Reads the cluster into a whole state; `prior` supplies what ACK does not keep
+    /// (timeouts) and pool order. `None` when the cluster is gone.
+    async fn fetch(&self, c: &AckClient, id: &str, prior: Option<&Model>) -> Result<Option<Value>, Diagnostics> {
+        let d = match c.describe_cluster_detail(id).await {
+            Ok(d) if d.state == "deleted" => return Ok(None),
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(ack_error(&format!("Reading cluster {id}"), &e)),
+        };
+        let pools = c.describe_node_pools(id).await.map_err(|e| ack_error(&format!("Reading the pools of cluster {id}"), &e))?.nodepools;
+        let kubeconfig = if d.state == "running" || d.state == "updating" || d.state == "scaling" {
+            Some(
+                c.describe_user_kubeconfig(id).await.map_err(|e| ack_error(&format!("Reading the kubeconfig of cluster {id}"), &e))?.config,
+            )
+        } else {
+            prior.and_then(|p| p.kubeconfig.clone())
+        };
+        let user_tags: BTreeMap<String, String> =
+            d.tags.iter().filter(|t| t.key != OWNER_TAG).map(|t| (t.key.clone(), t.value.clone())).collect();
+        // Pools in the prior order (matched by id, then name); new ones after.
+        let mut ordered = Vec::new();
+        let mut rest: Vec<&NodePool> = pools.iter().collect();
+        for p in prior.map(|p| p.worker_pool.as_slice()).unwrap_or(&[]) {
+            let pos = rest
+                .iter()
+                .position(|a| a.nodepool_info.nodepool_id.is_some() && a.nodepool_info.nodepool_id == p.id)
+                .or_else(|| rest.iter().position(|a| a.nodepool_info.name == p.name));
+            if let Some(i) = pos {
+                ordered.push(PoolModel::from_ack(rest.remove(i), Some(p)));
+            }
+        }
+        ordered.extend(rest.into_iter().map(|a| PoolModel::from_ack(a, None)));
+        let m = Model {
+            id: Some(d.cluster_id.clone()),
+            name: d.name.clone(),
+            cluster_spec: Some(d.cluster_spec.clone()),
+            kubernetes_version: Some(d.current_version.clone()).filter(|v| !v.is_empty()),
+            vpc_id: Some(d.vpc_id.clone()).filter(|v| !v.is_empty()),
+            vswitch_ids: Some(d.vswitch_ids.clone()),
+            pod_cidr: Some(d.container_cidr.clone()),
+            service_cidr: Some(d.service_cidr.clone()),
+            tags: empty_as_null(user_tags, prior.and_then(|p| p.tags.as_ref())),
+            deletion_protection: Some(d.deletion_protection),
+            cluster_id: Some(d.cluster_id.clone()),
+            state: Some(d.state.clone()),
+            api_server_endpoint: d.api_server_endpoint(),
+            kubeconfig,
+            worker_pool: ordered,
+            timeouts: prior.and_then(|p| p.timeouts.clone()),
+        };
+        Ok(Some(self.encode(&m)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Number;
+
+    fn pool(max: i64) -> Value {
+        Value::Object(
+            [
+                ("name", Value::string("workers")),
+                ("instance_types", Value::List(vec![Value::string("ecs.g7.xlarge")])),
+                ("min_size", Value::Number(Number::Int(1))),
+                ("max_size", Value::Number(Number::Int(max))),
+                ("system_disk_size", Value::Null),
+                ("system_disk_category", Value::Null),
+                ("vswitch_ids", Value::Null),
+                ("labels", Value::Null),
+                ("id", Value::Null),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        )
+    }
+
+    fn config(pools: Vec<Value>, protection: Value) -> Value {
+        let r = Cluster::new();
+        let crate::core::Type::Object { attrs, .. } = r.schema().block.implied_type() else { unreachable!() };
+        let mut m: BTreeMap<String, Value> = attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
+        m.insert("name".into(), Value::string("analytics"));
+        m.insert("worker_pool".into(), Value::List(pools));
+        m.insert("deletion_protection".into(), protection);
+        Value::Object(m)
+    }
+
+    /// A prior state: the planned create with the computed values filled in.
+    fn applied(config: &Value) -> Value {
+        let r = Cluster::new();
+        let mut v = known_or_null(&r.plan(&Value::Null, config, config).planned);
+        let m = v.attrs_mut().expect("object");
+        for k in ["id", "cluster_id", "state", "kubeconfig", "api_server_endpoint", "kubernetes_version", "vpc_id"] {
+            m.insert(k.into(), Value::string("x"));
+        }
+        v
+    }
+
+    #[test]
+    fn scaling_is_an_update_and_a_new_pool_a_replacement() {
+        let r = Cluster::new();
+        let before = config(vec![pool(3)], Value::Null);
+        let prior = applied(&before);
+        let scaled = config(vec![pool(9)], Value::Null);
+        let plan = r.plan(&prior, &scaled, &scaled);
+        assert!(plan.requires_replace.is_empty(), "{:?}", plan.requires_replace);
+        assert_eq!(plan.planned.attr("cluster_id"), &Value::string("x"), "computed values are kept on update");
+        let two = config(vec![pool(3), pool(3)], Value::Null);
+        let plan = r.plan(&prior, &two, &two);
+        assert_eq!(plan.requires_replace, vec![AttrPath::root().attr("worker_pool")]);
+        assert!(plan.planned.attr("cluster_id").is_unknown());
+    }
+
+    #[test]
+    fn removing_an_attribute_with_a_default_plans_the_default() {
+        let r = Cluster::new();
+        let prior = applied(&config(vec![pool(3)], Value::Bool(true)));
+        // Terraform proposes the prior value for an optional+computed attribute left unset.
+        let config = config(vec![pool(3)], Value::Null);
+        let mut proposed = config.clone();
+        proposed.attrs_mut().expect("object").insert("deletion_protection".into(), Value::Bool(true));
+        let plan = r.plan(&prior, &proposed, &config);
+        assert_eq!(plan.planned.attr("deletion_protection"), &Value::Bool(false));
+    }
+
+    #[test]
+    fn poll_schedule_grows_and_is_capped() {
+        let mut p = Poll { next: Duration::from_secs(5), max: Duration::from_secs(45) };
+        let waits: Vec<u64> = (0..8).map(|_| p.next().as_millis() as u64).collect();
+        assert_eq!(waits[..3], [5000, 7500, 11250]);
+        assert_eq!(*waits.last().expect("waits"), 45000);
+    }
+
+    #[test]
+    fn owner_tag_is_added_once_and_never_shown() {
+        let user: BTreeMap<String, String> = [("team".to_owned(), "a".to_owned()), (OWNER_TAG.to_owned(), "spoof".to_owned())].into();
+        let tags = tags_with_owner(Some(&user));
+        assert_eq!(tags.iter().filter(|t| t.key == OWNER_TAG).count(), 1);
+        assert_eq!(tags[0].value, OWNER_VALUE);
     }
 }

@@ -1,13 +1,25 @@
 //! `sparkoss_job`: a Spark application run on any Kubernetes cluster, its main jar fetched from
 //! OSS at start-up by the sparkoss image.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{
+    Container, EnvFromSource, EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodSpec, ResourceQuota, ResourceRequirements,
+    SecretEnvSource, Service, ServicePort, ServiceSpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 
 use crate::core::validators::{
     app_uri, container_image, duration, each, env_names, int_between, java_class, jvm_memory, k8s_label_value, k8s_name, spark_conf_keys,
 };
 use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Number, Schema, Type, Value};
-use crate::resource::Resource;
+use crate::kube_conn::{is_not_found, parse_duration, parse_quantity, Connection, KubeError};
+use crate::resource::{OpContext, Resource};
 
 use super::common::{timeouts, validate_kube_connection, with_kube_connection};
 
@@ -34,6 +46,7 @@ const MANAGED_CONF: &[(&str, &str)] = &[
 /// The `sparkoss_job` resource.
 pub struct Job {
     schema: Schema,
+    probe: Option<Arc<dyn JarProbe>>,
 }
 
 fn resources_block(what: &str, with_instances: bool) -> Block {
@@ -103,7 +116,7 @@ impl Job {
             .block(NestedBlock::single("driver", resources_block("driver", false)).force_new())
             .block(NestedBlock::single("executor", resources_block("executors (each)", true)).force_new())
             .block(timeouts(&[("create", "60m"), ("delete", "10m")]));
-        Job { schema: Schema { version: 0, block } }
+        Job { schema: Schema { version: 0, block }, probe: None }
     }
 }
 
@@ -142,5 +155,793 @@ impl Resource for Job {
                 }
             }
         }
+    }
+
+    async fn create(&self, ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
+        self.create_job(ctx, planned).await
+    }
+
+    async fn read(&self, ctx: &OpContext, state: &Value) -> Result<Option<Value>, Diagnostics> {
+        let spec = JobSpec::from_value(state);
+        let client = connect(state).await?;
+        let pods: Api<Pod> = Api::namespaced(client, &spec.namespace);
+        match pods.get_opt(&spec.driver_pod()).await {
+            // Gone out of band: drop it from state, so the plan runs the job again.
+            Ok(None) => Ok(None),
+            Ok(Some(pod)) => {
+                let mut s = state.clone();
+                fill_computed(&mut s, &spec, &pod);
+                self.mark_changed_jar(ctx, &mut s).await;
+                Ok(Some(s))
+            }
+            Err(e) => Err(KubeError::api(format!("reading pod {}", spec.driver_pod()))(e).diag("Cannot read the Spark job", None)),
+        }
+    }
+
+    async fn update(&self, _ctx: &OpContext, _prior: &Value, planned: &Value) -> Result<Value, Diagnostics> {
+        // Everything that shapes the run forces a replacement; what is left (waiting, timeouts)
+        // only matters while applying, so an update just records it.
+        Ok(planned.clone())
+    }
+
+    async fn delete(&self, _ctx: &OpContext, state: &Value) -> Result<(), Diagnostics> {
+        let spec = JobSpec::from_value(state);
+        let client = connect(state).await?;
+        remove(&client, &spec).await.map_err(|e| e.diag("Cannot delete the Spark job", None))
+    }
+
+    async fn import(&self, _ctx: &OpContext, id: &str) -> Result<Value, Diagnostics> {
+        let Some((ns, name)) = id.split_once('/').filter(|(a, b)| !a.is_empty() && !b.is_empty()) else {
+            return Err(err("Invalid import id", None, format!("{id:?}: import a job as namespace/name")));
+        };
+        // The connection comes from KUBECONFIG or ~/.kube/config (import only has the id).
+        let client = connect(&Value::Null).await?;
+        let pods: Api<Pod> = Api::namespaced(client, ns);
+        let pod_name = format!("{name}-driver");
+        let pod = pods
+            .get_opt(&pod_name)
+            .await
+            .map_err(|e| KubeError::api(format!("reading pod {pod_name}"))(e).diag("Cannot import the Spark job", None))?
+            .ok_or_else(|| err("Cannot import the Spark job", None, format!("no driver pod {ns}/{pod_name}")))?;
+        let annotation = pod.metadata.annotations.as_ref().and_then(|a| a.get(SPEC_ANNOTATION)).cloned().ok_or_else(|| {
+            err(
+                "Cannot import the Spark job",
+                None,
+                format!("pod {ns}/{pod_name} was not created by sparkoss (no {SPEC_ANNOTATION} annotation)"),
+            )
+        })?;
+        let j: serde_json::Value =
+            serde_json::from_str(&annotation).map_err(|e| err("Cannot import the Spark job", None, format!("{SPEC_ANNOTATION}: {e}")))?;
+        let mut state =
+            Value::from_json(&j, &self.schema.block.implied_type()).map_err(|e| err("Cannot import the Spark job", None, e.to_string()))?;
+        let spec = JobSpec::from_value(&state);
+        fill_computed(&mut state, &spec, &pod);
+        Ok(state)
+    }
+}
+
+/// Looks the main application up on OSS before anything is created: the pre-flight seam, so the
+/// job logic is tested without OSS and the OSS client can change behind it.
+#[async_trait]
+pub trait JarProbe: Send + Sync {
+    /// The object's ETag; `Ok(None)` when it does not exist; `Err` with a reason otherwise.
+    async fn etag(&self, bucket: &str, key: &str) -> Result<Option<String>, String>;
+}
+
+/// [`JarProbe`] over the OSS client of `sparkoss-aliyun`, with the provider's credentials.
+pub struct OssJarProbe(sparkoss_aliyun::oss::Client);
+
+impl OssJarProbe {
+    /// A probe when the provider has static credentials (AccessKey, optionally STS); `None` for
+    /// the other credential sources, which the OSS client cannot resolve on its own yet.
+    pub fn from_config(cfg: &crate::config::ProviderConfig) -> Option<OssJarProbe> {
+        use sparkoss_aliyun::oss::{Client, ClientConfig, Endpoint};
+        let crate::config::CredentialSource::Static { access_key_id, access_key_secret, security_token } = &cfg.credentials else {
+            return None;
+        };
+        let region = cfg.region.clone().unwrap_or_else(|| "cn-hangzhou".into());
+        let endpoint = match &cfg.endpoints.oss {
+            Some(e) => Endpoint::parse(e).ok()?,
+            None => Endpoint::public(&region),
+        };
+        let creds = sparkoss_aliyun::signing::Credentials {
+            access_key_id: access_key_id.expose().to_owned(),
+            access_key_secret: access_key_secret.expose().to_owned(),
+            security_token: security_token.as_ref().map(|t| t.expose().to_owned()),
+        };
+        Client::new(ClientConfig::new(endpoint, region), creds).ok().map(OssJarProbe)
+    }
+}
+
+#[async_trait]
+impl JarProbe for OssJarProbe {
+    async fn etag(&self, bucket: &str, key: &str) -> Result<Option<String>, String> {
+        match self.0.head_object(bucket, key).await {
+            Ok(h) => Ok(Some(h.etag)),
+            Err(sparkoss_aliyun::oss::OssError::Service { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Pod annotation holding the job's configuration (connection excluded), so import can
+/// rebuild the whole state from the cluster.
+pub const SPEC_ANNOTATION: &str = "sparkoss.io/job-spec";
+
+/// JVM memory (`4g`, `512m`, `1024k`, bytes) in MiB.
+fn jvm_mib(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (n, mul) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1.0 / 1024.0),
+        'm' => (&s[..s.len() - 1], 1.0),
+        'g' => (&s[..s.len() - 1], 1024.0),
+        't' => (&s[..s.len() - 1], 1024.0 * 1024.0),
+        _ => (s.as_str(), 1.0 / 1048576.0),
+    };
+    n.parse::<f64>().ok().map(|v| (v * mul).ceil() as u64)
+}
+
+/// Requests of one pod: cores and MiB (heap + overhead, Spark's 10% with a 384 MiB floor).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PodSize {
+    cores: u64,
+    mib: u64,
+}
+
+fn pod_size(block: &Value) -> PodSize {
+    let cores = block.attr("cores").as_number().and_then(|n| n.as_i64()).unwrap_or(1).max(1) as u64;
+    let heap = block.attr("memory").as_str().and_then(jvm_mib).unwrap_or(1024);
+    let overhead = block.attr("memory_overhead").as_str().and_then(jvm_mib).unwrap_or_else(|| (heap / 10).max(384));
+    PodSize { cores, mib: heap + overhead }
+}
+
+/// The job as configured, in the terms the cluster needs.
+struct JobSpec {
+    name: String,
+    namespace: String,
+    user: Option<String>,
+    image: String,
+    main_application: String,
+    driver: PodSize,
+    executor: PodSize,
+    instances: u64,
+    wait: bool,
+    pending_timeout: Duration,
+    create_timeout: Duration,
+    delete_timeout: Duration,
+}
+
+impl JobSpec {
+    fn from_value(v: &Value) -> JobSpec {
+        let t =
+            |op: &str, default: u64| v.attr("timeouts").attr(op).as_str().and_then(parse_duration).unwrap_or(Duration::from_secs(default));
+        JobSpec {
+            name: v.attr("name").as_str().unwrap_or_default().to_owned(),
+            namespace: v.attr("namespace").as_str().unwrap_or_default().to_owned(),
+            user: v.attr("user").as_str().map(str::to_owned),
+            image: v.attr("image").as_str().unwrap_or_default().to_owned(),
+            main_application: v.attr("main_application").as_str().unwrap_or_default().to_owned(),
+            driver: pod_size(v.attr("driver")),
+            executor: pod_size(v.attr("executor")),
+            instances: v.attr("executor").attr("instances").as_number().and_then(|n| n.as_i64()).unwrap_or(2).max(0) as u64,
+            wait: v.attr("wait_for_completion").as_bool().unwrap_or(true),
+            pending_timeout: v.attr("pending_timeout").as_str().and_then(parse_duration).unwrap_or(Duration::from_secs(300)),
+            create_timeout: t("create", 3600),
+            delete_timeout: t("delete", 600),
+        }
+    }
+
+    fn driver_pod(&self) -> String {
+        format!("{}-driver", self.name)
+    }
+
+    fn service(&self) -> String {
+        format!("{}-driver-svc", self.name)
+    }
+
+    fn labels(&self, role: &str) -> BTreeMap<String, String> {
+        let mut l = BTreeMap::new();
+        l.insert("app.kubernetes.io/managed-by".to_owned(), "sparkoss".to_owned());
+        l.insert("sparkoss.io/job".to_owned(), self.name.clone());
+        if let Some(u) = &self.user {
+            l.insert("sparkoss.io/user".to_owned(), u.clone());
+        }
+        l.insert("spark-role".to_owned(), role.to_owned());
+        l
+    }
+
+    /// Total requests of driver + executors: cores, MiB, pods.
+    fn total(&self) -> (u64, u64, u64) {
+        (self.driver.cores + self.instances * self.executor.cores, self.driver.mib + self.instances * self.executor.mib, 1 + self.instances)
+    }
+}
+
+/// The configured (non-computed, non-connection) attributes, for the spec annotation.
+fn spec_json(v: &Value) -> serde_json::Value {
+    let keep = [
+        "name",
+        "namespace",
+        "user",
+        "image",
+        "main_application",
+        "main_class",
+        "args",
+        "jars",
+        "spark_conf",
+        "env",
+        "service_account",
+        "oss_credentials_secret",
+        "wait_for_completion",
+        "pending_timeout",
+        "driver",
+        "executor",
+        "timeouts",
+    ];
+    let mut m = serde_json::Map::new();
+    for k in keep {
+        if let Ok(j) = v.attr(k).to_json() {
+            m.insert(k.to_owned(), j);
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.elements().map(|e| e.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+}
+
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.entries().map(|m| m.iter().filter_map(|(k, x)| x.as_str().map(|s| (k.clone(), s.to_owned()))).collect()).unwrap_or_default()
+}
+
+/// The launcher's arguments: `run --` and the job description flags of the launcher contract
+/// (`sparkoss-launcher run -- --main-application URI --main-class C --arg A ... --conf K=V ...`).
+fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str) -> Vec<String> {
+    let mut conf: BTreeMap<String, String> = string_map(v.attr("spark_conf"));
+    conf.insert("spark.app.id".into(), app_id.to_owned());
+    conf.insert("spark.driver.port".into(), "7078".into());
+    conf.insert("spark.driver.blockManager.port".into(), "7079".into());
+    for (block, key) in [("driver", "spark.driver.memoryOverhead"), ("executor", "spark.executor.memoryOverhead")] {
+        if let Some(m) = v.attr(block).attr("memory_overhead").as_str() {
+            conf.insert(key.into(), m.to_owned());
+        }
+    }
+    // Executors carry the same sparkoss labels as the driver, and die with it.
+    for (k, val) in spec.labels("executor") {
+        if k != "spark-role" {
+            conf.insert(format!("spark.kubernetes.executor.label.{k}"), val);
+        }
+    }
+    let mut out: Vec<String> = vec!["run".into(), "--".into(), "--main-application".into(), spec.main_application.clone()];
+    let mut flag = |f: &str, val: String| {
+        out.push(f.to_owned());
+        out.push(val);
+    };
+    if let Some(c) = v.attr("main_class").as_str() {
+        flag("--main-class", c.to_owned());
+    }
+    flag("--name", spec.name.clone());
+    flag("--driver-cores", spec.driver.cores.to_string());
+    flag("--driver-memory", v.attr("driver").attr("memory").as_str().unwrap_or("1g").to_owned());
+    flag("--executor-instances", spec.instances.to_string());
+    flag("--executor-cores", spec.executor.cores.to_string());
+    flag("--executor-memory", v.attr("executor").attr("memory").as_str().unwrap_or("2g").to_owned());
+    flag("--namespace", spec.namespace.clone());
+    flag("--image", spec.image.clone());
+    flag("--driver-pod-name", spec.driver_pod());
+    flag("--driver-host", format!("{}.{}.svc", spec.service(), spec.namespace));
+    for j in strings(v.attr("jars")) {
+        flag("--jar", j);
+    }
+    for (k, val) in conf {
+        flag("--conf", format!("{k}={val}"));
+    }
+    for a in strings(v.attr("args")) {
+        flag("--arg", a);
+    }
+    out
+}
+
+fn quantity(s: String) -> Quantity {
+    Quantity(s)
+}
+
+fn build_pod(v: &Value, spec: &JobSpec, app_id: &str) -> Pod {
+    let mut res = BTreeMap::new();
+    res.insert("cpu".to_owned(), quantity(spec.driver.cores.to_string()));
+    res.insert("memory".to_owned(), quantity(format!("{}Mi", spec.driver.mib)));
+    let mut env: Vec<EnvVar> =
+        string_map(v.attr("env")).into_iter().map(|(name, value)| EnvVar { name, value: Some(value), value_from: None }).collect();
+    env.push(EnvVar {
+        name: "SPARK_DRIVER_BIND_ADDRESS".into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector { field_path: "status.podIP".into(), api_version: None }),
+            ..Default::default()
+        }),
+    });
+    let env_from = v
+        .attr("oss_credentials_secret")
+        .as_str()
+        .map(|s| vec![EnvFromSource { secret_ref: Some(SecretEnvSource { name: s.to_owned(), optional: None }), ..Default::default() }]);
+    let mut annotations = BTreeMap::new();
+    annotations.insert(SPEC_ANNOTATION.to_owned(), spec_json(v).to_string());
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(spec.driver_pod()),
+            namespace: Some(spec.namespace.clone()),
+            labels: Some(spec.labels("driver")),
+            annotations: Some(annotations),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            service_account_name: Some(v.attr("service_account").as_str().unwrap_or("spark-driver").to_owned()),
+            containers: vec![Container {
+                name: "spark-driver".into(),
+                image: Some(spec.image.clone()),
+                command: Some(vec!["/opt/sparkoss/bin/sparkoss-launcher".into()]),
+                args: Some(launcher_args(v, spec, app_id)),
+                env: Some(env),
+                env_from,
+                // Limits equal requests (CPU too), so quotas that demand limits admit the pod.
+                resources: Some(ResourceRequirements { requests: Some(res.clone()), limits: Some(res), ..Default::default() }),
+                termination_message_policy: Some("FallbackToLogsOnError".into()),
+                ports: Some(vec![
+                    k8s_openapi::api::core::v1::ContainerPort {
+                        name: Some("driver-rpc".into()),
+                        container_port: 7078,
+                        ..Default::default()
+                    },
+                    k8s_openapi::api::core::v1::ContainerPort {
+                        name: Some("blockmanager".into()),
+                        container_port: 7079,
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+fn build_service(spec: &JobSpec, owner: &Pod) -> Service {
+    let port = |name: &str, p: i32| ServicePort { name: Some(name.into()), port: p, ..Default::default() };
+    let mut selector = BTreeMap::new();
+    selector.insert("sparkoss.io/job".to_owned(), spec.name.clone());
+    selector.insert("spark-role".to_owned(), "driver".to_owned());
+    Service {
+        metadata: ObjectMeta {
+            name: Some(spec.service()),
+            namespace: Some(spec.namespace.clone()),
+            labels: Some(spec.labels("driver")),
+            owner_references: Some(vec![OwnerReference {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                name: spec.driver_pod(),
+                uid: owner.metadata.uid.clone().unwrap_or_default(),
+                controller: Some(true),
+                block_owner_deletion: None,
+            }]),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            selector: Some(selector),
+            ports: Some(vec![port("driver-rpc", 7078), port("blockmanager", 7079)]),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+fn err(summary: &str, path: Option<&str>, detail: impl AsRef<str>) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    match path {
+        Some(p) => d.attr_error(&AttrPath::root().attr(p), summary, detail),
+        None => d.error(summary, detail.as_ref()),
+    }
+    d
+}
+
+/// Checks that driver and executors fit every quota of the namespace, naming the attribute
+/// whose size does not fit.
+async fn check_quota(client: &kube::Client, spec: &JobSpec) -> Result<(), Diagnostics> {
+    let api: Api<ResourceQuota> = Api::namespaced(client.clone(), &spec.namespace);
+    let quotas = api.list(&ListParams::default()).await.map_err(|e| {
+        KubeError::api(format!("listing quotas of namespace {}", spec.namespace))(e)
+            .diag("Pre-flight failed", Some(&AttrPath::root().attr("namespace")))
+    })?;
+    let (cores, mib, pods) = spec.total();
+    let gib = 1073741824.0;
+    for q in quotas {
+        let qname = q.metadata.name.clone().unwrap_or_default();
+        let hard = q.spec.and_then(|s| s.hard).unwrap_or_default();
+        let used = q.status.and_then(|s| s.used).unwrap_or_default();
+        let checks: [(&str, &str, f64, f64); 7] = [
+            ("requests.cpu", "cpu", cores as f64, spec.driver.cores as f64),
+            ("cpu", "cpu", cores as f64, spec.driver.cores as f64),
+            ("limits.cpu", "cpu", cores as f64, spec.driver.cores as f64),
+            ("requests.memory", "memory", mib as f64 * 1048576.0, spec.driver.mib as f64 * 1048576.0),
+            ("memory", "memory", mib as f64 * 1048576.0, spec.driver.mib as f64 * 1048576.0),
+            ("limits.memory", "memory", mib as f64 * 1048576.0, spec.driver.mib as f64 * 1048576.0),
+            ("pods", "pods", pods as f64, 1.0),
+        ];
+        for (key, what, need, driver_need) in checks {
+            let Some(limit) = hard.get(key).and_then(|h| parse_quantity(&h.0)) else { continue };
+            let in_use = used.get(key).and_then(|u| parse_quantity(&u.0)).unwrap_or(0.0);
+            if in_use + need <= limit + 1e-9 {
+                continue;
+            }
+            let fmt = |x: f64| if what == "memory" { format!("{:.2}Gi", x / gib) } else { format!("{x}") };
+            let attr = if in_use + driver_need > limit + 1e-9 { "driver" } else { "executor" };
+            return Err(err(
+                "Job does not fit the namespace quota",
+                Some(attr),
+                format!(
+                    "namespace {} quota {qname} allows {key}={} with {} in use; this job needs {} (driver {} + {} executors × {}). Nothing was created.",
+                    spec.namespace,
+                    hard.get(key).map(|h| h.0.clone()).unwrap_or_default(),
+                    fmt(in_use),
+                    fmt(need),
+                    fmt(driver_need),
+                    spec.instances,
+                    fmt(if spec.instances == 0 { 0.0 } else { (need - driver_need) / spec.instances as f64 }),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// State of a driver pod: `state`, `started_at`, `finished_at`, `exit_code`, termination message.
+struct Observed {
+    state: &'static str,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    exit_code: Option<i64>,
+    message: Option<String>,
+    waiting: Option<(String, String)>,
+    unschedulable: Option<String>,
+}
+
+fn observe(pod: &Pod) -> Observed {
+    let status = pod.status.clone().unwrap_or_default();
+    let cs = status.container_statuses.clone().unwrap_or_default();
+    let first = cs.first().and_then(|c| c.state.clone()).unwrap_or_default();
+    let term = first.terminated.clone();
+    let state = match status.phase.as_deref() {
+        Some("Running") => "RUNNING",
+        Some("Succeeded") => "SUCCEEDED",
+        Some("Failed") => "FAILED",
+        _ => "PENDING",
+    };
+    let ts = |t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time| t.0.to_string();
+    let started_at = term
+        .as_ref()
+        .and_then(|t| t.started_at.as_ref().map(ts))
+        .or_else(|| first.running.as_ref().and_then(|r| r.started_at.as_ref().map(ts)))
+        .or_else(|| status.start_time.as_ref().map(ts))
+        .filter(|_| state != "PENDING");
+    Observed {
+        state,
+        started_at,
+        finished_at: term.as_ref().and_then(|t| t.finished_at.as_ref().map(ts)),
+        exit_code: term.as_ref().map(|t| i64::from(t.exit_code)),
+        message: term.and_then(|t| t.message),
+        waiting: first.waiting.map(|w| (w.reason.unwrap_or_default(), w.message.unwrap_or_default())),
+        unschedulable: status
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            .map(|c| format!("{}: {}", c.reason.unwrap_or_default(), c.message.unwrap_or_default())),
+    }
+}
+
+fn rfc3339_seconds(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+}
+
+/// Writes the computed attributes of `state` from the pod.
+fn fill_computed(state: &mut Value, spec: &JobSpec, pod: &Pod) {
+    let o = observe(pod);
+    let opt = |s: Option<String>| s.map_or(Value::Null, Value::String);
+    let Some(m) = state.attrs_mut() else { return };
+    m.insert("id".into(), Value::string(format!("{}/{}", spec.namespace, spec.name)));
+    m.insert("driver_pod".into(), Value::string(spec.driver_pod()));
+    m.insert("state".into(), Value::string(o.state));
+    m.insert("started_at".into(), opt(o.started_at.clone()));
+    m.insert("finished_at".into(), opt(o.finished_at.clone()));
+    m.insert("exit_code".into(), o.exit_code.map_or(Value::Null, |c| Value::Number(Number::Int(c))));
+    let app_id = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.args.as_ref())
+        .and_then(|a| a.iter().find_map(|x| x.strip_prefix("spark.app.id=").map(str::to_owned)));
+    m.insert("spark_app_id".into(), opt(app_id));
+    // Usage: requests × run time (until now while running).
+    let start = o.started_at.as_deref().and_then(rfc3339_seconds);
+    let end =
+        o.finished_at.as_deref().and_then(rfc3339_seconds).or_else(|| start.map(|_| time::OffsetDateTime::now_utc().unix_timestamp()));
+    let secs = match (start, end) {
+        (Some(s), Some(e)) => (e - s).max(0),
+        _ => 0,
+    };
+    let (cores, mib, _) = spec.total();
+    m.insert("cpu_core_seconds".into(), Value::Number(Number::Int(cores as i64 * secs)));
+    m.insert("memory_gib_seconds".into(), Value::Number(Number::Float((mib as f64 / 1024.0) * secs as f64)));
+}
+
+async fn log_tail(api: &Api<Pod>, name: &str) -> String {
+    match api.logs(name, &LogParams { tail_lines: Some(50), ..Default::default() }).await {
+        Ok(l) => l,
+        Err(e) => format!("(log not available: {e})"),
+    }
+}
+
+/// Deletes the driver pod (executors and the service go with it through owner references), the
+/// service and any executor left; already gone is fine.
+async fn remove(client: &kube::Client, spec: &JobSpec) -> Result<(), KubeError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
+    let svcs: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
+    let ignore_404 = |r: Result<(), kube::Error>, what: String| match r {
+        Err(e) if !is_not_found(&e) => Err(KubeError::api(what)(e)),
+        _ => Ok(()),
+    };
+    ignore_404(pods.delete(&spec.driver_pod(), &DeleteParams::default()).await.map(|_| ()), format!("deleting pod {}", spec.driver_pod()))?;
+    ignore_404(svcs.delete(&spec.service(), &DeleteParams::default()).await.map(|_| ()), format!("deleting service {}", spec.service()))?;
+    let executors = ListParams::default().labels(&format!("sparkoss.io/job={},spark-role=executor", spec.name));
+    ignore_404(pods.delete_collection(&DeleteParams::default(), &executors).await.map(|_| ()), "deleting executors".into())?;
+    crate::kube_conn::poll(&format!("pod {} to be deleted", spec.driver_pod()), spec.delete_timeout, Duration::from_millis(500), || {
+        let pods = pods.clone();
+        let name = spec.driver_pod();
+        async move { pods.get_opt(&name).await.map(|p| p.is_none().then_some(())).map_err(KubeError::api(format!("reading pod {name}"))) }
+    })
+    .await
+}
+
+async fn connect(v: &Value) -> Result<kube::Client, Diagnostics> {
+    let conn = Connection::from_value(v).map_err(|e| e.diag("Kubernetes connection", None))?;
+    conn.client().await.map_err(|e| e.diag("Kubernetes connection", Some(&AttrPath::root().attr("kubeconfig"))))
+}
+
+fn new_app_id(name: &str) -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let h = name.bytes().fold(t, |a, b| a.wrapping_mul(1_000_003).wrapping_add(u128::from(b)));
+    format!("spark-{:032x}", h)
+}
+
+impl Job {
+    /// The resource with a given jar pre-flight (tests use a fake; `None` means the provider's
+    /// OSS credentials through [`OssJarProbe`]).
+    pub fn with_probe(probe: Option<Arc<dyn JarProbe>>) -> Self {
+        let mut j = Job::new();
+        j.probe = probe;
+        j
+    }
+
+    async fn preflight_jar(&self, ctx: &OpContext, uri: &str) -> Result<Option<String>, Diagnostics> {
+        let Ok(parsed) = sparkoss_aliyun::oss_uri::OssUri::parse(uri) else { return Ok(None) };
+        let probe = match &self.probe {
+            Some(p) => p.clone(),
+            None => match OssJarProbe::from_config(&ctx.config) {
+                Some(p) => Arc::new(p),
+                // No usable OSS credentials in the provider: the launcher will find out in the pod.
+                None => return Ok(None),
+            },
+        };
+        match probe.etag(parsed.bucket(), parsed.key()).await {
+            Ok(Some(etag)) => Ok(Some(etag)),
+            Ok(None) => Err(err(
+                "Main application not found",
+                Some("main_application"),
+                format!("{uri} does not exist on OSS. Nothing was created."),
+            )),
+            Err(reason) => Err(err("Cannot check the main application", Some("main_application"), format!("HEAD {uri}: {reason}"))),
+        }
+    }
+
+    /// A jar replaced on OSS since submission re-runs the job: the state's `main_application`
+    /// then records the change, which differs from the configuration and so plans a
+    /// replacement, with the reason in the diff.
+    async fn mark_changed_jar(&self, ctx: &OpContext, state: &mut Value) {
+        let (Some(uri), Some(old)) =
+            (state.attr("main_application").as_str().map(str::to_owned), state.attr("main_application_etag").as_str().map(str::to_owned))
+        else {
+            return;
+        };
+        let Ok(parsed) = sparkoss_aliyun::oss_uri::OssUri::parse(&uri) else { return };
+        let probe: Arc<dyn JarProbe> = match &self.probe {
+            Some(p) => p.clone(),
+            None => match OssJarProbe::from_config(&ctx.config) {
+                Some(p) => Arc::new(p),
+                None => return,
+            },
+        };
+        let now = match probe.etag(parsed.bucket(), parsed.key()).await {
+            Ok(Some(e)) if e == old => return,
+            Ok(Some(e)) => format!("ETag {e}"),
+            Ok(None) => "deleted".to_owned(),
+            // Unreachable OSS says nothing about the jar; keep the state as it is.
+            Err(_) => return,
+        };
+        if let Some(m) = state.attrs_mut() {
+            m.insert("main_application".into(), Value::string(format!("{uri} (changed on OSS since the run: ETag {old} -> {now})")));
+        }
+    }
+
+    async fn wait(&self, client: &kube::Client, spec: &JobSpec) -> Result<Pod, Diagnostics> {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
+        let name = spec.driver_pod();
+        let start = tokio::time::Instant::now();
+        let mut running = false;
+        loop {
+            let pod = pods
+                .get_opt(&name)
+                .await
+                .map_err(|e| KubeError::api(format!("reading pod {name}"))(e).diag("Cannot follow the job", None))?
+                .ok_or_else(|| {
+                    err("Spark job lost", None, format!("driver pod {}/{name} was deleted while the job ran", spec.namespace))
+                })?;
+            let o = observe(&pod);
+            match o.state {
+                "SUCCEEDED" => return Ok(pod),
+                "FAILED" => {
+                    let logs = log_tail(&pods, &name).await;
+                    let _ = remove(client, spec).await;
+                    return Err(err(
+                        "Spark job failed",
+                        None,
+                        format!(
+                            "driver pod {}/{name} failed with exit code {}: {}\n\nLast 50 log lines:\n{logs}",
+                            spec.namespace,
+                            o.exit_code.unwrap_or(-1),
+                            o.message.unwrap_or_else(|| "(no termination message)".into())
+                        ),
+                    ));
+                }
+                "RUNNING" => running = true,
+                _ => {}
+            }
+            if !running {
+                let fatal = o.waiting.clone().filter(|(r, _)| {
+                    ["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"]
+                        .contains(&r.as_str())
+                });
+                let pending_too_long = start.elapsed() >= spec.pending_timeout;
+                if fatal.is_some() || pending_too_long {
+                    let reason = fatal
+                        .map(|(r, m)| format!("{r}: {m}"))
+                        .or(o.unschedulable)
+                        .or(o.waiting.map(|(r, m)| format!("{r}: {m}")))
+                        .unwrap_or_else(|| "still Pending".into());
+                    let _ = remove(client, spec).await;
+                    return Err(err(
+                        "Spark job did not start",
+                        Some(if pending_too_long { "pending_timeout" } else { "image" }),
+                        format!(
+                            "driver pod {}/{name} did not start within {:?}: {reason}. The pod was removed.",
+                            spec.namespace, spec.pending_timeout
+                        ),
+                    ));
+                }
+            }
+            if start.elapsed() >= spec.create_timeout {
+                let _ = remove(client, spec).await;
+                return Err(err(
+                    "Spark job timed out",
+                    Some("timeouts"),
+                    format!("driver pod {}/{name} still running after {:?}; it was removed", spec.namespace, spec.create_timeout),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn create_job(&self, ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
+        let spec = JobSpec::from_value(planned);
+        let client = connect(planned).await?;
+        // Pre-flight: nothing is created unless the jar exists and the job fits the quota.
+        let etag = self.preflight_jar(ctx, &spec.main_application).await?;
+        check_quota(&client, &spec).await?;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
+        let app_id = new_app_id(&spec.name);
+        let pod = pods.create(&PostParams::default(), &build_pod(planned, &spec, &app_id)).await.map_err(|e| {
+            let e = KubeError::api(format!("creating driver pod {}/{}", spec.namespace, spec.driver_pod()))(e);
+            let path = if e.status_code() == Some(403) { "executor" } else { "name" };
+            err("Cannot start the Spark job", Some(path), e.message())
+        })?;
+        let svcs: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
+        if let Err(e) = svcs.create(&PostParams::default(), &build_service(&spec, &pod)).await {
+            let _ = remove(&client, &spec).await;
+            return Err(KubeError::api(format!("creating service {}", spec.service()))(e).diag("Cannot start the Spark job", None));
+        }
+        let pod = if spec.wait { self.wait(&client, &spec).await? } else { pod };
+        let mut state = planned.clone();
+        if let Some(m) = state.attrs_mut() {
+            m.insert("main_application_etag".into(), etag.map_or(Value::Null, Value::String));
+        }
+        fill_computed(&mut state, &spec, &pod);
+        Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(extra: serde_json::Value) -> Value {
+        let job = Job::new();
+        let mut j = serde_json::json!({
+            "name": "etl", "namespace": "team-a", "user": "ana", "image": "reg/spark-oss:3.5.3",
+            "main_application": "oss://jobs/etl.jar", "main_class": "com.acme.Etl", "args": ["--date", "2026-11-23"],
+            "spark_conf": {"spark.sql.shuffle.partitions": "64"}, "wait_for_completion": true, "pending_timeout": "5m",
+            "driver": {"cores": 1, "memory": "2g", "memory_overhead": null},
+            "executor": {"instances": 4, "cores": 2, "memory": "4g", "memory_overhead": "1g"},
+        });
+        if let (Some(m), Some(e)) = (j.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        Value::from_json(&j, &job.schema.block.implied_type()).expect("fits the schema")
+    }
+
+    #[test]
+    fn memory_sizes_follow_spark_overhead_rules() {
+        assert_eq!(jvm_mib("4g"), Some(4096));
+        assert_eq!(jvm_mib("512m"), Some(512));
+        assert_eq!(jvm_mib("2048k"), Some(2));
+        let v = planned(serde_json::json!({}));
+        let spec = JobSpec::from_value(&v);
+        // Driver: 2g + max(384m, 10%) = 2048 + 384; executors: 4g + 1g explicit.
+        assert_eq!(spec.driver, PodSize { cores: 1, mib: 2432 });
+        assert_eq!(spec.executor, PodSize { cores: 2, mib: 5120 });
+        assert_eq!(spec.total(), (9, 2432 + 4 * 5120, 5));
+    }
+
+    #[test]
+    fn driver_pod_carries_labels_limits_and_the_launcher_contract() {
+        let v = planned(serde_json::json!({"oss_credentials_secret": "oss-keys"}));
+        let spec = JobSpec::from_value(&v);
+        let pod = build_pod(&v, &spec, "spark-1");
+        let labels = pod.metadata.labels.clone().expect("labels");
+        assert_eq!(labels.get("sparkoss.io/job").map(String::as_str), Some("etl"));
+        assert_eq!(labels.get("sparkoss.io/user").map(String::as_str), Some("ana"));
+        assert_eq!(labels.get("spark-role").map(String::as_str), Some("driver"));
+        let c = &pod.spec.as_ref().expect("spec").containers[0];
+        let r = c.resources.clone().expect("resources");
+        assert_eq!(r.limits, r.requests);
+        assert_eq!(r.limits.expect("limits").get("memory").map(|q| q.0.clone()), Some("2432Mi".into()));
+        let args = c.args.clone().expect("args");
+        assert_eq!(&args[..4], ["run", "--", "--main-application", "oss://jobs/etl.jar"]);
+        for want in [
+            ["--conf", "spark.kubernetes.executor.label.sparkoss.io/user=ana"],
+            ["--conf", "spark.sql.shuffle.partitions=64"],
+            ["--conf", "spark.executor.memoryOverhead=1g"],
+            ["--namespace", "team-a"],
+            ["--driver-host", "etl-driver-svc.team-a.svc"],
+            ["--executor-instances", "4"],
+            ["--main-class", "com.acme.Etl"],
+        ] {
+            assert!(args.windows(2).any(|w| w == want), "{want:?} missing from {args:?}");
+        }
+        assert_eq!(&args[args.len() - 4..], ["--arg", "--date", "--arg", "2026-11-23"]);
+        assert_eq!(c.env_from.as_ref().and_then(|e| e[0].secret_ref.as_ref()).map(|s| s.name.clone()), Some("oss-keys".into()));
+        let spec_annotation = pod.metadata.annotations.as_ref().and_then(|a| a.get(SPEC_ANNOTATION)).expect("spec annotation");
+        assert!(!spec_annotation.contains("kubeconfig"), "connection must not be written to the cluster");
+    }
+
+    #[test]
+    fn local_mode_when_no_executors() {
+        let v = planned(serde_json::json!({"executor": {"instances": 0, "cores": 1, "memory": "1g", "memory_overhead": null}}));
+        let spec = JobSpec::from_value(&v);
+        let args = launcher_args(&v, &spec, "spark-1");
+        // The launcher runs Spark locally when there are no executors.
+        assert!(args.windows(2).any(|w| w == ["--executor-instances", "0"]), "{args:?}");
+        assert!(!args.iter().any(|a| a == "--master"), "{args:?}");
+        assert_eq!(spec.total().2, 1);
     }
 }

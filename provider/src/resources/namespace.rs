@@ -1,11 +1,22 @@
 //! `sparkoss_namespace`: a namespace per team or user, with its quota, default limits and the
 //! driver service account Spark needs to manage executors.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace as K8sNamespace, ResourceQuota, ResourceQuotaSpec, ServiceAccount,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, PostParams};
 
 use crate::core::validators::{count_quantity, cpu_quantity, k8s_label_value, k8s_labels, k8s_name, memory_quantity};
-use crate::core::{Attribute, Block, Diagnostics, NestedBlock, Schema, Type, Value};
-use crate::resource::Resource;
+use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Schema, Type, Value};
+use crate::kube_conn::{is_not_found, parse_duration, poll, Connection, KubeError};
+use crate::resource::{OpContext, Resource};
 
 use super::common::{timeouts, validate_kube_connection, with_kube_connection};
 
@@ -73,5 +84,386 @@ impl Resource for Namespace {
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
         validate_kube_connection(config, diags);
+    }
+
+    async fn create(&self, _ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
+        let client = connect(planned).await?;
+        let spec = Spec::from_value(planned);
+        let ns_api: Api<K8sNamespace> = Api::all(client.clone());
+        ns_api
+            .create(&PostParams::default(), &spec.namespace())
+            .await
+            .map_err(KubeError::api(format!("creating namespace {}", spec.name)))
+            .map_err(|e| e.diag("Cannot create the namespace", Some(&AttrPath::root().attr("name"))))?;
+        apply_children(&client, &spec, true).await.map_err(|e| e.diag("Cannot set up the namespace", None))?;
+        let mut state = planned.clone();
+        set(&mut state, "id", Value::string(&spec.name));
+        Ok(state)
+    }
+
+    async fn read(&self, _ctx: &OpContext, state: &Value) -> Result<Option<Value>, Diagnostics> {
+        let client = connect(state).await?;
+        let name = state.attr("name").as_str().unwrap_or_default().to_owned();
+        observe(&client, &name, state).await.map_err(|e| e.diag("Cannot read the namespace", None))
+    }
+
+    async fn update(&self, _ctx: &OpContext, _prior: &Value, planned: &Value) -> Result<Value, Diagnostics> {
+        let client = connect(planned).await?;
+        let spec = Spec::from_value(planned);
+        let ns_api: Api<K8sNamespace> = Api::all(client.clone());
+        let mut current = ns_api
+            .get(&spec.name)
+            .await
+            .map_err(KubeError::api(format!("reading namespace {}", spec.name)))
+            .map_err(|e| e.diag("Cannot update the namespace", None))?;
+        current.metadata.labels = Some(spec.labels());
+        ns_api
+            .replace(&spec.name, &PostParams::default(), &current)
+            .await
+            .map_err(KubeError::api(format!("updating namespace {}", spec.name)))
+            .map_err(|e| e.diag("Cannot update the namespace", None))?;
+        apply_children(&client, &spec, false).await.map_err(|e| e.diag("Cannot update the namespace", None))?;
+        let mut state = planned.clone();
+        set(&mut state, "id", Value::string(&spec.name));
+        Ok(state)
+    }
+
+    async fn delete(&self, _ctx: &OpContext, state: &Value) -> Result<(), Diagnostics> {
+        let client = connect(state).await?;
+        let name = state.attr("name").as_str().unwrap_or_default().to_owned();
+        let limit = state.attr("timeouts").attr("delete").as_str().and_then(parse_duration).unwrap_or(Duration::from_secs(600));
+        let ns_api: Api<K8sNamespace> = Api::all(client);
+        match ns_api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(KubeError::api(format!("deleting namespace {name}"))(e).diag("Cannot delete the namespace", None)),
+        }
+        // The namespace lingers in Terminating while its contents are removed; wait until it is gone.
+        poll(&format!("namespace {name} to be deleted"), limit, Duration::from_millis(500), || {
+            let ns_api = ns_api.clone();
+            let name = name.clone();
+            async move {
+                match ns_api.get_opt(&name).await {
+                    Ok(None) => Ok(Some(())),
+                    Ok(Some(_)) => Ok(None),
+                    Err(e) => Err(KubeError::api(format!("reading namespace {name}"))(e)),
+                }
+            }
+        })
+        .await
+        .map_err(|e| e.diag("Namespace not deleted", None))
+    }
+
+    async fn import(&self, _ctx: &OpContext, id: &str) -> Result<Value, Diagnostics> {
+        // Import has only the id: the connection comes from KUBECONFIG or ~/.kube/config, which is
+        // what a configuration without connection attributes uses too.
+        let mut skeleton = BTreeMap::new();
+        skeleton.insert("name".to_owned(), Value::string(id));
+        let skeleton = Value::Object(skeleton);
+        let client = connect(&skeleton).await?;
+        match observe(&client, id, &skeleton).await {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => {
+                let mut d = Diagnostics::new();
+                d.error("Cannot import the namespace", format!("namespace {id:?} does not exist"));
+                Err(d)
+            }
+            Err(e) => Err(e.diag("Cannot import the namespace", None)),
+        }
+    }
+}
+
+/// Name of the ResourceQuota sparkoss manages in each namespace.
+pub const QUOTA_NAME: &str = "sparkoss-quota";
+/// Name of the LimitRange sparkoss manages.
+pub const LIMIT_RANGE_NAME: &str = "sparkoss-defaults";
+/// Name of the Role (and RoleBinding) that lets the driver manage executors.
+pub const DRIVER_ROLE: &str = "sparkoss-spark-driver";
+
+/// Quota attributes and the ResourceQuota keys they map to.
+const QUOTA_KEYS: &[(&str, &str)] = &[
+    ("cpu", "requests.cpu"),
+    ("memory", "requests.memory"),
+    ("limits_cpu", "limits.cpu"),
+    ("limits_memory", "limits.memory"),
+    ("pods", "pods"),
+];
+
+/// Labels sparkoss sets itself (not part of the `labels` attribute).
+const OWN_LABELS: &[&str] = &["app.kubernetes.io/managed-by", "sparkoss.io/user", "kubernetes.io/metadata.name"];
+
+async fn connect(v: &Value) -> Result<kube::Client, Diagnostics> {
+    let conn = Connection::from_value(v).map_err(|e| e.diag("Kubernetes connection", None))?;
+    conn.client().await.map_err(|e| e.diag("Kubernetes connection", Some(&AttrPath::root().attr("kubeconfig"))))
+}
+
+fn set(v: &mut Value, k: &str, val: Value) {
+    if let Some(m) = v.attrs_mut() {
+        m.insert(k.to_owned(), val);
+    }
+}
+
+fn strings(v: &Value) -> BTreeMap<String, String> {
+    v.entries().map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect()).unwrap_or_default()
+}
+
+/// What the configuration asks for.
+struct Spec {
+    name: String,
+    user: Option<String>,
+    labels: BTreeMap<String, String>,
+    service_account: String,
+    quota: Option<BTreeMap<String, String>>,
+    defaults: Option<BTreeMap<String, String>>,
+}
+
+impl Spec {
+    fn from_value(v: &Value) -> Spec {
+        let block = |name: &str| {
+            let b = v.attr(name);
+            (!b.is_null()).then(|| strings(b))
+        };
+        Spec {
+            name: v.attr("name").as_str().unwrap_or_default().to_owned(),
+            user: v.attr("user").as_str().map(str::to_owned),
+            labels: strings(v.attr("labels")),
+            service_account: v.attr("service_account").as_str().unwrap_or("spark-driver").to_owned(),
+            quota: block("quota"),
+            defaults: block("container_defaults"),
+        }
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        let mut l = self.labels.clone();
+        l.insert("app.kubernetes.io/managed-by".into(), "sparkoss".into());
+        if let Some(u) = &self.user {
+            l.insert("sparkoss.io/user".into(), u.clone());
+        }
+        l
+    }
+
+    fn meta(&self, name: &str) -> ObjectMeta {
+        let mut labels = BTreeMap::new();
+        labels.insert("app.kubernetes.io/managed-by".to_owned(), "sparkoss".to_owned());
+        ObjectMeta { name: Some(name.into()), namespace: Some(self.name.clone()), labels: Some(labels), ..Default::default() }
+    }
+
+    fn namespace(&self) -> K8sNamespace {
+        K8sNamespace {
+            metadata: ObjectMeta { name: Some(self.name.clone()), labels: Some(self.labels()), ..Default::default() },
+            ..Default::default()
+        }
+    }
+
+    fn quota(&self) -> Option<ResourceQuota> {
+        let q = self.quota.as_ref()?;
+        let hard: BTreeMap<String, Quantity> =
+            QUOTA_KEYS.iter().filter_map(|(attr, key)| q.get(*attr).map(|v| ((*key).to_owned(), Quantity(v.clone())))).collect();
+        Some(ResourceQuota {
+            metadata: self.meta(QUOTA_NAME),
+            spec: Some(ResourceQuotaSpec { hard: Some(hard), ..Default::default() }),
+            status: None,
+        })
+    }
+
+    fn limit_range(&self) -> Option<LimitRange> {
+        let d = self.defaults.as_ref()?;
+        let pick = |pairs: &[(&str, &str)]| {
+            let m: BTreeMap<String, Quantity> =
+                pairs.iter().filter_map(|(attr, res)| d.get(*attr).map(|v| ((*res).to_owned(), Quantity(v.clone())))).collect();
+            (!m.is_empty()).then_some(m)
+        };
+        Some(LimitRange {
+            metadata: self.meta(LIMIT_RANGE_NAME),
+            spec: Some(LimitRangeSpec {
+                limits: vec![LimitRangeItem {
+                    type_: "Container".into(),
+                    default: pick(&[("cpu_limit", "cpu"), ("memory_limit", "memory")]),
+                    default_request: pick(&[("cpu_request", "cpu"), ("memory_request", "memory")]),
+                    ..Default::default()
+                }],
+            }),
+        })
+    }
+}
+
+/// Creates or replaces one namespaced object; deletes it when `want` is `None`.
+async fn converge<K>(api: &Api<K>, name: &str, want: Option<K>) -> Result<(), KubeError>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let kind = K::kind(&());
+    let existing = api.get_opt(name).await.map_err(KubeError::api(format!("reading {kind} {name}")))?;
+    match (existing, want) {
+        (None, Some(w)) => {
+            api.create(&PostParams::default(), &w).await.map_err(KubeError::api(format!("creating {kind} {name}")))?;
+        }
+        (Some(old), Some(mut w)) => {
+            w.meta_mut().resource_version = old.meta().resource_version.clone();
+            api.replace(name, &PostParams::default(), &w).await.map_err(KubeError::api(format!("updating {kind} {name}")))?;
+        }
+        (Some(_), None) => match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(KubeError::api(format!("deleting {kind} {name}"))(e)),
+        },
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// The quota, default limits and driver service account with its Role and RoleBinding.
+async fn apply_children(client: &kube::Client, spec: &Spec, fresh: bool) -> Result<(), KubeError> {
+    let ns = spec.name.as_str();
+    converge::<ResourceQuota>(&Api::namespaced(client.clone(), ns), QUOTA_NAME, spec.quota()).await?;
+    converge::<LimitRange>(&Api::namespaced(client.clone(), ns), LIMIT_RANGE_NAME, spec.limit_range()).await?;
+    if !fresh {
+        // The service account is force-new: only a fresh namespace needs it and its role.
+        return Ok(());
+    }
+    let sa = ServiceAccount { metadata: spec.meta(&spec.service_account), ..Default::default() };
+    converge::<ServiceAccount>(&Api::namespaced(client.clone(), ns), &spec.service_account, Some(sa)).await?;
+    let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| PolicyRule {
+        api_groups: Some(groups.iter().map(|s| (*s).to_owned()).collect()),
+        resources: Some(resources.iter().map(|s| (*s).to_owned()).collect()),
+        verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    };
+    let all = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+    let role = Role {
+        metadata: spec.meta(DRIVER_ROLE),
+        rules: Some(vec![
+            rule(&[""], &["pods", "services", "configmaps", "persistentvolumeclaims"], &all),
+            rule(&[""], &["pods/log", "events"], &["get", "list", "watch"]),
+        ]),
+    };
+    converge::<Role>(&Api::namespaced(client.clone(), ns), DRIVER_ROLE, Some(role)).await?;
+    let binding = RoleBinding {
+        metadata: spec.meta(DRIVER_ROLE),
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: DRIVER_ROLE.into() },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: spec.service_account.clone(),
+            namespace: Some(ns.into()),
+            api_group: None,
+        }]),
+    };
+    converge::<RoleBinding>(&Api::namespaced(client.clone(), ns), DRIVER_ROLE, Some(binding)).await
+}
+
+/// Two quantity strings meaning the same amount (`1000m` and `1`) keep the configured spelling.
+fn same_quantity(a: &str, b: &str) -> bool {
+    fn parse(s: &str) -> Option<f64> {
+        const SUF: &[(&str, f64)] = &[
+            ("Ki", 1024.0),
+            ("Mi", 1048576.0),
+            ("Gi", 1073741824.0),
+            ("Ti", 1099511627776.0),
+            ("m", 1e-3),
+            ("k", 1e3),
+            ("M", 1e6),
+            ("G", 1e9),
+            ("T", 1e12),
+        ];
+        for (suf, mul) in SUF {
+            if let Some(n) = s.strip_suffix(suf) {
+                return n.parse::<f64>().ok().map(|v| v * mul);
+            }
+        }
+        s.parse().ok()
+    }
+    a == b || matches!((parse(a), parse(b)), (Some(x), Some(y)) if (x - y).abs() <= 1e-9 * x.abs().max(1.0))
+}
+
+/// The state as the cluster has it, keeping `prior`'s connection, timeouts and quantity spellings;
+/// `None` when the namespace is gone (or being deleted).
+async fn observe(client: &kube::Client, name: &str, prior: &Value) -> Result<Option<Value>, KubeError> {
+    let ns_api: Api<K8sNamespace> = Api::all(client.clone());
+    let Some(ns) = ns_api.get_opt(name).await.map_err(KubeError::api(format!("reading namespace {name}")))? else { return Ok(None) };
+    if ns.metadata.deletion_timestamp.is_some() {
+        return Ok(None);
+    }
+    let labels = ns.metadata.labels.clone().unwrap_or_default();
+    let mut state = match prior {
+        Value::Object(m) => m.clone(),
+        _ => BTreeMap::new(),
+    };
+    state.insert("id".into(), Value::string(name));
+    state.insert("name".into(), Value::string(name));
+    state.insert("user".into(), labels.get("sparkoss.io/user").map_or(Value::Null, Value::string));
+    let extra: BTreeMap<String, Value> =
+        labels.iter().filter(|(k, _)| !OWN_LABELS.contains(&k.as_str())).map(|(k, v)| (k.clone(), Value::string(v))).collect();
+    state.insert("labels".into(), if extra.is_empty() && prior.attr("labels").is_null() { Value::Null } else { Value::Map(extra) });
+    if !matches!(state.get("service_account"), Some(Value::String(_))) {
+        state.insert("service_account".into(), Value::string("spark-driver"));
+    }
+    let keep = |block: &str, attr: &str, observed: Option<String>| -> Value {
+        match (prior.attr(block).attr(attr).as_str(), observed) {
+            (Some(p), Some(o)) if same_quantity(p, &o) => Value::string(p),
+            (_, Some(o)) => Value::string(o),
+            _ => Value::Null,
+        }
+    };
+    let rq: Api<ResourceQuota> = Api::namespaced(client.clone(), name);
+    let quota = rq.get_opt(QUOTA_NAME).await.map_err(KubeError::api(format!("reading quota of {name}")))?;
+    state.insert(
+        "quota".into(),
+        match quota.and_then(|q| q.spec).and_then(|s| s.hard) {
+            Some(hard) => Value::Object(
+                QUOTA_KEYS
+                    .iter()
+                    .map(|(attr, key)| ((*attr).to_owned(), keep("quota", attr, hard.get(*key).map(|q| q.0.clone()))))
+                    .collect(),
+            ),
+            None => Value::Null,
+        },
+    );
+    let lr: Api<LimitRange> = Api::namespaced(client.clone(), name);
+    let range = lr.get_opt(LIMIT_RANGE_NAME).await.map_err(KubeError::api(format!("reading default limits of {name}")))?;
+    state.insert(
+        "container_defaults".into(),
+        match range.and_then(|r| r.spec).and_then(|s| s.limits.into_iter().find(|l| l.type_ == "Container")) {
+            Some(item) => {
+                let get = |m: &Option<BTreeMap<String, Quantity>>, res: &str| m.as_ref().and_then(|m| m.get(res)).map(|q| q.0.clone());
+                let mut b = BTreeMap::new();
+                b.insert("cpu_request".into(), keep("container_defaults", "cpu_request", get(&item.default_request, "cpu")));
+                b.insert("memory_request".into(), keep("container_defaults", "memory_request", get(&item.default_request, "memory")));
+                b.insert("cpu_limit".into(), keep("container_defaults", "cpu_limit", get(&item.default, "cpu")));
+                b.insert("memory_limit".into(), keep("container_defaults", "memory_limit", get(&item.default, "memory")));
+                Value::Object(b)
+            }
+            None => Value::Null,
+        },
+    );
+    for k in ["kubeconfig", "kubeconfig_path", "context", "timeouts"] {
+        state.entry(k.to_owned()).or_insert(Value::Null);
+    }
+    Ok(Some(Value::Object(state)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_compare_by_amount() {
+        assert!(same_quantity("1", "1000m"));
+        assert!(same_quantity("1Gi", "1024Mi"));
+        assert!(!same_quantity("4", "40"));
+    }
+
+    #[test]
+    fn spec_maps_attributes_to_objects() {
+        let ns = Namespace::new();
+        let j = serde_json::json!({"name": "team-a", "user": "ana", "labels": {"cost": "42"}, "service_account": "spark-driver",
+                                   "quota": {"cpu": "4", "memory": "8Gi", "limits_cpu": null, "limits_memory": null, "pods": "10"}});
+        let v = Value::from_json(&j, &ns.schema.block.implied_type()).expect("fits");
+        let spec = Spec::from_value(&v);
+        let labels = spec.labels();
+        assert_eq!(labels.get("sparkoss.io/user").map(String::as_str), Some("ana"));
+        assert_eq!(labels.get("cost").map(String::as_str), Some("42"));
+        let hard = spec.quota().and_then(|q| q.spec).and_then(|s| s.hard).expect("hard");
+        assert_eq!(hard.keys().cloned().collect::<Vec<_>>(), ["pods", "requests.cpu", "requests.memory"]);
+        assert!(spec.limit_range().is_none());
     }
 }

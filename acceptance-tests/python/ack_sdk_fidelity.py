@@ -1,0 +1,107 @@
+"""Calls the local ACK emulator with the official SDK (alibabacloud-cs20151215).
+
+Usage: ack_sdk_fidelity.py ENDPOINT ACCESS_KEY_ID ACCESS_KEY_SECRET REGION
+
+Run by acceptance-tests/tests/cluster_sdk_fidelity.rs. Prints one JSON document on stdout with
+what the SDK saw, so the Rust test asserts on it: a create/describe/list/kubeconfig/task/delete
+round trip with the right keys, then the same SDK with a wrong secret (its error code).
+"""
+
+import json
+import sys
+import time
+
+from alibabacloud_cs20151215 import models as cs_models
+from alibabacloud_cs20151215.client import Client
+from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_util import models as util_models
+
+
+def client(endpoint, ak, sk, region):
+    host = endpoint.split("://", 1)[-1]
+    cfg = open_api_models.Config(
+        access_key_id=ak,
+        access_key_secret=sk,
+        region_id=region,
+        endpoint=host,
+        protocol="http",
+    )
+    return Client(cfg)
+
+
+def main():
+    endpoint, ak, sk, region = sys.argv[1:5]
+    runtime = util_models.RuntimeOptions(autoretry=False, read_timeout=10000, connect_timeout=5000)
+    out = {}
+    c = client(endpoint, ak, sk, region)
+
+    req = cs_models.CreateClusterRequest(
+        name="sdk-fidelity",
+        region_id=region,
+        cluster_type="ManagedKubernetes",
+        cluster_spec="ack.pro.small",
+        kubernetes_version="1.31.1-aliyun.1",
+        container_cidr="172.20.0.0/16",
+        service_cidr="172.21.0.0/20",
+        tags=[cs_models.Tag(key="team", value="data")],
+        deletion_protection=False,
+        nodepools=[
+            cs_models.Nodepool(
+                nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"),
+                scaling_group=cs_models.NodepoolScalingGroup(instance_types=["ecs.g7.xlarge"], system_disk_size=120),
+                auto_scaling=cs_models.NodepoolAutoScaling(enable=True, min_instances=1, max_instances=3),
+            )
+        ],
+    )
+    created = c.create_cluster_with_options(req, {}, runtime).body
+    cid = created.cluster_id
+    out["created"] = {"cluster_id": cid, "task_id": created.task_id}
+
+    states = []
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        d = c.describe_cluster_detail_with_options(cid, {}, runtime).body
+        states.append(d.state)
+        if d.state == "running":
+            out["detail"] = {"name": d.name, "cluster_spec": d.cluster_spec, "current_version": d.current_version,
+                             "tags": [{"key": t.key, "value": t.value} for t in (d.tags or [])]}
+            break
+        time.sleep(0.2)
+    out["states"] = states
+
+    lst = c.describe_clusters_v1with_options(cs_models.DescribeClustersV1Request(name="sdk-fidelity", page_size=10), {}, runtime).body
+    out["list"] = [x.cluster_id for x in (lst.clusters or [])]
+
+    kc = c.describe_cluster_user_kubeconfig_with_options(
+        cid, cs_models.DescribeClusterUserKubeconfigRequest(private_ip_address=False), {}, runtime).body
+    server = [line.split("server:", 1)[1].strip() for line in kc.config.splitlines() if "server:" in line]
+    out["kubeconfig_server"] = server[0] if server else None
+
+    task = c.describe_task_info_with_options(created.task_id, {}, runtime).body
+    out["task_state"] = task.state
+
+    pools = c.describe_cluster_node_pools_with_options(cid, cs_models.DescribeClusterNodePoolsRequest(), {}, runtime).body
+    out["pools"] = [(p.nodepool_info.name, p.auto_scaling.min_instances, p.auto_scaling.max_instances) for p in pools.nodepools]
+
+    c.delete_cluster_with_options(cid, cs_models.DeleteClusterRequest(retain_all_resources=False), {}, runtime)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            c.describe_cluster_detail_with_options(cid, {}, runtime)
+            time.sleep(0.2)
+        out["deleted"] = "timeout"
+    except Exception as e:  # the SDK raises TeaException with code and status
+        out["deleted"] = getattr(e, "code", str(e))
+
+    bad = client(endpoint, ak, sk + "x", region)
+    try:
+        bad.describe_clusters_v1with_options(cs_models.DescribeClustersV1Request(), {}, runtime)
+        out["wrong_secret"] = "accepted"
+    except Exception as e:
+        out["wrong_secret"] = {"code": getattr(e, "code", None), "status": (getattr(e, "data", None) or {}).get("statusCode")}
+
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

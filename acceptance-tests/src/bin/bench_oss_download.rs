@@ -1,0 +1,221 @@
+//! P5: download a large object (1 GiB by default) from the local OSS emulator on loopback with
+//! `sparkoss-launcher fetch` and with `curl` of a presigned URL of the same object; print both
+//! throughputs, their ratio (goal: launcher ≥ 0.9× curl) and the launcher's peak RSS (goal:
+//! ≤ 64 MiB, from `wait4`'s rusage of the launcher process alone).
+//!
+//! ```text
+//! cargo run --release -p sparkoss-acceptance-tests --bin bench-oss-download [-- --size-mib 1024 --runs 3]
+//! ```
+//! Not part of `cargo test`. Needs `curl` and ~3× the object size of free disk in the temp dir.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sparkoss_acceptance_tests::localcloud::oss::testing::start_local;
+use sparkoss_acceptance_tests::repo_root;
+use sparkoss_aliyun::oss::{Client, ClientConfig, Endpoint};
+use sparkoss_aliyun::signing::Credentials;
+
+const AK: &str = "LTAIbench";
+const SK: &str = "bench-secret";
+
+/// Elapsed time, CPU time and peak RSS of one child process.
+struct Run {
+    elapsed: Duration,
+    cpu: Duration,
+    /// `VmHWM` of the child's own address space, sampled from `/proc` while it runs. (rusage's
+    /// `ru_maxrss` cannot be used: Linux carries the spawning process's high-water mark across
+    /// `vfork`+`exec` into it, so it reports this bench's own RSS, emulator included.)
+    peak_rss_kib: u64,
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[allow(unsafe_code)]
+fn run(cmd: &mut Command) -> Result<Run, String> {
+    let started = Instant::now();
+    let child = cmd.spawn().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let pid = i32::try_from(child.id()).map_err(|_| "pid out of range".to_owned())?;
+    let mut status = 0;
+    // SAFETY: wait4 only writes into the two locals we pass, and reaps our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // Sample the high-water mark until the child is a zombie (its /proc entry stays readable
+    // until it is reaped, so the last sample is taken after it stopped growing).
+    let mut peak = 0u64;
+    let rc = loop {
+        if let Some(h) = vm_hwm_kib(child.id()) {
+            peak = peak.max(h);
+        }
+        let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+        if rc != 0 {
+            break rc;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = started.elapsed();
+    if rc != pid {
+        return Err(format!("wait4 failed: {}", std::io::Error::last_os_error()));
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("{cmd:?} failed with status {status}"));
+    }
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec.unsigned_abs()) + Duration::from_micros(t.tv_usec.unsigned_abs());
+    Ok(Run { elapsed, cpu: tv(ru.ru_utime) + tv(ru.ru_stime), peak_rss_kib: peak })
+}
+
+fn launcher_bin() -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(repo_root()).args([
+        "build",
+        "--quiet",
+        "-p",
+        "sparkoss-launcher",
+        "--bin",
+        "sparkoss-launcher",
+        "--message-format=json",
+    ]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "sparkoss-launcher")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo reported no sparkoss-launcher executable".into())
+}
+
+fn write_source(path: &Path, size: u64) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::with_capacity(8 << 20, std::fs::File::create(path)?);
+    let mut block = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    while written < size {
+        // Cheap pseudo-random bytes so nothing along the way can compress or dedupe them.
+        for chunk in block.chunks_exact_mut(8) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            chunk.copy_from_slice(&seed.to_le_bytes());
+        }
+        let n = (size - written).min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        written += n as u64;
+    }
+    f.flush()
+}
+
+fn mib_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
+}
+
+fn main() -> std::process::ExitCode {
+    match bench() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-oss-download: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench() -> Result<(), String> {
+    let mut size_mib = 1024u64;
+    let mut runs = 3usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--size-mib" => size_mib = args.next().and_then(|v| v.parse().ok()).ok_or("--size-mib needs a number")?,
+            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).filter(|r| *r > 0).ok_or("--runs needs a positive number")?,
+            other => return Err(format!("unknown argument {other:?} (use --size-mib N, --runs N)")),
+        }
+    }
+    let size = size_mib << 20;
+    let launcher = launcher_bin()?;
+    let dir = tempfile::Builder::new().prefix("bench-oss-").tempdir().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let cloud = rt.block_on(start_local(&dir.path().join("cloud"), AK, SK)).map_err(|e| format!("starting the emulator: {e}"))?;
+    let endpoint = cloud.endpoints.oss_endpoint.clone();
+    let client =
+        Client::new(ClientConfig::new(Endpoint::parse(&endpoint).map_err(|e| e.to_string())?, "cn-local"), Credentials::new(AK, SK))
+            .map_err(|e| e.to_string())?;
+    let source = dir.path().join("source.bin");
+    write_source(&source, size).map_err(|e| format!("writing the source file: {e}"))?;
+    let put = rt
+        .block_on(async {
+            client.create_bucket("bench").await?;
+            client.upload_file("bench", "big.bin", &source, 16 << 20).await
+        })
+        .map_err(|e| e.to_string())?;
+    std::fs::remove_file(&source).map_err(|e| e.to_string())?;
+    let url = client.presign_get("bench", "big.bin", Duration::from_secs(3600)).map_err(|e| e.to_string())?;
+    let dest = dir.path().join("dest.bin");
+
+    let mut curl_best: Option<Run> = None;
+    let mut launcher_best: Option<Run> = None;
+    let mut single_best: Option<Run> = None;
+    let mut peak_rss = 0u64;
+    for _ in 0..runs {
+        let _ = std::fs::remove_file(&dest);
+        let c = run(Command::new("curl").args(["--silent", "--show-error", "--fail", "--noproxy", "*", "-o"]).arg(&dest).arg(&url))?;
+        if std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0) != size {
+            return Err("curl wrote the wrong number of bytes".into());
+        }
+        for (parallelism, best) in [("4", &mut launcher_best), ("1", &mut single_best)] {
+            let _ = std::fs::remove_file(&dest);
+            let l = run(Command::new(&launcher)
+                .args(["fetch", "oss://bench/big.bin"])
+                .arg(&dest)
+                .env_clear()
+                .env("SPARKOSS_OSS_ENDPOINT", &endpoint)
+                .env("ALIBABA_CLOUD_REGION", "cn-local")
+                .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
+                .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SK)
+                .env("SPARKOSS_DOWNLOAD_PARALLELISM", parallelism)
+                .stderr(std::process::Stdio::null()))?;
+            if std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0) != size {
+                return Err("the launcher wrote the wrong number of bytes".into());
+            }
+            peak_rss = peak_rss.max(l.peak_rss_kib);
+            if best.as_ref().is_none_or(|b| l.elapsed < b.elapsed) {
+                *best = Some(l);
+            }
+        }
+        if curl_best.as_ref().is_none_or(|b| c.elapsed < b.elapsed) {
+            curl_best = Some(c);
+        }
+    }
+    let _ = std::fs::remove_file(&dest);
+    let (Some(c), Some(l), Some(s)) = (curl_best, launcher_best, single_best) else { return Err("no runs".into()) };
+    let ratio = c.elapsed.as_secs_f64() / l.elapsed.as_secs_f64();
+    println!("P5 OSS download: {size_mib} MiB object (multipart ETag {}), local emulator on loopback, best of {runs}", put.etag);
+    let line = |name: &str, r: &Run| {
+        println!(
+            "  {name:<58} {:6.2} s {:8.1} MiB/s  CPU {:5.2} s  peak RSS {:5.1} MiB",
+            r.elapsed.as_secs_f64(),
+            mib_s(size, r.elapsed),
+            r.cpu.as_secs_f64(),
+            r.peak_rss_kib as f64 / 1024.0
+        )
+    };
+    line("curl of a presigned V4 URL", &c);
+    line("sparkoss-launcher fetch (4 parts in flight, CRC-64 checked)", &l);
+    line("sparkoss-launcher fetch (1 stream, CRC-64 checked)", &s);
+    println!(
+        "  throughput ratio launcher/curl  {ratio:.2}  (goal >= 0.90; 1 stream: {:.2})",
+        c.elapsed.as_secs_f64() / s.elapsed.as_secs_f64()
+    );
+    println!("  launcher peak RSS               {:.1} MiB  (goal <= 64 MiB; VmHWM, max over all launcher runs)", peak_rss as f64 / 1024.0);
+    rt.block_on(cloud.stop());
+    Ok(())
+}

@@ -1,0 +1,520 @@
+//! A real local Spark base image that looks like `apache/spark:3.5.x`, made without pulling
+//! anything: a root filesystem assembled from this machine's files, streamed as a tar into
+//! `docker import`.
+//!
+//! What goes in (the layout `image-builder` and Spark on Kubernetes expect):
+//!
+//! | path | from |
+//! |---|---|
+//! | `/opt/java/openjdk` | the Debian JRE (`/usr/lib/jvm/java-17-openjdk-amd64`, symlinks resolved, no GUI libraries) |
+//! | `/lib/...`, `/lib64/ld-linux-x86-64.so.2` | the shared libraries the JRE and bash need (`ldd`) |
+//! | `/opt/spark/{bin,sbin,jars}` | the pinned PyPI `pyspark` (`scripts/install-pyspark`): Spark's own scripts and jars |
+//! | `/opt/spark/work-dir` | empty, owned by uid 185 (the working directory) |
+//! | `/opt/entrypoint.sh` | a `driver` / `executor` / pass-through entrypoint like Spark's Kubernetes one |
+//! | `/bin/bash`, `/bin/busybox` + applets, `/usr/bin/env` | the shells Spark's scripts run under |
+//! | `/etc/{passwd,group,nsswitch.conf}`, `/etc/ssl/certs/ca-certificates.crt` | uid 185 `spark`, CA bundle |
+//!
+//! The image carries the label [`CONTENT_LABEL`]: a hash of the recipe and of every input file's
+//! path, mode, size and modification time. [`ensure_spark_base_image`] skips the build when the
+//! reference already exists with the same label, so the image is a cache across test runs.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use crate::repo_root;
+
+/// The image label holding the hash of everything the image was built from.
+pub const CONTENT_LABEL: &str = "io.sparkoss.base.content";
+
+/// Bumped when the recipe below changes in a way the input files do not show.
+const RECIPE_VERSION: &str = "spark-base-1";
+
+/// Where the JRE lives in the image (as in the `apache/spark` images, whose base is Temurin).
+const IMAGE_JAVA_HOME: &str = "/opt/java/openjdk";
+
+/// The JRE taken from the host when `SPARKOSS_BASE_JAVA_HOME` is not set.
+const DEFAULT_HOST_JAVA_HOME: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
+
+/// Libraries of the JRE that only a desktop needs (X11, sound, accessibility); leaving them out
+/// keeps the image headless and avoids pulling their X11 dependencies in.
+const GUI_LIBS: &[&str] = &["libawt_xawt.so", "libsplashscreen.so", "libatk-wrapper.so", "libjsound.so", "libjawt.so"];
+
+/// Parts of the JDK folder a runtime does not need.
+const JDK_SKIP: &[&str] = &["docs", "man", "include", "jmods", "lib/src.zip", "lib/ct.sym"];
+
+/// Fixed modification time of generated entries (2024-01-01), so nothing depends on the clock.
+const FIXED_MTIME: u64 = 1_704_067_200;
+
+/// Errors while preparing the example job or the base image.
+#[derive(Debug, thiserror::Error)]
+pub enum SparkBaseError {
+    /// A file or command could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command ran and failed.
+    #[error("{what} failed: {detail}")]
+    Command {
+        /// The command.
+        what: String,
+        /// Its exit status and error output.
+        detail: String,
+    },
+    /// An input is not what the recipe expects.
+    #[error("{0}")]
+    Input(String),
+}
+
+type Result<T> = std::result::Result<T, SparkBaseError>;
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SparkBaseError {
+    let what = what.into();
+    move |source| SparkBaseError::Io { what, source }
+}
+
+/// The image [`ensure_spark_base_image`] made or found.
+#[derive(Debug, Clone)]
+pub struct SparkBaseImage {
+    /// The image reference (`repo:tag`).
+    pub reference: String,
+    /// The Spark version inside (from the `spark-core` jar's name).
+    pub spark_version: String,
+    /// The value of [`CONTENT_LABEL`].
+    pub content: String,
+    /// Whether this call built it (false: an image with the same content label was reused).
+    pub built: bool,
+}
+
+/// Runs a repository script that prints a path on its last stdout line; its progress goes to stderr.
+fn script_path(script: &str) -> Result<PathBuf> {
+    let path = repo_root().join("scripts").join(script);
+    let out = Command::new(&path).stderr(Stdio::inherit()).output().map_err(io(format!("running {}", path.display())))?;
+    if !out.status.success() {
+        return Err(SparkBaseError::Command { what: format!("scripts/{script}"), detail: format!("{}", out.status) });
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().map(str::trim).unwrap_or_default();
+    if last.is_empty() {
+        return Err(SparkBaseError::Input(format!("scripts/{script} printed no path")));
+    }
+    Ok(PathBuf::from(last))
+}
+
+/// The Spark distribution of the pinned `pyspark` (installed once into `.tools/pyspark`).
+pub fn spark_home() -> Result<PathBuf> {
+    script_path("install-pyspark")
+}
+
+/// Builds (or reuses) the example job `target/examples/wordcount.jar` through
+/// `scripts/build-example-job` and returns its path.
+pub fn example_job_jar() -> Result<PathBuf> {
+    script_path("build-example-job")
+}
+
+/// One entry of the root filesystem.
+#[derive(Debug)]
+enum Entry {
+    Dir {
+        mode: u32,
+        uid: u64,
+    },
+    /// A host file copied as a regular file (symlinks resolved).
+    HostFile {
+        src: PathBuf,
+        mode: u32,
+    },
+    Bytes {
+        data: Vec<u8>,
+        mode: u32,
+    },
+    Symlink {
+        target: String,
+    },
+}
+
+/// The root filesystem being assembled: image path (no leading `/`) → entry, sorted.
+#[derive(Debug, Default)]
+struct Rootfs {
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Rootfs {
+    fn add(&mut self, path: &str, entry: Entry) {
+        let path = path.trim_start_matches('/').trim_end_matches('/').to_string();
+        // Every parent directory gets its own entry, so the tar does not depend on the importer
+        // inventing them.
+        let mut parent = Path::new(&path).parent();
+        while let Some(p) = parent {
+            let s = p.to_string_lossy().to_string();
+            if s.is_empty() {
+                break;
+            }
+            self.entries.entry(s).or_insert(Entry::Dir { mode: 0o755, uid: 0 });
+            parent = p.parent();
+        }
+        self.entries.insert(path, entry);
+    }
+
+    fn host_file(&mut self, image_path: &str, src: &Path) -> Result<()> {
+        let meta = std::fs::metadata(src).map_err(io(format!("reading {}", src.display())))?;
+        self.add(image_path, Entry::HostFile { src: src.to_path_buf(), mode: meta.permissions().mode() & 0o7777 });
+        Ok(())
+    }
+
+    /// Copies a host folder, resolving symlinks; `skip` holds paths relative to `src` to leave out;
+    /// dangling symlinks are left out too (Debian's JDK links to optional packages).
+    fn host_tree(&mut self, image_dir: &str, src: &Path, rel: &str, skip: &dyn Fn(&str) -> bool) -> Result<()> {
+        let dir = if rel.is_empty() { src.to_path_buf() } else { src.join(rel) };
+        let read = std::fs::read_dir(&dir).map_err(io(format!("listing {}", dir.display())))?;
+        for item in read {
+            let item = item.map_err(io(format!("listing {}", dir.display())))?;
+            let name = item.file_name().to_string_lossy().to_string();
+            let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            if skip(&child_rel) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(item.path()) else { continue };
+            let image_path = format!("{image_dir}/{child_rel}");
+            if meta.is_dir() {
+                self.add(&image_path, Entry::Dir { mode: meta.permissions().mode() & 0o7777, uid: 0 });
+                self.host_tree(image_dir, src, &child_rel, skip)?;
+            } else if meta.is_file() {
+                self.add(&image_path, Entry::HostFile { src: item.path(), mode: meta.permissions().mode() & 0o7777 });
+            }
+        }
+        Ok(())
+    }
+
+    /// The content hash: the recipe version and every entry's path, kind, mode, owner and, for
+    /// host files, the source's path, size and modification time (cheap: nothing is read).
+    fn content_hash(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(RECIPE_VERSION.as_bytes());
+        for (path, entry) in &self.entries {
+            h.update(b"\0");
+            h.update(path.as_bytes());
+            match entry {
+                Entry::Dir { mode, uid } => h.update(format!("|d|{mode:o}|{uid}").as_bytes()),
+                Entry::HostFile { src, mode } => {
+                    let m = std::fs::metadata(src).map_err(io(format!("reading {}", src.display())))?;
+                    h.update(format!("|f|{mode:o}|{}|{}|{}.{}", src.display(), m.size(), m.mtime(), m.mtime_nsec()).as_bytes());
+                }
+                Entry::Bytes { data, mode } => {
+                    h.update(format!("|b|{mode:o}|").as_bytes());
+                    h.update(Sha256::digest(data));
+                }
+                Entry::Symlink { target } => h.update(format!("|l|{target}").as_bytes()),
+            }
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    /// Writes the tar (sorted entries, uid/gid as recorded, fixed mtime for generated entries).
+    fn write_tar(&self, out: impl Write) -> Result<()> {
+        let mut b = tar::Builder::new(out);
+        b.follow_symlinks(false);
+        for (path, entry) in &self.entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(FIXED_MTIME);
+            h.set_uid(0);
+            h.set_gid(0);
+            let what = format!("adding /{path} to the image");
+            match entry {
+                Entry::Dir { mode, uid } => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(*mode);
+                    h.set_uid(*uid);
+                    h.set_gid(*uid);
+                    h.set_size(0);
+                    b.append_data(&mut h, format!("{path}/"), std::io::empty()).map_err(io(what))?;
+                }
+                Entry::HostFile { src, mode } => {
+                    let f = File::open(src).map_err(io(format!("opening {}", src.display())))?;
+                    let size = f.metadata().map_err(io(format!("reading {}", src.display())))?.len();
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(*mode);
+                    h.set_size(size);
+                    b.append_data(&mut h, path, f).map_err(io(what))?;
+                }
+                Entry::Bytes { data, mode } => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(*mode);
+                    h.set_size(data.len() as u64);
+                    b.append_data(&mut h, path, data.as_slice()).map_err(io(what))?;
+                }
+                Entry::Symlink { target } => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_mode(0o777);
+                    h.set_size(0);
+                    b.append_link(&mut h, path, target).map_err(io(what))?;
+                }
+            }
+        }
+        b.into_inner().map_err(io("finishing the image tar"))?.flush().map_err(io("finishing the image tar"))
+    }
+}
+
+/// Shared libraries (absolute host paths) that `ldd` reports for `elf`, including the loader.
+fn ldd(elf: &Path) -> Result<Vec<PathBuf>> {
+    let out = Command::new("ldd").arg(elf).output().map_err(io("running ldd"))?;
+    // ldd fails on files that are not dynamic executables; those need nothing.
+    if !out.status.success() {
+        return Ok(Vec::new());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        // `libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)` or `/lib64/ld-linux-x86-64.so.2 (0x...)`;
+        // `libjvm.so => not found` is the JRE's own library, found at run time through its rpath.
+        let path = match line.split_once("=>") {
+            Some((_, rhs)) => rhs.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        }
+    }
+    Ok(libs)
+}
+
+fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && magic == *b"\x7fELF"
+}
+
+/// Spark's Kubernetes entrypoint, re-written for this image: `driver` runs `spark-submit` in client
+/// mode bound to the pod address, `executor` starts the executor backend, anything else runs as given.
+const ENTRYPOINT: &str = r#"#!/bin/bash
+# Entrypoint of the sparkoss local Spark base image; behaves like the one in apache/spark images.
+set -eo pipefail
+
+# Spark (through Hadoop) needs a user name for the current uid; add one when the uid is unknown.
+if ! whoami >/dev/null 2>&1 && [ -w /etc/passwd ]; then
+  echo "${SPARK_USER_NAME:-anonymous uid}:x:$(id -u):$(id -g):${SPARK_USER_NAME:-anonymous uid}:${SPARK_HOME}:/bin/false" >> /etc/passwd
+fi
+
+SPARK_CLASSPATH="$SPARK_CLASSPATH:${SPARK_HOME}/jars/*"
+# SPARK_JAVA_OPT_0, SPARK_JAVA_OPT_1, ... in numeric order (the Kubernetes backend sets them).
+SPARK_EXECUTOR_JAVA_OPTS=()
+for name in $(env | grep '^SPARK_JAVA_OPT_' | cut -d= -f1 | sort -t_ -k4 -n); do
+  SPARK_EXECUTOR_JAVA_OPTS+=("${!name}")
+done
+if [ -n "$SPARK_EXTRA_CLASSPATH" ]; then
+  SPARK_CLASSPATH="$SPARK_CLASSPATH:$SPARK_EXTRA_CLASSPATH"
+fi
+if [ -n "${HADOOP_CONF_DIR}" ]; then
+  SPARK_CLASSPATH="$HADOOP_CONF_DIR:$SPARK_CLASSPATH"
+fi
+if [ -n "${SPARK_CONF_DIR}" ]; then
+  SPARK_CLASSPATH="$SPARK_CONF_DIR:$SPARK_CLASSPATH"
+elif [ -n "${SPARK_HOME}" ]; then
+  SPARK_CLASSPATH="$SPARK_HOME/conf:$SPARK_CLASSPATH"
+fi
+
+case "$1" in
+  driver)
+    shift 1
+    exec "$SPARK_HOME/bin/spark-submit" \
+      --conf "spark.driver.bindAddress=$SPARK_DRIVER_BIND_ADDRESS" \
+      --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=$SPARK_DRIVER_BIND_ADDRESS" \
+      --deploy-mode client "$@"
+    ;;
+  executor)
+    shift 1
+    exec "${JAVA_HOME}/bin/java" "${SPARK_EXECUTOR_JAVA_OPTS[@]}" \
+      -Xms"$SPARK_EXECUTOR_MEMORY" -Xmx"$SPARK_EXECUTOR_MEMORY" \
+      -cp "$SPARK_CLASSPATH:$SPARK_DIST_CLASSPATH" \
+      org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend \
+      --driver-url "$SPARK_DRIVER_URL" --executor-id "$SPARK_EXECUTOR_ID" \
+      --cores "$SPARK_EXECUTOR_CORES" --app-id "$SPARK_APPLICATION_ID" \
+      --hostname "$SPARK_EXECUTOR_POD_IP" --resourceProfileId "$SPARK_RESOURCE_PROFILE_ID" \
+      --podName "$SPARK_EXECUTOR_POD_NAME"
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac
+"#;
+
+/// The Spark version of a distribution, from its `spark-core_<scala>-<version>.jar`.
+fn spark_version_of(spark_home: &Path) -> Result<String> {
+    let jars = spark_home.join("jars");
+    let read = std::fs::read_dir(&jars).map_err(io(format!("listing {}", jars.display())))?;
+    for item in read.flatten() {
+        let name = item.file_name().to_string_lossy().to_string();
+        if let Some(rest) = name.strip_prefix("spark-core_") {
+            if let Some((_, version)) = rest.strip_suffix(".jar").and_then(|r| r.split_once('-')) {
+                return Ok(version.to_string());
+            }
+        }
+    }
+    Err(SparkBaseError::Input(format!("no spark-core jar in {}", jars.display())))
+}
+
+/// Assembles the root filesystem from the host JRE and the Spark distribution.
+fn assemble(java_home: &Path, spark_home: &Path) -> Result<Rootfs> {
+    let mut fs = Rootfs::default();
+    for (dir, mode, uid) in [("tmp", 0o1777, 0), ("opt/spark/work-dir", 0o775, 185), ("opt/spark/conf", 0o755, 0)] {
+        fs.add(dir, Entry::Dir { mode, uid });
+    }
+
+    // The JRE: java and keytool only from bin/ (the JDK's compilers are not a runtime's).
+    if !java_home.join("bin/java").is_file() {
+        return Err(SparkBaseError::Input(format!(
+            "no JRE at {} (Debian package openjdk-17-jre-headless; or set SPARKOSS_BASE_JAVA_HOME)",
+            java_home.display()
+        )));
+    }
+    let skip = |rel: &str| {
+        JDK_SKIP.contains(&rel)
+            || (rel.starts_with("bin/") && rel != "bin/java" && rel != "bin/keytool")
+            || rel.strip_prefix("lib/").is_some_and(|f| GUI_LIBS.contains(&f))
+    };
+    fs.host_tree(IMAGE_JAVA_HOME, java_home, "", &skip)?;
+
+    // Spark: its scripts (without the Windows ones) and jars.
+    for sub in ["bin", "sbin", "jars"] {
+        let src = spark_home.join(sub);
+        if !src.is_dir() {
+            continue;
+        }
+        let skip = |rel: &str| rel.ends_with(".cmd") || rel.contains("__pycache__") || rel.ends_with(".py");
+        fs.host_tree(&format!("opt/spark/{sub}"), &src, "", &skip)?;
+    }
+    fs.add(
+        "opt/spark/RELEASE",
+        Entry::Bytes { data: format!("Spark {} (from PyPI pyspark)\n", spark_version_of(spark_home)?).into_bytes(), mode: 0o644 },
+    );
+    fs.add("opt/entrypoint.sh", Entry::Bytes { data: ENTRYPOINT.as_bytes().to_vec(), mode: 0o755 });
+
+    // Shells: bash for Spark's scripts, busybox for the usual tools.
+    fs.host_file("bin/bash", Path::new("/bin/bash"))?;
+    let busybox = Path::new("/bin/busybox");
+    fs.host_file("bin/busybox", busybox).map_err(|e| SparkBaseError::Input(format!("{e} (Debian package busybox-static)")))?;
+    let list = Command::new(busybox).arg("--list").output().map_err(io("running busybox --list"))?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines().map(str::trim).filter(|a| !a.is_empty()) {
+        let path = format!("bin/{applet}");
+        if !fs.entries.contains_key(&path) {
+            fs.add(&path, Entry::Symlink { target: "busybox".into() });
+        }
+    }
+    fs.add("usr/bin/env", Entry::Symlink { target: "/bin/busybox".into() });
+
+    // Shared libraries of every ELF file in the image, at the paths ldd resolved them to.
+    let elves: Vec<PathBuf> = fs
+        .entries
+        .values()
+        .filter_map(|e| match e {
+            Entry::HostFile { src, .. } if is_elf(src) => Some(src.clone()),
+            _ => None,
+        })
+        .collect();
+    for elf in elves {
+        for lib in ldd(&elf)? {
+            if lib.starts_with(java_home) {
+                continue;
+            }
+            let image_path = lib.to_string_lossy().to_string();
+            if !fs.entries.contains_key(image_path.trim_start_matches('/')) {
+                fs.host_file(&image_path, &lib)?;
+            }
+        }
+    }
+
+    fs.add(
+        "etc/passwd",
+        Entry::Bytes { data: b"root:x:0:0:root:/root:/bin/sh\nspark:x:185:185:spark:/opt/spark:/bin/false\n".to_vec(), mode: 0o644 },
+    );
+    fs.add("etc/group", Entry::Bytes { data: b"root:x:0:\nspark:x:185:\n".to_vec(), mode: 0o644 });
+    fs.add("etc/nsswitch.conf", Entry::Bytes { data: b"passwd: files\ngroup: files\nhosts: files dns\n".to_vec(), mode: 0o644 });
+    let ca = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    if ca.is_file() {
+        fs.host_file("etc/ssl/certs/ca-certificates.crt", ca)?;
+    }
+    Ok(fs)
+}
+
+/// The content label of a local image, `None` when the image does not exist.
+fn existing_content(reference: &str) -> Result<Option<String>> {
+    let format = format!("{{{{index .Config.Labels \"{CONTENT_LABEL}\"}}}}");
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", &format, reference])
+        .stderr(Stdio::null())
+        .output()
+        .map_err(io("running docker image inspect"))?;
+    Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
+/// The default reference: `sparkoss/spark-base:<spark version>`.
+pub fn default_reference(spark_version: &str) -> String {
+    format!("sparkoss/spark-base:{spark_version}")
+}
+
+/// Builds the base image as `reference` (default [`default_reference`]) unless an image with that
+/// reference and the same content label exists; progress goes to stderr.
+///
+/// The JRE comes from `SPARKOSS_BASE_JAVA_HOME` or `/usr/lib/jvm/java-17-openjdk-amd64`, Spark from
+/// `scripts/install-pyspark`.
+pub fn ensure_spark_base_image(reference: Option<&str>) -> Result<SparkBaseImage> {
+    let spark_home = spark_home()?;
+    let spark_version = spark_version_of(&spark_home)?;
+    let java_home = std::env::var_os("SPARKOSS_BASE_JAVA_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_HOST_JAVA_HOME));
+    let reference = reference.map(str::to_string).unwrap_or_else(|| default_reference(&spark_version));
+    let fs = assemble(&java_home, &spark_home)?;
+    let content = fs.content_hash()?;
+    if existing_content(&reference)?.as_deref() == Some(content.as_str()) {
+        eprintln!("==> {reference} is up to date ({CONTENT_LABEL}={})", &content[..12]);
+        return Ok(SparkBaseImage { reference, spark_version, content, built: false });
+    }
+    eprintln!("==> importing {reference}: JRE from {}, Spark {spark_version} from {}", java_home.display(), spark_home.display());
+    let changes = [
+        format!("LABEL {CONTENT_LABEL}={content}"),
+        format!("LABEL org.opencontainers.image.version={spark_version}"),
+        r#"LABEL org.opencontainers.image.description="sparkoss local Spark base image (apache/spark look-alike)""#.to_string(),
+        format!("ENV JAVA_HOME={IMAGE_JAVA_HOME}"),
+        "ENV SPARK_HOME=/opt/spark".to_string(),
+        format!("ENV PATH={IMAGE_JAVA_HOME}/bin:/opt/spark/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        "ENV LANG=C.UTF-8".to_string(),
+        "WORKDIR /opt/spark/work-dir".to_string(),
+        r#"ENTRYPOINT ["/opt/entrypoint.sh"]"#.to_string(),
+        "USER 185".to_string(),
+    ];
+    let mut cmd = Command::new("docker");
+    cmd.arg("import");
+    for c in &changes {
+        cmd.arg("--change").arg(c);
+    }
+    let mut child = cmd
+        .arg("-")
+        .arg(&reference)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io("running docker import"))?;
+    // Streamed: the tar (~600 MB) is never held in memory or written to disk.
+    let written = match child.stdin.take() {
+        Some(stdin) => fs.write_tar(BufWriter::with_capacity(1 << 20, stdin)),
+        None => Err(SparkBaseError::Input("docker import has no stdin".into())),
+    };
+    let out = child.wait_with_output().map_err(io("waiting for docker import"))?;
+    if !out.status.success() {
+        return Err(SparkBaseError::Command {
+            what: format!("docker import {reference}"),
+            detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    written?;
+    Ok(SparkBaseImage { reference, spark_version, content, built: true })
+}

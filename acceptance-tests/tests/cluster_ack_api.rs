@@ -1,0 +1,199 @@
+//! The ACK client (`sparkoss_aliyun::ack`) against the ACK emulator: typed answers and errors,
+//! asynchronous states, deletion protection, bounded retries under throttling and 5xx storms,
+//! lost answers, and a create that fails half-way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sparkoss_acceptance_tests::localcloud::{self, ack::Control, Config, LocalCloud};
+use sparkoss_aliyun::ack::model::*;
+use sparkoss_aliyun::ack::{AckClient, AckError};
+use sparkoss_aliyun::credentials::CredentialsProvider;
+use sparkoss_aliyun::retry::RetryPolicy;
+use sparkoss_aliyun::signing::Credentials;
+
+const AK: &str = "LTAIapi";
+const SK: &str = "api-secret";
+
+async fn cloud(delay: Duration) -> (LocalCloud, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        listen: [127, 0, 0, 1].into(),
+        data_dir: dir.path().to_path_buf(),
+        access_key_id: AK.into(),
+        access_key_secret: SK.into(),
+        create_delay: delay,
+        kubelet: false,
+    };
+    (localcloud::start(config).await.expect("starts"), dir)
+}
+
+fn client(c: &LocalCloud, secret: &str) -> AckClient {
+    let fast = RetryPolicy {
+        max_attempts: 4,
+        initial_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+        max_elapsed: Duration::from_secs(5),
+    };
+    AckClient::new(&c.endpoints.region, Some(&c.endpoints.ack_endpoint), CredentialsProvider::fixed(Credentials::new(AK, secret)))
+        .expect("client")
+        .with_retry(fast)
+}
+
+fn request(name: &str) -> CreateClusterRequest {
+    CreateClusterRequest {
+        name: name.into(),
+        region_id: "cn-local".into(),
+        cluster_type: "ManagedKubernetes".into(),
+        cluster_spec: "ack.pro.small".into(),
+        container_cidr: "172.20.0.0/16".into(),
+        service_cidr: "172.21.0.0/20".into(),
+        tags: vec![Tag { key: "sparkoss.io/cluster".into(), value: name.into() }],
+        nodepools: vec![NodePool {
+            nodepool_info: NodePoolInfo { name: "workers".into(), nodepool_id: None },
+            scaling_group: ScalingGroup { instance_types: vec!["ecs.g7.xlarge".into()], system_disk_size: 120, ..Default::default() },
+            auto_scaling: AutoScaling { enable: true, min_instances: 1, max_instances: 3 },
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+async fn wait_state(c: &AckClient, id: &str, want: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let d = c.describe_cluster_detail(id).await.expect("describes");
+        seen.push(d.state.clone());
+        if d.state == want {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cluster {id} never reached {want}: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_with_typed_answers_and_deletion_protection() {
+    let (cloud, _dir) = cloud(Duration::from_millis(400)).await;
+    let c = client(&cloud, SK);
+    let mut req = request("life");
+    req.deletion_protection = true;
+    let created = c.create_cluster(&req).await.expect("creates");
+    let seen = wait_state(&c, &created.cluster_id, "running").await;
+    assert_eq!(seen[0], "initial");
+    let d = c.describe_cluster_detail(&created.cluster_id).await.expect("detail");
+    assert_eq!(d.api_server_endpoint().as_deref(), Some(cloud.endpoints.kubernetes_endpoint.as_str()));
+    assert_eq!(c.describe_task_info(&created.task_id).await.expect("task").state, "success");
+    let kc = c.describe_user_kubeconfig(&created.cluster_id).await.expect("kubeconfig");
+    assert!(
+        kc.config.contains(&format!("server: {}", cloud.endpoints.kubernetes_endpoint)),
+        "kubeconfig points at the local Kubernetes API"
+    );
+    assert!(!format!("{kc:?}").contains("token:"), "Debug of a kubeconfig hides it");
+
+    let mut pool = c.describe_node_pools(&created.cluster_id).await.expect("pools").nodepools.remove(0);
+    pool.auto_scaling.max_instances = 7;
+    c.modify_node_pool(&created.cluster_id, &pool).await.expect("scales");
+    assert_eq!(c.describe_node_pools(&created.cluster_id).await.expect("pools").nodepools[0].auto_scaling.max_instances, 7);
+    c.modify_cluster_tags(
+        &created.cluster_id,
+        &[Tag { key: "sparkoss.io/cluster".into(), value: "life".into() }, Tag { key: "team".into(), value: "a".into() }],
+    )
+    .await
+    .expect("tags");
+    assert_eq!(c.describe_cluster_detail(&created.cluster_id).await.expect("detail").tag("team"), Some("a"));
+    let found = c.find_cluster_by_name("life", "sparkoss.io/cluster").await.expect("lists");
+    assert_eq!(found.map(|f| f.cluster_id), Some(created.cluster_id.clone()));
+    assert!(c.find_cluster_by_name("lif", "sparkoss.io/cluster").await.expect("lists").is_none(), "names match exactly");
+
+    match c.delete_cluster(&created.cluster_id).await {
+        Err(AckError::Api { status: 400, code, request_id, .. }) => {
+            assert_eq!(code, "ErrorDeletionProtection");
+            assert!(!request_id.is_empty());
+        }
+        other => panic!("deletion protection must refuse: {other:?}"),
+    }
+    c.modify_deletion_protection(&created.cluster_id, false).await.expect("unprotects");
+    c.delete_cluster(&created.cluster_id).await.expect("deletes");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.describe_cluster_detail(&created.cluster_id).await {
+            Ok(d) => assert_eq!(d.state, "deleting"),
+            Err(e) => {
+                assert!(e.is_not_found(), "{e}");
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cloud.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_is_refused_with_a_typed_error() {
+    let (cloud, _dir) = cloud(Duration::from_millis(100)).await;
+    let err = client(&cloud, "wrong").describe_clusters_v1(None, 1).await.expect_err("refused");
+    match &err {
+        AckError::Api { status, code, request_id, message, .. } => {
+            assert_eq!((*status, code.as_str()), (400, "SignatureDoesNotMatch"));
+            assert!(!request_id.is_empty() && message.contains("string to sign"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.to_string().contains("wrong"), "the secret never appears in errors: {err}");
+    cloud.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_5xx_are_retried_within_bounds() {
+    let (cloud, _dir) = cloud(Duration::from_millis(100)).await;
+    let ctl = Control::new(&cloud.endpoints.ack_endpoint);
+    let c = client(&cloud, SK);
+    ctl.add_faults(json!([{"action": "DescribeClustersV1", "kind": "throttle", "times": 2}, {"action": "DescribeClustersV1", "kind": "server_error", "times": 1}]))
+        .expect("faults");
+    c.describe_clusters_v1(None, 1).await.expect("succeeds after 3 retries");
+    assert_eq!(ctl.count("DescribeClustersV1").expect("calls"), 4);
+    assert_eq!(c.calls(), 4);
+
+    ctl.add_faults(json!([{"action": "DescribeClustersV1", "kind": "server_error"}])).expect("faults");
+    let started = Instant::now();
+    let err = c.describe_clusters_v1(None, 1).await.expect_err("a storm outlasts the budget");
+    assert!(matches!(err, AckError::Api { status: 500, .. }), "{err}");
+    assert_eq!(ctl.count("DescribeClustersV1").expect("calls"), 8, "exactly max_attempts more tries");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    cloud.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_create_answer_is_not_retried_and_the_cluster_is_found() {
+    let (cloud, _dir) = cloud(Duration::from_millis(100)).await;
+    let ctl = Control::new(&cloud.endpoints.ack_endpoint);
+    let c = client(&cloud, SK);
+    ctl.add_faults(json!([{"action": "CreateCluster", "kind": "drop", "times": 1}])).expect("faults");
+    let err = c.create_cluster(&request("lost")).await.expect_err("answer lost");
+    assert!(matches!(err, AckError::Transport { maybe_applied: true, .. }), "{err}");
+    assert_eq!(ctl.count("CreateCluster").expect("calls"), 1, "a POST whose answer was lost is not resent");
+    let found = c.find_cluster_by_name("lost", "sparkoss.io/cluster").await.expect("lists").expect("the cluster exists");
+    assert_eq!(ctl.live_clusters().expect("clusters").len(), 1);
+    assert_eq!(found.name, "lost");
+    cloud.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_failing_half_way_reports_the_reason() {
+    let (cloud, _dir) = cloud(Duration::from_millis(300)).await;
+    let ctl = Control::new(&cloud.endpoints.ack_endpoint);
+    let c = Arc::new(client(&cloud, SK));
+    ctl.add_faults(json!([{"kind": "fail_create", "times": 1, "message": "ECS quota exceeded in cn-local-a"}])).expect("faults");
+    let created = c.create_cluster(&request("doomed")).await.expect("accepted");
+    let seen = wait_state(&c, &created.cluster_id, "failed").await;
+    assert_eq!(seen[0], "initial");
+    let task = c.describe_task_info(&created.task_id).await.expect("task");
+    assert_eq!(task.state, "failed");
+    assert_eq!(task.error.expect("error").message, "ECS quota exceeded in cn-local-a");
+    c.delete_cluster(&created.cluster_id).await.expect("a failed cluster can be deleted");
+    cloud.stop().await;
+}

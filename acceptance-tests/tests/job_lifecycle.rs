@@ -1,0 +1,258 @@
+//! `sparkoss_job` with real Terraform against the local cloud's Kubernetes API and its
+//! rule-based kubelet: run → import-verify → pod deleted out of band → re-run → destroy (1.15
+//! and 1.0); and the failures (job fails with its log tail, quota too small, missing jar on OSS,
+//! ImagePullBackOff within `pending_timeout`).
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, request, set_kubelet_rule};
+use sparkoss_acceptance_tests::{provider_bin, LocalCloudProcess, Terraform, Workdir};
+
+const HEADER: &str = r#"
+terraform {
+  required_providers {
+    sparkoss = { source = "sparkoss/sparkoss" }
+  }
+}
+"#;
+
+fn job(label: &str, conn: &str, ns: &str, name: &str, extra: &str) -> String {
+    format!(
+        r#"
+resource "sparkoss_job" "{label}" {{
+  {conn}
+  namespace        = {ns}
+  name             = "{name}"
+  user             = "team-a"
+  image            = "registry.example.com/acme/spark-oss:3.5.3"
+  main_application = "local:///opt/spark/examples/jars/spark-examples.jar"
+  main_class       = "org.apache.spark.examples.SparkPi"
+  args             = ["100"]
+  driver {{
+    cores  = 1
+    memory = "1g"
+  }}
+  executor {{
+    instances = 2
+    cores     = 1
+    memory    = "1g"
+  }}
+  {extra}
+}}
+"#
+    )
+}
+
+fn get(ep: &str, path: &str) -> (u16, Value) {
+    request(ep, "GET", path, None).expect("kube API answers")
+}
+
+#[test]
+fn job_runs_imports_reruns_and_is_destroyed() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let ep = lc.endpoints.kubernetes_endpoint.clone();
+    set_kubelet_rule(&ep, &json!({"outcome": "succeed", "run_ms": 1200, "log_lines": 3})).expect("rule");
+    let provider = provider_bin().expect("provider builds");
+    let kc_dir = tempfile::tempdir().expect("tempdir");
+    let kc = kc_dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
+    let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+    for tf in Terraform::all().expect("terraform") {
+        let ns = format!("jobs-{}", tf.label.replace('.', "-"));
+        let main = format!(
+            "{HEADER}provider \"sparkoss\" {{}}\nresource \"sparkoss_namespace\" \"team\" {{\n  {conn}\n  name = \"{ns}\"\n  quota {{\n    cpu = \"8\"\n    memory = \"16Gi\"\n    limits_cpu = \"8\"\n  }}\n}}\n{}",
+            job("etl", &conn, "sparkoss_namespace.team.name", "etl", "")
+        );
+        let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} apply: {}\n{}", tf.label, out.stdout, out.stderr);
+
+        let state = wd.state_resources();
+        let attrs = &state.iter().find(|r| r["type"] == "sparkoss_job").expect("job in state")["instances"][0]["attributes"];
+        assert_eq!(attrs["state"], "SUCCEEDED", "{attrs}");
+        assert_eq!(attrs["exit_code"], 0);
+        assert_eq!(attrs["driver_pod"], "etl-driver");
+        assert!(attrs["spark_app_id"].as_str().is_some_and(|s| s.starts_with("spark-")), "{attrs}");
+        // Requests: driver 1 core + 2 executors × 1 core; memory (1g + 384m overhead) × 3.
+        let secs = attrs["cpu_core_seconds"].as_i64().expect("cpu seconds") / 3;
+        assert!((0..=5).contains(&secs), "{attrs}");
+        assert!((attrs["memory_gib_seconds"].as_f64().expect("gib seconds") - secs as f64 * 3.0 * 1408.0 / 1024.0).abs() < 1e-6, "{attrs}");
+
+        let (code, pod) = get(&ep, &format!("/api/v1/namespaces/{ns}/pods/etl-driver"));
+        assert_eq!(code, 200);
+        let labels = &pod["metadata"]["labels"];
+        assert_eq!(labels["sparkoss.io/job"], "etl");
+        assert_eq!(labels["sparkoss.io/user"], "team-a");
+        assert_eq!(labels["spark-role"], "driver");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "sparkoss");
+        let c = &pod["spec"]["containers"][0];
+        assert_eq!(c["resources"]["limits"], json!({"cpu": "1", "memory": "1408Mi"}));
+        assert_eq!(c["resources"]["requests"], c["resources"]["limits"]);
+        let args: Vec<&str> = c["args"].as_array().expect("args").iter().filter_map(Value::as_str).collect();
+        assert!(args.contains(&"spark.kubernetes.executor.label.sparkoss.io/job=etl"), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["--main-application", "local:///opt/spark/examples/jars/spark-examples.jar"]), "{args:?}");
+        assert_eq!(&args[args.len() - 2..], ["--arg", "100"]);
+        let (code, svc) = get(&ep, &format!("/api/v1/namespaces/{ns}/services/etl-driver-svc"));
+        assert_eq!(code, 200);
+        assert_eq!(svc["spec"]["clusterIP"], "None");
+        assert_eq!(svc["metadata"]["ownerReferences"][0]["uid"], pod["metadata"]["uid"]);
+
+        let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan");
+        assert!(plan.success, "terraform {}: no changes expected: {}\n{}", tf.label, plan.stdout, plan.stderr);
+
+        // Import by namespace/name, connection from KUBECONFIG: the imported state plans no changes.
+        let mut imp =
+            Workdir::new(&tf, &provider, &format!("{HEADER}provider \"sparkoss\" {{}}\n{}", job("etl", "", &format!("{ns:?}"), "etl", "")))
+                .expect("workdir");
+        imp.set_env("KUBECONFIG", &kc.display().to_string());
+        let out = imp.import("sparkoss_job.etl", &format!("{ns}/etl")).expect("import runs");
+        assert!(out.success, "terraform {} import: {}\n{}", tf.label, out.stdout, out.stderr);
+        let plan = imp.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan");
+        assert!(plan.success, "terraform {}: import must reproduce the state: {}\n{}", tf.label, plan.stdout, plan.stderr);
+
+        // The driver pod deleted out of band: the next plan runs the job again.
+        let (code, _) = request(&ep, "DELETE", &format!("/api/v1/namespaces/{ns}/pods/etl-driver"), None).expect("delete");
+        assert_eq!(code, 200);
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{ns}/services/etl-driver-svc")).0, 404, "service is owned by the pod");
+        let plan = wd.run(&["plan", "-input=false", "-no-color"]).expect("plan");
+        assert!(plan.stdout.contains("sparkoss_job.etl will be created"), "{}", plan.stdout);
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "{}", out.stderr);
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{ns}/pods/etl-driver")).1["status"]["phase"], "Succeeded");
+
+        let out = wd.destroy().expect("destroy");
+        assert!(out.success, "{}", out.stderr);
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{ns}/pods/etl-driver")).0, 404);
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{ns}")).0, 404);
+    }
+}
+
+#[test]
+fn job_failures_are_reported_with_their_reason() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let ep = lc.endpoints.kubernetes_endpoint.clone();
+    let provider = provider_bin().expect("provider builds");
+    let kc_dir = tempfile::tempdir().expect("tempdir");
+    let kc = kc_dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
+    let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+    for (ns, quota) in [("fails", None), ("small", Some("3")), ("pull", None), ("jar", None)] {
+        let (code, body) = request(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": ns}}))).expect("create ns");
+        assert_eq!(code, 201, "{body}");
+        if let Some(cpu) = quota {
+            let q = json!({"metadata": {"name": "compute"}, "spec": {"hard": {"requests.cpu": cpu, "pods": "10"}}});
+            assert_eq!(request(&ep, "POST", &format!("/api/v1/namespaces/{ns}/resourcequotas"), Some(&q)).expect("quota").0, 201);
+        }
+    }
+    set_kubelet_rule(&ep, &json!({"outcome": "fail", "namespace": "fails", "message": "java.lang.IllegalStateException: input missing", "log_lines": 80, "run_ms": 200}))
+        .expect("rule");
+    set_kubelet_rule(&ep, &json!({"outcome": "image-pull-backoff", "namespace": "pull"})).expect("rule");
+
+    let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
+    let provider_block = format!(
+        "provider \"sparkoss\" {{\n  region = \"cn-local\"\n  access_key = {:?}\n  secret_key = {:?}\n  endpoints {{\n    oss = {:?}\n  }}\n}}\n",
+        lc.endpoints.access_key_id, lc.endpoints.access_key_secret, lc.endpoints.oss_endpoint
+    );
+    let main = [
+        HEADER.to_owned(),
+        provider_block,
+        job("fails", &conn, "\"fails\"", "etl", ""),
+        // 1 + 2 executors × 1 core = 3 cores fit; × 2 cores (5) do not.
+        job("small", &conn, "\"small\"", "etl", "").replace("instances = 2\n    cores     = 1", "instances = 2\n    cores     = 2"),
+        job("pull", &conn, "\"pull\"", "etl", "pending_timeout = \"2m\""),
+        job("jar", &conn, "\"jar\"", "etl", "")
+            .replace("local:///opt/spark/examples/jars/spark-examples.jar", "oss://no-such-bucket/jobs/missing.jar"),
+    ]
+    .concat();
+    let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
+    let started = Instant::now();
+    let out = wd.apply(&[]).expect("apply runs");
+    assert!(!out.success, "every job here fails");
+    let errors = out.json_errors();
+    let find = |summary: &str| {
+        errors
+            .iter()
+            .find(|(s, _)| s == summary)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("no {summary:?} error in {errors:#?}\n{}", out.stderr))
+    };
+
+    let failed = find("Spark job failed");
+    assert!(failed.contains("exit code 1: java.lang.IllegalStateException: input missing"), "{failed}");
+    assert!(failed.contains("etl-driver log line 80") && failed.contains("etl-driver log line 32\n"), "{failed}");
+    assert!(!failed.contains("etl-driver log line 31\n"), "only the last 50 lines: {failed}");
+
+    let small = find("Job does not fit the namespace quota");
+    assert!(small.contains("quota compute allows requests.cpu=3") && small.contains("needs 5"), "{small}");
+
+    let pull = find("Spark job did not start");
+    assert!(pull.contains("ImagePullBackOff"), "{pull}");
+    // Fails fast: well within the 2 minute pending_timeout.
+    assert!(started.elapsed().as_secs() < 60, "took {:?}", started.elapsed());
+
+    let jar = find("Main application not found");
+    assert!(jar.contains("oss://no-such-bucket/jobs/missing.jar"), "{jar}");
+
+    // Nothing is left behind: no state, and no pods in the pre-flight failures' namespaces.
+    assert!(wd.state_resources().is_empty(), "{:?}", wd.state_resources());
+    for ns in ["small", "jar", "pull", "fails"] {
+        let (_, pods) = get(&ep, &format!("/api/v1/namespaces/{ns}/pods"));
+        assert_eq!(pods["items"], json!([]), "{ns}: {pods}");
+    }
+}
+
+fn put_jar(lc: &LocalCloudProcess, content: &str) {
+    let py = sparkoss_acceptance_tests::repo_root().join(".tools/venv/bin/python");
+    let script = "import oss2, sys\nb = oss2.Bucket(oss2.Auth(sys.argv[1], sys.argv[2]), sys.argv[3], 'jars')\ntry:\n    b.create_bucket()\nexcept oss2.exceptions.ServerError as e:\n    if e.status != 409: raise\nb.put_object('etl/app.jar', sys.argv[4].encode())\n";
+    let out = std::process::Command::new(py)
+        .args(["-c", script, &lc.endpoints.access_key_id, &lc.endpoints.access_key_secret, &lc.endpoints.oss_endpoint, content])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "uploading the jar with oss2: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_jar_replaced_on_oss_plans_a_rerun() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let ep = lc.endpoints.kubernetes_endpoint.clone();
+    set_kubelet_rule(&ep, &json!({"outcome": "succeed", "run_ms": 100})).expect("rule");
+    assert_eq!(request(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": "etag"}}))).expect("ns").0, 201);
+    put_jar(&lc, "first build");
+    let provider = provider_bin().expect("provider builds");
+    let kc_dir = tempfile::tempdir().expect("tempdir");
+    let kc = kc_dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
+    let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+    let provider_block = format!(
+        "provider \"sparkoss\" {{\n  region = \"cn-local\"\n  access_key = {:?}\n  secret_key = {:?}\n  endpoints {{\n    oss = {:?}\n  }}\n}}\n",
+        lc.endpoints.access_key_id, lc.endpoints.access_key_secret, lc.endpoints.oss_endpoint
+    );
+    let main = [
+        HEADER.to_owned(),
+        provider_block,
+        job("etl", &conn, "\"etag\"", "etl", "").replace("local:///opt/spark/examples/jars/spark-examples.jar", "oss://jars/etl/app.jar"),
+    ]
+    .concat();
+    let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
+    let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
+    let out = wd.apply(&[]).expect("apply runs");
+    assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+    let state = wd.state_resources();
+    let etag = state[0]["instances"][0]["attributes"]["main_application_etag"].as_str().expect("etag recorded").to_owned();
+    assert!(!etag.is_empty());
+    let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan");
+    assert!(plan.success, "unchanged jar, no changes: {}\n{}", plan.stdout, plan.stderr);
+
+    put_jar(&lc, "second build");
+    let plan = wd.run(&["plan", "-input=false", "-no-color"]).expect("plan");
+    assert!(
+        plan.stdout.contains("must be replaced") && plan.stdout.contains(&format!("changed on OSS since the run: ETag {etag} -> ETag")),
+        "{}",
+        plan.stdout
+    );
+    let out = wd.apply(&[]).expect("apply runs");
+    assert!(out.success, "{}", out.stderr);
+    let rerun = wd.state_resources()[0]["instances"][0]["attributes"]["main_application_etag"].as_str().map(str::to_owned);
+    assert!(rerun.is_some_and(|e| e != etag), "the re-run records the new ETag");
+}

@@ -1,0 +1,181 @@
+//! The Kubernetes API emulator against the official clients: `kubectl` (get, describe, logs -l,
+//! apply -f, delete) and the Python `kubernetes` client (list, watch, logs).
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, set_kubelet_rule};
+use sparkoss_acceptance_tests::{repo_root, LocalCloudProcess};
+
+fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("kubectl runs (scripts/install-tools installs it)");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("kubectl output")
+}
+
+fn ok(o: &Output, what: &str) -> String {
+    assert!(o.status.success(), "{what} failed: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const NAMESPACE_WITH_QUOTA: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: team-a
+  labels:
+    sparkoss.io/user: team-a
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: compute
+  namespace: team-a
+spec:
+  hard:
+    requests.cpu: "2"
+    requests.memory: 4Gi
+    pods: "5"
+---
+apiVersion: v1
+kind: LimitRange
+metadata:
+  name: defaults
+  namespace: team-a
+spec:
+  limits:
+  - type: Container
+    defaultRequest: {cpu: 500m, memory: 512Mi}
+    default: {cpu: "1", memory: 1Gi}
+"#;
+
+fn pod(name: &str, cpu: Option<&str>) -> String {
+    let resources = cpu.map(|c| format!("    resources: {{requests: {{cpu: {c}, memory: 256Mi}}}}\n")).unwrap_or_default();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: team-a\n  labels:\n    sparkoss.io/job: etl\n    spark-role: driver\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: busybox:1.36\n{resources}"
+    )
+}
+
+#[test]
+fn kubectl_get_describe_logs_apply_delete() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint)).expect("kubeconfig");
+    set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &json!({"outcome": "succeed", "run_ms": 200, "log_lines": 4})).expect("rule");
+
+    // The emulator serves no OpenAPI documents, so client-side validation is turned off.
+    let out = ok(&kubectl(&kc, &["apply", "--validate=false", "-f", "-"], Some(NAMESPACE_WITH_QUOTA)), "kubectl apply");
+    assert!(out.contains("namespace/team-a created") && out.contains("resourcequota/compute created"), "{out}");
+    // A second apply of the same document changes nothing.
+    let again = ok(&kubectl(&kc, &["apply", "--validate=false", "-f", "-"], Some(NAMESPACE_WITH_QUOTA)), "kubectl apply again");
+    assert!(again.contains("namespace/team-a unchanged") || again.contains("namespace/team-a configured"), "{again}");
+
+    let ns: Value = serde_json::from_str(&ok(&kubectl(&kc, &["get", "namespace", "team-a", "-o", "json"], None), "get ns")).expect("json");
+    assert_eq!(ns["status"]["phase"], "Active");
+    assert_eq!(ns["metadata"]["labels"]["sparkoss.io/user"], "team-a");
+
+    // A pod without requests gets the LimitRange defaults; the quota admits it.
+    ok(&kubectl(&kc, &["create", "--validate=false", "-f", "-"], Some(&pod("etl-driver", None))), "create pod");
+    let p: Value = serde_json::from_str(&ok(&kubectl(&kc, &["get", "pod", "-n", "team-a", "etl-driver", "-o", "json"], None), "get pod"))
+        .expect("json");
+    assert_eq!(p["spec"]["containers"][0]["resources"]["requests"]["cpu"], "500m");
+    assert_eq!(p["spec"]["containers"][0]["resources"]["limits"]["memory"], "1Gi");
+
+    // Over quota: the API server's own 403 message.
+    let refused = kubectl(&kc, &["create", "--validate=false", "-f", "-"], Some(&pod("too-big", Some("1800m"))));
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("pods \"too-big\" is forbidden: exceeded quota: compute, requested: requests.cpu=1800m, used: requests.cpu=500m, limited: requests.cpu=2"),
+        "{err}"
+    );
+
+    wait_for("the pod to complete", Duration::from_secs(20), || {
+        let o = kubectl(&kc, &["get", "pod", "-n", "team-a", "etl-driver", "-o", "jsonpath={.status.phase}"], None);
+        (String::from_utf8_lossy(&o.stdout) == "Succeeded").then_some(())
+    });
+    let table = ok(&kubectl(&kc, &["get", "pods", "-n", "team-a", "-l", "spark-role=driver"], None), "get pods");
+    assert!(table.contains("etl-driver") && table.contains("Completed"), "{table}");
+    let none = kubectl(&kc, &["get", "pods", "-n", "team-a", "-l", "spark-role=executor"], None);
+    assert!(!String::from_utf8_lossy(&none.stdout).contains("etl-driver"));
+
+    let logs = ok(&kubectl(&kc, &["logs", "-n", "team-a", "-l", "sparkoss.io/job=etl", "--tail=2"], None), "logs -l");
+    assert_eq!(logs.lines().collect::<Vec<_>>(), vec!["etl-driver log line 3", "etl-driver log line 4"], "{logs}");
+
+    let described = ok(&kubectl(&kc, &["describe", "pod", "-n", "team-a", "etl-driver"], None), "describe pod");
+    assert!(described.contains("Successfully assigned team-a/etl-driver"), "{described}");
+    assert!(described.contains("busybox:1.36"), "{described}");
+    let quota = ok(&kubectl(&kc, &["describe", "quota", "-n", "team-a", "compute"], None), "describe quota");
+    // The finished pod no longer counts against the quota.
+    assert!(quota.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["requests.cpu", "0", "2"]), "{quota}");
+
+    // logs -f follows a running pod until it ends (the failure line is written at the end).
+    let follow = r#"{"outcome": "fail", "namespace": "team-a", "message": "bye", "run_ms": 1500, "log_lines": 2}"#;
+    set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &serde_json::from_str(follow).expect("json")).expect("rule");
+    ok(&kubectl(&kc, &["create", "--validate=false", "-f", "-"], Some(&pod("follower", Some("100m")))), "create follower");
+    wait_for("the follower to run", Duration::from_secs(20), || {
+        let o = kubectl(&kc, &["get", "pod", "-n", "team-a", "follower", "-o", "jsonpath={.status.phase}"], None);
+        (String::from_utf8_lossy(&o.stdout) == "Running").then_some(())
+    });
+    let started = Instant::now();
+    let followed = ok(&kubectl(&kc, &["logs", "-f", "-n", "team-a", "follower"], None), "logs -f");
+    assert_eq!(followed.lines().collect::<Vec<_>>(), ["follower log line 1", "follower log line 2", "ERROR bye"], "{followed}");
+    assert!(started.elapsed() < Duration::from_secs(15), "logs -f must end with the pod");
+
+    // Deleting the namespace waits until it and its contents are gone.
+    ok(&kubectl(&kc, &["delete", "namespace", "team-a", "--timeout=30s"], None), "delete ns");
+    let gone = kubectl(&kc, &["get", "namespace", "team-a"], None);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"), "{}", String::from_utf8_lossy(&gone.stderr));
+    let pods = ok(&kubectl(&kc, &["get", "pods", "-A", "-o", "json"], None), "get pods -A");
+    assert!(!pods.contains("etl-driver"), "pods survived their namespace: {pods}");
+}
+
+#[test]
+fn python_client_lists_and_watches_pods() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint)).expect("kubeconfig");
+    set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &json!({"outcome": "succeed", "run_ms": 300, "log_lines": 5})).expect("rule");
+    let py = repo_root().join(".tools/venv/bin/python");
+    let out = Command::new(py)
+        .arg(repo_root().join("acceptance-tests/python/kube_client.py"))
+        .arg(&kc)
+        .arg("py-watch")
+        .output()
+        .expect("python runs (scripts/install-tools)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["listed"], json!(["py-a", "py-b"]));
+    assert_eq!(r["phases"], json!(["Succeeded", "Succeeded"]));
+    assert_eq!(r["not_matching"], 0);
+    assert_eq!(r["log_tail"], json!(["py-a log line 4", "py-a log line 5"]));
+    let events = r["events"].as_array().expect("events");
+    for name in ["py-a", "py-b"] {
+        let seen: Vec<&str> = events.iter().filter(|e| e["name"] == name).filter_map(|e| e["phase"].as_str()).collect();
+        assert_eq!(seen.first(), Some(&"Pending"), "{name}: {seen:?}");
+        assert!(seen.contains(&"Running") && seen.last() == Some(&"Succeeded"), "{name}: {seen:?}");
+        assert_eq!(events.iter().find(|e| e["name"] == name).map(|e| e["type"].clone()), Some(json!("ADDED")));
+    }
+}

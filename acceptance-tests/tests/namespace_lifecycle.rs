@@ -1,0 +1,128 @@
+//! `sparkoss_namespace` with real Terraform (1.15 and 1.0) against the local cloud's Kubernetes
+//! API: create → no-op plan → drift detected and repaired → import-verify → destroy.
+
+use serde_json::{json, Value};
+use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, request};
+use sparkoss_acceptance_tests::{provider_bin, LocalCloudProcess, Terraform, Workdir};
+
+fn config(name: &str, connection: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    sparkoss = {{ source = "sparkoss/sparkoss" }}
+  }}
+}}
+provider "sparkoss" {{}}
+resource "sparkoss_namespace" "team" {{
+  {connection}
+  name   = "{name}"
+  user   = "team-a"
+  labels = {{ cost-center = "42" }}
+  quota {{
+    cpu    = "4"
+    memory = "8Gi"
+    pods   = "10"
+  }}
+  container_defaults {{
+    cpu_request    = "250m"
+    memory_request = "512Mi"
+  }}
+}}
+"#
+    )
+}
+
+fn get(endpoint: &str, path: &str) -> (u16, Value) {
+    request(endpoint, "GET", path, None).expect("kube API answers")
+}
+
+#[test]
+fn namespace_create_drift_import_destroy() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let ep = lc.endpoints.kubernetes_endpoint.clone();
+    let provider = provider_bin().expect("provider builds");
+    let kc_dir = tempfile::tempdir().expect("tempdir");
+    let kc = kc_dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
+    for tf in Terraform::all().expect("terraform") {
+        let name = format!("team-{}", tf.label.replace('.', "-"));
+        let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+        let wd = Workdir::new(&tf, &provider, &config(&name, &conn)).expect("workdir");
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} apply: {}\n{}", tf.label, out.stdout, out.stderr);
+
+        let (code, ns) = get(&ep, &format!("/api/v1/namespaces/{name}"));
+        assert_eq!(code, 200, "{ns}");
+        assert_eq!(ns["metadata"]["labels"]["sparkoss.io/user"], "team-a");
+        assert_eq!(ns["metadata"]["labels"]["cost-center"], "42");
+        assert_eq!(ns["metadata"]["labels"]["app.kubernetes.io/managed-by"], "sparkoss");
+        let (_, q) = get(&ep, &format!("/api/v1/namespaces/{name}/resourcequotas/sparkoss-quota"));
+        assert_eq!(q["spec"]["hard"], json!({"requests.cpu": "4", "requests.memory": "8Gi", "pods": "10"}));
+        let (_, lr) = get(&ep, &format!("/api/v1/namespaces/{name}/limitranges/sparkoss-defaults"));
+        assert_eq!(lr["spec"]["limits"][0]["defaultRequest"], json!({"cpu": "250m", "memory": "512Mi"}));
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{name}/serviceaccounts/spark-driver")).0, 200);
+        let (_, rb) = get(&ep, &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings/sparkoss-spark-driver"));
+        assert_eq!(rb["subjects"][0]["name"], "spark-driver");
+        let (_, role) = get(&ep, &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/roles/sparkoss-spark-driver"));
+        assert!(role["rules"][0]["resources"].as_array().expect("rules").contains(&json!("pods")), "{role}");
+
+        let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
+        assert!(plan.success, "terraform {}: a fresh apply must plan no changes: {}\n{}", tf.label, plan.stdout, plan.stderr);
+
+        // Drift: someone raises the quota by hand; plan sees it, apply puts it back.
+        let (code, _) = request(
+            &ep,
+            "PATCH",
+            &format!("/api/v1/namespaces/{name}/resourcequotas/sparkoss-quota"),
+            Some(&json!({"spec": {"hard": {"requests.cpu": "40"}}})),
+        )
+        .expect("patch");
+        assert_eq!(code, 200);
+        let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
+        assert!(
+            !plan.success && plan.stdout.contains("\"40\" -> \"4\""),
+            "terraform {}: drift not planned: {}\n{}",
+            tf.label,
+            plan.stdout,
+            plan.stderr
+        );
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "{}", out.stderr);
+        let (_, q) = get(&ep, &format!("/api/v1/namespaces/{name}/resourcequotas/sparkoss-quota"));
+        assert_eq!(q["spec"]["hard"]["requests.cpu"], "4");
+
+        // Import-verify: a configuration without connection attributes reaches the cluster through
+        // KUBECONFIG, as import does; the imported state then plans no changes.
+        let mut imp = Workdir::new(&tf, &provider, &config(&name, "")).expect("workdir");
+        imp.set_env("KUBECONFIG", &kc.display().to_string());
+        let out = imp.import("sparkoss_namespace.team", &name).expect("import runs");
+        assert!(out.success, "terraform {} import: {}\n{}", tf.label, out.stdout, out.stderr);
+        let state = imp.state_resources();
+        let attrs = &state[0]["instances"][0]["attributes"];
+        assert_eq!(attrs["quota"]["memory"], "8Gi", "{attrs}");
+        assert_eq!(attrs["user"], "team-a");
+        let plan = imp.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
+        assert!(plan.success, "terraform {}: import must reproduce the state: {}\n{}", tf.label, plan.stdout, plan.stderr);
+
+        // Destroy returns once the namespace is really gone.
+        let out = wd.destroy().expect("destroy runs");
+        assert!(out.success, "{}", out.stderr);
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{name}")).0, 404);
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{name}/serviceaccounts/spark-driver")).0, 404);
+
+        // Out-of-band deletion: refresh drops it and plan creates it again.
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "{}", out.stderr);
+        request(&ep, "DELETE", &format!("/api/v1/namespaces/{name}"), None).expect("delete");
+        let gone = std::time::Instant::now();
+        while get(&ep, &format!("/api/v1/namespaces/{name}")).0 != 404 {
+            assert!(gone.elapsed() < std::time::Duration::from_secs(10), "namespace not deleted");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let plan = wd.run(&["plan", "-input=false", "-no-color"]).expect("plan runs");
+        assert!(plan.stdout.contains("will be created"), "{}", plan.stdout);
+        let out = wd.destroy().expect("destroy runs");
+        assert!(out.success, "{}", out.stderr);
+    }
+}

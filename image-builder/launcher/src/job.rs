@@ -1,0 +1,273 @@
+//! The job description (`run -- <flags>`) and the `spark-submit` command line built from it.
+//!
+//! Flags (each value flag takes the next argument):
+//!
+//! | flag | meaning | default |
+//! |---|---|---|
+//! | `--main-application URI` | `oss://`, `https://` or `local:///` jar (required) | |
+//! | `--main-class CLASS` | `--class` for spark-submit | none |
+//! | `--name NAME` | application name | `sparkoss-job` |
+//! | `--arg VALUE` | one application argument (repeat, in order) | |
+//! | `--jar URI` | an extra jar (repeat) | |
+//! | `--conf KEY=VALUE` | Spark configuration (repeat) | |
+//! | `--driver-cores N` / `--driver-memory SIZE` | driver resources | `1` / `1g` |
+//! | `--executor-instances N` | executors; `0` runs `local[driver-cores]` | `0` |
+//! | `--executor-cores N` / `--executor-memory SIZE` | executor resources | `1` / `1g` |
+//! | `--namespace NS` | namespace executors are created in | `$SPARKOSS_NAMESPACE`, else the service account's |
+//! | `--image IMAGE` | executor image | `$SPARKOSS_IMAGE` |
+//! | `--driver-pod-name NAME` | owner of the executors | `$SPARKOSS_POD_NAME`, else `$HOSTNAME` |
+//! | `--driver-host HOST` | address executors reach the driver at | `$SPARKOSS_DRIVER_HOST`, else `$SPARKOSS_POD_IP` |
+//! | `--master URL` | Kubernetes API for executors | `k8s://https://kubernetes.default.svc` |
+//!
+//! The command is `$SPARK_HOME/bin/spark-submit --master M --deploy-mode client --name N
+//! [--class C] --driver-memory D [--jars J1,J2] --conf K=V... <main jar> <args...>`, with the
+//! `--conf` pairs sorted by key. Settings given by flags win over the same keys in `--conf`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::LauncherError;
+
+/// The default Kubernetes master for drivers running inside the cluster.
+pub const IN_CLUSTER_MASTER: &str = "k8s://https://kubernetes.default.svc";
+
+/// A job as described on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    /// The main application URI.
+    pub main_application: String,
+    /// The main class, if any.
+    pub main_class: Option<String>,
+    /// The application name.
+    pub name: String,
+    /// Application arguments.
+    pub args: Vec<String>,
+    /// Extra jar URIs.
+    pub jars: Vec<String>,
+    /// Spark configuration, in the order given (later duplicates win).
+    pub conf: Vec<(String, String)>,
+    /// Driver cores.
+    pub driver_cores: u32,
+    /// Driver memory (`2g`, `512m`).
+    pub driver_memory: String,
+    /// Executor count; 0 runs Spark locally in the driver.
+    pub executor_instances: u32,
+    /// Executor cores.
+    pub executor_cores: u32,
+    /// Executor memory.
+    pub executor_memory: String,
+    /// Namespace for executors.
+    pub namespace: Option<String>,
+    /// Executor image.
+    pub image: Option<String>,
+    /// The driver pod's name.
+    pub driver_pod_name: Option<String>,
+    /// The driver's address for executors.
+    pub driver_host: Option<String>,
+    /// The Kubernetes master URL.
+    pub master: String,
+}
+
+fn memory_ok(s: &str) -> bool {
+    let digits = s.trim_end_matches(|c: char| matches!(c.to_ascii_lowercase(), 'k' | 'm' | 'g' | 't' | 'b'));
+    !digits.is_empty() && digits.len() + 2 >= s.len() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl JobSpec {
+    /// Parses the flags after `run --`, filling defaults from `env` (a variable lookup).
+    pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<JobSpec, LauncherError> {
+        let usage = |m: String| LauncherError::Usage(m);
+        let mut spec = JobSpec {
+            main_application: String::new(),
+            main_class: None,
+            name: "sparkoss-job".into(),
+            args: Vec::new(),
+            jars: Vec::new(),
+            conf: Vec::new(),
+            driver_cores: 1,
+            driver_memory: "1g".into(),
+            executor_instances: 0,
+            executor_cores: 1,
+            executor_memory: "1g".into(),
+            namespace: None,
+            image: None,
+            driver_pod_name: None,
+            driver_host: None,
+            master: IN_CLUSTER_MASTER.into(),
+        };
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
+            let number = |v: String, name: &str| v.parse::<u32>().map_err(|_| usage(format!("{name} {v:?} is not a whole number")));
+            match flag.as_str() {
+                "--main-application" => spec.main_application = value()?,
+                "--main-class" => spec.main_class = Some(value()?),
+                "--name" => spec.name = value()?,
+                "--arg" => spec.args.push(value()?),
+                "--jar" => spec.jars.push(value()?),
+                "--conf" => {
+                    let v = value()?;
+                    let (k, val) =
+                        v.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| usage(format!("--conf {v:?} is not KEY=VALUE")))?;
+                    spec.conf.push((k.to_owned(), val.to_owned()));
+                }
+                "--driver-cores" => spec.driver_cores = number(value()?, "--driver-cores")?,
+                "--driver-memory" => spec.driver_memory = value()?,
+                "--executor-instances" => spec.executor_instances = number(value()?, "--executor-instances")?,
+                "--executor-cores" => spec.executor_cores = number(value()?, "--executor-cores")?,
+                "--executor-memory" => spec.executor_memory = value()?,
+                "--namespace" => spec.namespace = Some(value()?),
+                "--image" => spec.image = Some(value()?),
+                "--driver-pod-name" => spec.driver_pod_name = Some(value()?),
+                "--driver-host" => spec.driver_host = Some(value()?),
+                "--master" => spec.master = value()?,
+                other => {
+                    return Err(usage(format!(
+                        "unknown job flag {other:?} (credentials are never passed as arguments; see `sparkoss-launcher --help`)"
+                    )))
+                }
+            }
+        }
+        if spec.main_application.is_empty() {
+            return Err(usage("--main-application is required".into()));
+        }
+        if spec.driver_cores == 0 || spec.executor_cores == 0 {
+            return Err(usage("--driver-cores and --executor-cores must be at least 1".into()));
+        }
+        for (flag, m) in [("--driver-memory", &spec.driver_memory), ("--executor-memory", &spec.executor_memory)] {
+            if !memory_ok(m) {
+                return Err(usage(format!("{flag} {m:?} is not a size like 512m or 2g")));
+            }
+        }
+        let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        spec.namespace = nonempty(spec.namespace.take()).or_else(|| nonempty(env("SPARKOSS_NAMESPACE")));
+        spec.image = nonempty(spec.image.take()).or_else(|| nonempty(env("SPARKOSS_IMAGE")));
+        spec.driver_pod_name =
+            nonempty(spec.driver_pod_name.take()).or_else(|| nonempty(env("SPARKOSS_POD_NAME"))).or_else(|| nonempty(env("HOSTNAME")));
+        spec.driver_host = nonempty(spec.driver_host.take())
+            .or_else(|| nonempty(env("SPARKOSS_DRIVER_HOST")))
+            .or_else(|| nonempty(env("SPARKOSS_POD_IP")));
+        if spec.executor_instances > 0 {
+            let missing: Vec<&str> = [
+                ("--namespace (or SPARKOSS_NAMESPACE)", spec.namespace.is_none()),
+                ("--image (or SPARKOSS_IMAGE)", spec.image.is_none()),
+                ("--driver-host (or SPARKOSS_POD_IP)", spec.driver_host.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(n, m)| m.then_some(n))
+            .collect();
+            if !missing.is_empty() {
+                return Err(usage(format!("executors need {}", missing.join(", "))));
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Every URI to fetch: the main application first, then the extra jars.
+    pub fn uris(&self) -> Vec<&str> {
+        std::iter::once(self.main_application.as_str()).chain(self.jars.iter().map(String::as_str)).collect()
+    }
+
+    /// The `spark-submit` argv (program first) given where each URI of [`JobSpec::uris`] is on disk.
+    pub fn spark_submit_argv(&self, spark_home: &Path, local: &[PathBuf]) -> Vec<String> {
+        let program = spark_home.join("bin/spark-submit");
+        let mut conf: BTreeMap<String, String> = self.conf.iter().cloned().collect();
+        let mut set = |k: &str, v: String| {
+            conf.insert(k.to_owned(), v);
+        };
+        set("spark.driver.cores", self.driver_cores.to_string());
+        let master = if self.executor_instances == 0 {
+            format!("local[{}]", self.driver_cores)
+        } else {
+            set("spark.executor.instances", self.executor_instances.to_string());
+            set("spark.executor.cores", self.executor_cores.to_string());
+            set("spark.executor.memory", self.executor_memory.clone());
+            if let Some(ns) = &self.namespace {
+                set("spark.kubernetes.namespace", ns.clone());
+            }
+            if let Some(img) = &self.image {
+                set("spark.kubernetes.container.image", img.clone());
+            }
+            if let Some(pod) = &self.driver_pod_name {
+                // Executors get the driver pod as owner, so deleting the driver deletes them.
+                set("spark.kubernetes.driver.pod.name", pod.clone());
+            }
+            if let Some(host) = &self.driver_host {
+                set("spark.driver.host", host.clone());
+            }
+            set("spark.driver.bindAddress", "0.0.0.0".into());
+            self.master.clone()
+        };
+        let mut argv = vec![
+            program.display().to_string(),
+            "--master".into(),
+            master,
+            "--deploy-mode".into(),
+            "client".into(),
+            "--name".into(),
+            self.name.clone(),
+        ];
+        if let Some(class) = &self.main_class {
+            argv.extend(["--class".into(), class.clone()]);
+        }
+        argv.extend(["--driver-memory".into(), self.driver_memory.clone()]);
+        let jars: Vec<String> = local.iter().skip(1).map(|p| p.display().to_string()).collect();
+        if !jars.is_empty() {
+            argv.extend(["--jars".into(), jars.join(",")]);
+        }
+        for (k, v) in conf {
+            argv.extend(["--conf".into(), format!("{k}={v}")]);
+        }
+        if let Some(main) = local.first() {
+            argv.push(main.display().to_string());
+        }
+        argv.extend(self.args.iter().cloned());
+        argv
+    }
+}
+
+/// Quotes `argv` for a POSIX shell, one line (what `--dry-run` prints).
+pub fn shell_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_and_validates() {
+        let no_env = |_: &str| None;
+        let e = JobSpec::parse(&args(&["--main-class", "X"]), &no_env).unwrap_err();
+        assert!(e.to_string().contains("--main-application is required"));
+        let e = JobSpec::parse(&args(&["--main-application", "local:///a.jar", "--access-key-secret", "s"]), &no_env).unwrap_err();
+        assert!(e.to_string().contains("unknown job flag \"--access-key-secret\""), "{e}");
+        let e = JobSpec::parse(&args(&["--main-application", "local:///a.jar", "--executor-instances", "2"]), &no_env).unwrap_err();
+        assert!(e.to_string().contains("--namespace") && e.to_string().contains("--image"), "{e}");
+        let e = JobSpec::parse(&args(&["--main-application", "local:///a.jar", "--driver-memory", "lots"]), &no_env).unwrap_err();
+        assert!(e.to_string().contains("--driver-memory"), "{e}");
+        let env = |k: &str| (k == "SPARKOSS_POD_IP").then(|| "10.0.0.7".to_owned());
+        let s = JobSpec::parse(&args(&["--main-application", "local:///a.jar", "--conf", "a=b=c"]), &env).unwrap();
+        assert_eq!(s.conf, vec![("a".to_owned(), "b=c".to_owned())]);
+        assert_eq!(s.driver_host.as_deref(), Some("10.0.0.7"));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_line(&args(&["a", "b c", "it's", "", "--conf", "k=v"])), "a 'b c' 'it'\\''s' '' --conf k=v");
+    }
+}

@@ -1,0 +1,133 @@
+//! `sparkoss-launcher`: fetch the job's jars from OSS, then become `spark-submit`.
+//! See the library documentation (`sparkoss_launcher`) for the contract.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use sparkoss_launcher::fetch::{self, Source};
+use sparkoss_launcher::job::{shell_line, JobSpec};
+use sparkoss_launcher::{credentials, LauncherError};
+
+const USAGE: &str = "usage: sparkoss-launcher fetch <oss://bucket/key|https://...|local:///...> <dest-file>\n       \
+                     sparkoss-launcher run [--dry-run] -- --main-application URI [--main-class C] [--name N] [--arg A]... \
+                     [--jar URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] [--executor-instances N] \
+                     [--executor-cores N] [--executor-memory M] [--namespace NS] [--image IMG] [--driver-pod-name P] \
+                     [--driver-host H] [--master URL]\n\
+                     credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, RRSA variables, or the ECS metadata service";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, LauncherError> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|source| LauncherError::Io {
+        path: PathBuf::from("."),
+        what: "starting the async runtime",
+        source,
+    })
+}
+
+/// Fetches every URI to its destination, making the OSS client only when needed.
+async fn fetch_all(uris: &[&str], dests: &[PathBuf]) -> Result<(), LauncherError> {
+    let needs_oss = uris.iter().any(|u| matches!(Source::parse(u), Ok(Source::Oss(_))));
+    let client = if needs_oss {
+        let cfg = fetch::oss_config(&env)?;
+        let creds = credentials::resolve(&env).await?;
+        Some(
+            sparkoss_aliyun::oss::Client::new(cfg, creds)
+                .map_err(|source| LauncherError::Oss { uri: "oss://".into(), source: Box::new(source) })?,
+        )
+    } else {
+        None
+    };
+    let opts = fetch::download_options(&env);
+    for (uri, dest) in uris.iter().zip(dests) {
+        let started = Instant::now();
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| LauncherError::Io { path: dir.to_owned(), what: "creating", source })?;
+        }
+        let r = fetch::fetch(uri, dest, client.as_ref(), &opts).await?;
+        eprintln!(
+            "sparkoss-launcher: fetched {} to {} ({} bytes{}{}) in {:.1}s",
+            fetch::redact(uri),
+            dest.display(),
+            r.size,
+            if r.verified { ", CRC-64 verified" } else { "" },
+            if r.resumes > 0 { format!(", resumed {} times", r.resumes) } else { String::new() },
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn cmd_fetch(args: &[String]) -> Result<(), LauncherError> {
+    let [uri, dest] = args else {
+        return Err(LauncherError::Usage(format!("fetch takes a URI and a destination file\n{USAGE}")));
+    };
+    let dest = PathBuf::from(dest);
+    runtime()?.block_on(fetch_all(&[uri.as_str()], &[dest]))
+}
+
+fn cmd_run(args: &[String]) -> Result<(), LauncherError> {
+    let (dry_run, rest) = match args {
+        [flag, sep, rest @ ..] if flag == "--dry-run" && sep == "--" => (true, rest),
+        [sep, rest @ ..] if sep == "--" => (false, rest),
+        _ => return Err(LauncherError::Usage(format!("run takes [--dry-run] -- <job flags>\n{USAGE}"))),
+    };
+    let spec = JobSpec::parse(rest, &env)?;
+    let spark_home = env("SPARK_HOME").filter(|s| !s.is_empty()).unwrap_or_else(|| "/opt/spark".into());
+    let work_dir = match env("SPARKOSS_WORK_DIR").filter(|s| !s.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => std::env::current_dir().map_err(|source| LauncherError::Io {
+            path: PathBuf::from("."),
+            what: "finding the work dir",
+            source,
+        })?,
+    };
+    let uris = spec.uris();
+    let dests = fetch::destinations(&uris, &work_dir)?;
+    let argv = spec.spark_submit_argv(Path::new(&spark_home), &dests);
+    if dry_run {
+        println!("{}", shell_line(&argv));
+        return Ok(());
+    }
+    let rt = runtime()?;
+    rt.block_on(fetch_all(&uris, &dests))?;
+    // No threads may linger into spark-submit: the runtime goes before exec.
+    drop(rt);
+    exec(&argv)
+}
+
+fn exec(argv: &[String]) -> Result<(), LauncherError> {
+    use std::os::unix::process::CommandExt;
+    let Some((program, args)) = argv.split_first() else {
+        return Err(LauncherError::Usage("empty command".into()));
+    };
+    eprintln!("sparkoss-launcher: exec {}", shell_line(argv));
+    let source = std::process::Command::new(program).args(args).exec();
+    Err(LauncherError::Exec { program: PathBuf::from(program), source })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.split_first() {
+        Some((cmd, rest)) if cmd == "fetch" => cmd_fetch(rest),
+        Some((cmd, rest)) if cmd == "run" => cmd_run(rest),
+        Some((cmd, _)) if cmd == "-h" || cmd == "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(LauncherError::Usage(USAGE.into())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let text = e.to_string();
+            // One line for the pod log (usage text excepted, which is meant for a terminal).
+            let line = if matches!(e, LauncherError::Usage(_)) { text } else { text.replace(['\n', '\r'], " ") };
+            eprintln!("sparkoss-launcher: error: {line}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
