@@ -234,16 +234,19 @@ fn unknown_provider_configuration_does_not_break_plan() {
 }
 
 #[test]
-fn apply_says_what_is_not_available_and_records_nothing() {
+fn apply_without_a_reachable_cluster_fails_clearly_and_records_nothing() {
     for tf in terraforms() {
-        let wd = workdir(&tf, &job(""));
+        let mut wd = workdir(&tf, &job(""));
+        // No kubeconfig attribute: the default kubeconfig is used, and here it does not exist.
+        let missing = wd.path().join("no-such-kubeconfig");
+        wd.set_env("KUBECONFIG", &missing.display().to_string());
         let out = wd.apply(&[]).expect("runs");
         assert!(!out.success);
         let errors = out.json_errors();
         assert!(
-            errors.iter().any(|(s, _)| s == "sparkoss_job: create is not available in this provider version"),
-            "{errors:?} {}",
-            out.stderr
+            errors.iter().any(|(s, d)| s == "Kubernetes connection" && d.contains("kubeconfig") && d.contains("no-such-kubeconfig")),
+            "terraform {}: {errors:?}",
+            tf.label
         );
         assert!(wd.state_resources().is_empty(), "nothing may be recorded as created");
     }
