@@ -16,7 +16,7 @@ pub mod tools;
 pub mod workdir;
 
 pub use localcloud_process::{localcloud_bin, LocalCloudProcess};
-pub use tools::{provider_bin, repo_root, Terraform};
+pub use tools::{cargo_bin, provider_bin, repo_root, Terraform};
 pub use workdir::{Diagnostic, Output, Validation, Workdir};
 
 /// Errors of the harness itself (not of the code under test).

@@ -6,40 +6,14 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::localcloud::Endpoints;
-use crate::tools::repo_root;
 use crate::HarnessError;
 
 /// The `localcloud` binary, built once per process.
 pub fn localcloud_bin() -> Result<std::path::PathBuf, HarnessError> {
     static BIN: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(repo_root()).args([
-            "build",
-            "--quiet",
-            "-p",
-            "sparkoss-acceptance-tests",
-            "--bin",
-            "localcloud",
-            "--message-format=json",
-        ]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "localcloud")
-            .find_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
-            .ok_or_else(|| "cargo reported no localcloud executable".to_owned())
-    })
-    .clone()
-    .map_err(|detail| HarnessError::Command { what: "building localcloud".into(), detail })
+    BIN.get_or_init(|| crate::tools::cargo_bin("sparkoss-acceptance-tests", "localcloud").map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|detail| HarnessError::Command { what: "building localcloud".into(), detail })
 }
 
 /// A running `localcloud` process; SIGTERM and wait on drop.

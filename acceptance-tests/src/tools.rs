@@ -64,37 +64,33 @@ impl Terraform {
     }
 }
 
-/// The provider binary, built once per process with the same cargo that runs the tests: a
-/// debug build for tests, a release build when the harness itself is optimised (benchmarks).
+/// Builds binary `bin` of package `package` with the same cargo that runs the tests (a debug
+/// build for tests, a release build when the harness itself is optimised, as in benchmarks) and
+/// returns the executable cargo reports, with no guessing about target directories.
+pub fn cargo_bin(package: &str, bin: &str) -> Result<PathBuf, HarnessError> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(repo_root()).args(["build", "--quiet", "-p", package, "--bin", bin, "--message-format=json"]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let what = || format!("building {bin}");
+    let out = cmd.output().map_err(|source| HarnessError::Io { what: what(), source })?;
+    if !out.status.success() {
+        return Err(HarnessError::Command { what: what(), detail: String::from_utf8_lossy(&out.stderr).into_owned() });
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| HarnessError::Output { what: what(), detail: format!("cargo reported no {bin} executable") })
+}
+
+/// The provider binary, built once per process (see [`cargo_bin`]).
 pub fn provider_bin() -> Result<PathBuf, HarnessError> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(repo_root()).args([
-            "build",
-            "--quiet",
-            "-p",
-            "terraform-provider-sparkoss",
-            "--bin",
-            "terraform-provider-sparkoss",
-            "--message-format=json",
-        ]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        // Cargo says where it put the executable; no guessing about target directories.
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "terraform-provider-sparkoss")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .ok_or_else(|| "cargo reported no terraform-provider-sparkoss executable".to_owned())
-    })
-    .clone()
-    .map_err(|detail| HarnessError::Command { what: "building terraform-provider-sparkoss".into(), detail })
+    BIN.get_or_init(|| cargo_bin("terraform-provider-sparkoss", "terraform-provider-sparkoss").map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|detail| HarnessError::Command { what: "building terraform-provider-sparkoss".into(), detail })
 }

@@ -14,7 +14,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sparkoss_acceptance_tests::localcloud::oss::testing::start_local;
-use sparkoss_acceptance_tests::repo_root;
 use sparkoss_aliyun::oss::{Client, ClientConfig, Endpoint};
 use sparkoss_aliyun::signing::Credentials;
 
@@ -69,30 +68,7 @@ fn run(cmd: &mut Command) -> Result<Run, String> {
 }
 
 fn launcher_bin() -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(repo_root()).args([
-        "build",
-        "--quiet",
-        "-p",
-        "sparkoss-launcher",
-        "--bin",
-        "sparkoss-launcher",
-        "--message-format=json",
-    ]);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "sparkoss-launcher")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo reported no sparkoss-launcher executable".into())
+    sparkoss_acceptance_tests::tools::cargo_bin("sparkoss-launcher", "sparkoss-launcher").map_err(|e| e.to_string())
 }
 
 fn write_source(path: &Path, size: u64) -> std::io::Result<()> {
