@@ -3,7 +3,7 @@
 
 Run from the workspace root:
 
-    /work/main/.tools/venv/bin/python aliyun/testdata/make_vectors.py
+    .tools/venv/bin/python aliyun/testdata/make_vectors.py   (from the repository root)
 
 with a venv holding `alibabacloud-tea-openapi alibabacloud-cs20151215 oss2 alibabacloud-oss-v2`.
 
