@@ -31,6 +31,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use sparkoss_aliyun::ack::model::{CreateClusterRequest, NodePool, Tag};
+use sparkoss_aliyun::percent_decode;
 
 use super::Shared;
 
@@ -282,25 +283,6 @@ fn route(method: &Method, segs: &[&str]) -> &'static str {
         ("POST", ["clusters", _, "tags"]) => "ModifyClusterTags",
         _ => "Unknown",
     }
-}
-
-/// Decodes `%XX` escapes (invalid ones are kept as they are).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parse_query(raw: &str) -> Vec<(String, String)> {

@@ -32,6 +32,7 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use sparkoss_aliyun::checksum::crc64::Crc64;
 use sparkoss_aliyun::oss::xml;
+use sparkoss_aliyun::percent_decode;
 use sparkoss_aliyun::signing::oss_v4::OssRequest;
 use sparkoss_aliyun::signing::{oss_v1, oss_v4};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -204,26 +205,6 @@ async fn clear_log(State(oss): State<Arc<Oss>>) -> Response {
         l.clear();
     }
     StatusCode::NO_CONTENT.into_response()
-}
-
-/// Decodes `%XX` escapes (and nothing else: OSS clients encode spaces as `%20`).
-fn percent_decode(s: &str) -> String {
-    let hex = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parse_query(raw: &str) -> Vec<(String, String)> {

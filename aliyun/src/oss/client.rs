@@ -14,6 +14,7 @@ use super::retry::RetryPolicy;
 use super::{xml, OssError};
 use crate::checksum::crc64::Crc64;
 use crate::encode::percent_encode;
+use crate::percent_decode;
 use crate::signing::oss_v4::{OssRequest, Style, V4Params};
 use crate::signing::{oss_v1, oss_v4, Credentials};
 
@@ -542,25 +543,6 @@ impl Client {
         }
         Ok(page)
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let hex = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn check_put(h: &HeaderMap, bucket: &str, key: &str, ours: u64, size: u64) -> Result<PutResult, OssError> {
