@@ -8,9 +8,12 @@
 //! - [`provider_bin`] builds the provider binary once per test process.
 //! - [`Workdir`] is a temporary Terraform working directory whose CLI configuration points
 //!   `sparkoss/sparkoss` at that binary with `dev_overrides`, so no `init` is needed.
+//! - [`spark_base`] makes the local Spark base image and the example job; [`quickstart`] builds
+//!   the quick start's image from it with `image-builder` (the demo and the end-to-end test).
 
 pub mod localcloud;
 pub mod localcloud_process;
+pub mod quickstart;
 pub mod spark_base;
 pub mod tools;
 pub mod workdir;

@@ -1,6 +1,9 @@
-# Quick start on the local cloud: an emulated ACK cluster, a team namespace with a quota, and a
-# Spark job whose jar lives on the emulated OSS. `scripts/demo` starts the local cloud and
-# passes its endpoints and keys in as variables; nothing here reaches Alibaba Cloud.
+# Quick start on the local cloud: an emulated ACK cluster, a team namespace with a quota and the
+# team's OSS credentials, and a Spark job whose jar and input live on the emulated OSS. The
+# driver pod runs the image built by `image-builder`: its launcher fetches the jar and the input
+# from OSS, then Spark counts the words. `scripts/demo` starts the local cloud and passes its
+# endpoints in as variables and its keys through the environment (TF_VAR_oss_access_key_*);
+# nothing here reaches Alibaba Cloud.
 
 terraform {
   required_providers {
@@ -23,7 +26,19 @@ variable "oss_endpoint" {
 variable "image" {
   description = "The sparkoss Spark image (built by image-builder and pushed to the local registry)."
   type        = string
-  default     = "127.0.0.1:5000/sparkoss/spark-oss:3.5.3"
+  default     = "sparkoss/spark-oss:3.5.3"
+}
+
+variable "oss_access_key_id" {
+  description = "AccessKey ID the job's pods use to read OSS (stored in the namespace's Secret)."
+  type        = string
+  sensitive   = true
+}
+
+variable "oss_access_key_secret" {
+  description = "Its secret."
+  type        = string
+  sensitive   = true
 }
 
 provider "sparkoss" {
@@ -56,6 +71,12 @@ resource "sparkoss_namespace" "team_a" {
     memory = "16Gi"
     pods   = "20"
   }
+
+  # A Secret in the namespace that the team's jobs read OSS with.
+  oss_credentials {
+    access_key_id     = var.oss_access_key_id
+    access_key_secret = var.oss_access_key_secret
+  }
 }
 
 resource "sparkoss_job" "wordcount" {
@@ -66,7 +87,10 @@ resource "sparkoss_job" "wordcount" {
   image            = var.image
   main_application = "oss://sparkoss-demo/jobs/wordcount.jar"
   main_class       = "io.sparkoss.examples.WordCount"
-  args             = ["oss://sparkoss-demo/input/words.txt"]
+  # The launcher downloads the input next to the jar; the job opens it by its base name.
+  files                  = ["oss://sparkoss-demo/input/words.txt"]
+  args                   = ["words.txt"]
+  oss_credentials_secret = sparkoss_namespace.team_a.oss_credentials_secret
 
   driver {
     cores  = 1
@@ -85,4 +109,16 @@ output "job_state" {
 
 output "driver_pod" {
   value = sparkoss_job.wordcount.driver_pod
+}
+
+output "exit_code" {
+  value = sparkoss_job.wordcount.exit_code
+}
+
+output "cpu_core_seconds" {
+  value = sparkoss_job.wordcount.cpu_core_seconds
+}
+
+output "memory_gib_seconds" {
+  value = sparkoss_job.wordcount.memory_gib_seconds
 }

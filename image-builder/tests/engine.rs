@@ -176,6 +176,16 @@ async fn build_push_read_back_rebuild_and_failures() {
     assert!(second_push_bytes < 64 * 1024, "second push sent {second_push_bytes} bytes");
     assert!(second.stderr.contains("0 layers uploaded"), "{}", second.stderr);
 
+    // 4b. `--no-cache`: the engine rebuilds every step (as `docker build --no-cache`); the verified
+    // jars still come from the download cache, which is content-addressed and checked.
+    // The image it replaces under the tag keeps its pushed digest: removed at the end by id.
+    cleanup.add(&image_id);
+    let fresh = run(&build_args(&["--no-cache"]), &[], None);
+    assert_eq!(fresh.code, 0, "--no-cache build: {}", fresh.stderr);
+    assert_eq!(fresh.stderr.matches("Step ").count(), 5, "{}", fresh.stderr);
+    assert_eq!(fresh.stderr.matches("Using cache").count(), 0, "--no-cache used the build cache:\n{}", fresh.stderr);
+    assert!(fresh.stderr.contains("(cache)"), "jars come from the download cache: {}", fresh.stderr);
+
     // 5. Wrong password: clear failure, non-zero exit, the secret not echoed.
     let wrong = run(
         &build_args(&["--push", "--registry-username", "release", "--registry-password-stdin"]),

@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET]
-//!            [--create-delay 2s] [--no-kubelet]
+//!            [--create-delay 2s] [--kubelet rules|docker]
 //! ```
+//! `--kubelet docker` runs pods as containers on the Docker Engine (see
+//! `localcloud::kube::docker_kubelet`); the default moves them through their phases by rule.
+//!
 //! When ready it prints one JSON line with its endpoints and keys on stdout, then serves until
 //! SIGTERM or SIGINT.
 
@@ -18,7 +21,7 @@ use sparkoss_acceptance_tests::localcloud::{self, Config};
 use tokio::signal::unix::{signal, SignalKind};
 
 fn usage(msg: &str) -> ExitCode {
-    eprintln!("localcloud: {msg}\nusage: localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET] [--create-delay 2s] [--no-kubelet]");
+    eprintln!("localcloud: {msg}\nusage: localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET] [--create-delay 2s] [--kubelet rules|docker]");
     ExitCode::from(2)
 }
 
@@ -50,7 +53,7 @@ fn main() -> ExitCode {
     let mut ak: Option<String> = None;
     let mut sk: Option<String> = None;
     let mut delay = Duration::from_secs(2);
-    let mut kubelet = true;
+    let mut kubelet = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -70,6 +73,18 @@ fn main() -> ExitCode {
                     let v = value("--create-delay")?;
                     delay = parse_delay(&v).ok_or_else(|| format!("--create-delay {v:?} is not a duration like 2s or 500ms"))?;
                 }
+                "--kubelet" => {
+                    kubelet = match value("--kubelet")?.as_str() {
+                        "docker" => true,
+                        "rules" => false,
+                        other => {
+                            return Err(format!(
+                                "--kubelet {other:?}: expected `rules` (pods move by rule) or `docker` (pods run as containers)"
+                            ))
+                        }
+                    };
+                }
+                // Kept for scripts written before `--kubelet`: the rule-based kubelet only.
                 "--no-kubelet" => kubelet = false,
                 "-h" | "--help" => return Err("help".into()),
                 other => return Err(format!("unknown argument {other:?}")),

@@ -6,9 +6,11 @@
 //! Tests steer the kubelet through `POST /_localcloud/kubelet-rule` (a [`kubelet::Rule`] as
 //! JSON) or the pod annotation [`kubelet::RULE_ANNOTATION`].
 
+pub mod docker_kubelet;
 pub mod kubelet;
 pub mod store;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,10 +39,18 @@ struct Api {
     shared: Arc<Shared>,
 }
 
-/// The emulator's routes; starts the rule-based kubelet.
+/// The emulator's routes; starts the kubelets: the rule-based one always, the Docker one when
+/// the local cloud was started with it (it then runs every pod that names no rule).
 pub fn router(shared: Arc<Shared>) -> Router {
     let api = Api { store: Arc::new(Mutex::new(Store::new())), rules: Arc::new(Mutex::new(Rules::default())), shared: shared.clone() };
-    tokio::spawn(kubelet::run(api.store.clone(), api.rules.clone(), shared.shutdown.clone()));
+    let docker_active = Arc::new(AtomicBool::new(false));
+    let rule_kubelet = tokio::spawn(kubelet::run(api.store.clone(), api.rules.clone(), docker_active.clone(), shared.shutdown.clone()));
+    shared.keep(rule_kubelet);
+    if shared.config.kubelet {
+        let port = shared.endpoints.kubernetes_endpoint.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+        let docker = tokio::spawn(docker_kubelet::run(api.store.clone(), port, docker_active, shared.shutdown.clone()));
+        shared.keep(docker);
+    }
     Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
         let api = api.clone();
         async move { api.handle(method, uri, headers, body).await }

@@ -28,7 +28,8 @@ pub struct Config {
     pub access_key_secret: String,
     /// How long an emulated cluster takes to become `running` (and to be deleted).
     pub create_delay: Duration,
-    /// Run pods as Docker containers when an engine is reachable.
+    /// Run pods as Docker containers when an engine is reachable (`--kubelet docker`); otherwise
+    /// the rule-based kubelet moves every pod.
     pub kubelet: bool,
 }
 
@@ -59,6 +60,16 @@ pub struct Shared {
     pub endpoints: Endpoints,
     /// Becomes true at shutdown (emulators stop background work, the kubelet its containers).
     pub shutdown: watch::Receiver<bool>,
+    /// Background work the emulators started; [`LocalCloud::stop`] waits for it (the Docker
+    /// kubelet removes its containers before it ends).
+    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Hands background work to the local cloud, which waits for it at stop.
+    pub fn keep(&self, task: tokio::task::JoinHandle<()>) {
+        self.background.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+    }
 }
 
 /// A running local cloud.
@@ -67,14 +78,16 @@ pub struct LocalCloud {
     pub endpoints: Endpoints,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl LocalCloud {
     /// Stops every emulator and waits (bounded) for them to finish.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        let background: Vec<_> = std::mem::take(&mut *self.shared.background.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in self.tasks.into_iter().chain(background) {
+            let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
         }
     }
 }
@@ -95,7 +108,7 @@ pub async fn start(config: Config) -> std::io::Result<LocalCloud> {
         access_key_secret: config.access_key_secret.clone(),
     };
     let (tx, rx) = watch::channel(false);
-    let shared = Arc::new(Shared { config, endpoints: endpoints.clone(), shutdown: rx });
+    let shared = Arc::new(Shared { config, endpoints: endpoints.clone(), shutdown: rx, background: std::sync::Mutex::new(Vec::new()) });
     let mut tasks = Vec::new();
     for (listener, router) in [(ack, ack::router(shared.clone())), (oss, oss::router(shared.clone())), (kube, kube::router(shared.clone()))]
     {
@@ -109,5 +122,5 @@ pub async fn start(config: Config) -> std::io::Result<LocalCloud> {
             }
         }));
     }
-    Ok(LocalCloud { endpoints, shutdown: tx, tasks })
+    Ok(LocalCloud { endpoints, shutdown: tx, tasks, shared })
 }

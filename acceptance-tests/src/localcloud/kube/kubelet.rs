@@ -3,6 +3,7 @@
 //! [`RULE_ANNOTATION`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -94,8 +95,14 @@ impl Rules {
     }
 }
 
-/// Runs until shutdown: every 100 ms, advances each pod one step.
-pub async fn run(store: Arc<Mutex<Store>>, rules: Arc<Mutex<Rules>>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// Runs until shutdown: every 100 ms, advances each pod one step. While `docker` is set (the
+/// Docker kubelet runs), only pods that name a rule in [`RULE_ANNOTATION`] are this kubelet's.
+pub async fn run(
+    store: Arc<Mutex<Store>>,
+    rules: Arc<Mutex<Rules>>,
+    docker: Arc<AtomicBool>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut started: HashMap<String, Instant> = HashMap::new();
     loop {
         tokio::select! {
@@ -103,7 +110,7 @@ pub async fn run(store: Arc<Mutex<Store>>, rules: Arc<Mutex<Rules>>, mut shutdow
             _ = shutdown.wait_for(|d| *d) => return,
         }
         let (Ok(mut s), Ok(r)) = (store.lock(), rules.lock()) else { return };
-        step(&mut s, &r, &mut started);
+        step(&mut s, &r, docker.load(Ordering::SeqCst), &mut started);
     }
 }
 
@@ -124,9 +131,12 @@ fn event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, message: &str) {
     );
 }
 
-fn step(s: &mut Store, rules: &Rules, started: &mut HashMap<String, Instant>) {
+fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String, Instant>) {
     let Some(pods) = kind("", "pods") else { return };
     for pod in s.list(pods, None) {
+        if docker && pod["metadata"]["annotations"][RULE_ANNOTATION].is_null() {
+            continue;
+        }
         let ns = pod["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
         let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_owned();

@@ -1,0 +1,770 @@
+//! The Docker kubelet: runs pods as containers on the machine's Docker Engine, so a pod's image,
+//! command, environment and resources are really used, and its log and exit code are really its
+//! own. Started with `localcloud --kubelet docker`.
+//!
+//! What it does, the way a node does it:
+//! - schedules a pending pod when its requests fit what the node has left (the host's CPUs and
+//!   memory), else marks it `Unschedulable` with the scheduler's message and tries again later;
+//! - uses the image when the engine has it, else pulls it (a registry on 127.0.0.1 works; nothing
+//!   else is reachable) and, when that fails, reports `ErrImagePull` / `ImagePullBackOff` and
+//!   retries with a bounded back-off;
+//! - resolves the environment (`value`, `fieldRef`, `secretKeyRef`, `configMapKeyRef`, `envFrom`);
+//!   a missing secret is `CreateContainerConfigError`, as on a node;
+//! - runs the first container with the host network (pod IP 127.0.0.1), `command` as entrypoint
+//!   and `args` as cmd, memory and CPU limits applied, streams its output into the pod log, and
+//!   writes the exit code, reason (`Completed`, `Error`, `OOMKilled`) and, under
+//!   `FallbackToLogsOnError`, the log tail as termination message into the pod status;
+//! - removes the container when the pod ends or is deleted, and every container of its own at
+//!   shutdown. Containers left by a local cloud that was killed are removed at the next start.
+//!
+//! Only `restartPolicy: Never` pods are run as such (the driver pods sparkoss makes); a pod that
+//! names a kubelet rule ([`super::kubelet::RULE_ANNOTATION`]) is left to the rule-based kubelet.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions};
+use bollard::Docker;
+use futures_util::StreamExt;
+use serde_json::{json, Value as Json};
+
+use super::kubelet::{NODE, RULE_ANNOTATION};
+use super::store::{kind, now_rfc3339, parse_quantity, pod_usage, Store};
+
+/// Label on every container the kubelet starts: the pod's uid.
+pub const POD_UID_LABEL: &str = "io.sparkoss.localcloud.pod-uid";
+/// Label: `namespace/name` of the pod.
+pub const POD_LABEL: &str = "io.sparkoss.localcloud.pod";
+/// Label: pid of the local cloud that started the container (to clean up after a killed one).
+pub const OWNER_PID_LABEL: &str = "io.sparkoss.localcloud.pid";
+
+/// Most log lines kept per pod; the rest is dropped with one marker line (a node rotates logs).
+const MAX_LOG_LINES: usize = 200_000;
+/// The termination message under `FallbackToLogsOnError`: the smaller of these, as on a node.
+const TERMINATION_LINES: usize = 80;
+const TERMINATION_BYTES: usize = 2048;
+/// Image pull back-off: first wait, and the cap (a node caps at five minutes; tests need less).
+const PULL_BACKOFF_FIRST: Duration = Duration::from_secs(2);
+const PULL_BACKOFF_MAX: Duration = Duration::from_secs(20);
+/// How often pods are looked at.
+const TICK: Duration = Duration::from_millis(200);
+
+/// What the node offers: the host's CPUs and memory.
+#[derive(Debug, Clone, Copy)]
+struct Capacity {
+    cpu: f64,
+    memory: f64,
+}
+
+fn host_capacity() -> Capacity {
+    let cpu = std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(8.0 * 1024.0 * 1024.0 * 1024.0, |kb| kb * 1024.0);
+    Capacity { cpu, memory }
+}
+
+/// Connects to the engine (`DOCKER_HOST` or the default socket) and checks it answers.
+pub async fn connect() -> Option<Docker> {
+    let docker = Docker::connect_with_local_defaults().ok()?;
+    match tokio::time::timeout(Duration::from_secs(5), docker.ping()).await {
+        Ok(Ok(_)) => Some(docker),
+        _ => None,
+    }
+}
+
+/// Shared between the loop and the per-pod tasks.
+struct Node {
+    docker: Docker,
+    store: Arc<Mutex<Store>>,
+    kube_port: u16,
+    capacity: Capacity,
+    /// Pods (by uid) a task is running, and their container names once created.
+    running: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl Node {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Runs until shutdown. `active` is set once the engine answered, so the rule-based kubelet
+/// leaves pods without a rule to this one; without an engine it stays unset and returns.
+pub async fn run(store: Arc<Mutex<Store>>, kube_port: u16, active: Arc<AtomicBool>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let Some(docker) = connect().await else {
+        tracing::warn!("kubelet: no Docker Engine answers; pods follow the kubelet rules instead");
+        return;
+    };
+    remove_orphans(&docker).await;
+    active.store(true, Ordering::SeqCst);
+    tracing::info!("kubelet: running pods as Docker containers");
+    let node = Arc::new(Node { docker, store, kube_port, capacity: host_capacity(), running: Mutex::new(HashMap::new()) });
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.wait_for(|d| *d) => break,
+        }
+        while tasks.try_join_next().is_some() {}
+        let (starts, live) = pending_pods(&node);
+        // Pods deleted while their container runs: the container goes (the log stream then ends
+        // and the task finds no pod to update).
+        let gone: Vec<String> = {
+            let running = node.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.iter().filter(|(uid, _)| !live.contains(*uid)).filter_map(|(_, c)| c.clone()).collect()
+        };
+        for c in gone {
+            remove_container(&node.docker, &c).await;
+        }
+        for pod in starts {
+            let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+            node.running.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.clone(), None);
+            let node = node.clone();
+            let down = shutdown.clone();
+            tasks.spawn(async move {
+                run_pod(&node, pod, down).await;
+                node.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
+            });
+        }
+    }
+    // Shutdown: every container of ours goes, then the tasks (their streams end with them).
+    let names: Vec<String> = node.running.lock().unwrap_or_else(|p| p.into_inner()).values().flatten().cloned().collect();
+    for c in names {
+        remove_container(&node.docker, &c).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} }).await;
+    remove_own(&node.docker).await;
+}
+
+/// Pods to start (pending, not yet handled, no rule of their own) and the uids of all live pods.
+fn pending_pods(node: &Node) -> (Vec<Json>, HashSet<String>) {
+    let Some(pods) = kind("", "pods") else { return (Vec::new(), HashSet::new()) };
+    let s = node.lock();
+    let all = s.list(pods, None);
+    drop(s);
+    let running = node.running.lock().unwrap_or_else(|p| p.into_inner());
+    let live: HashSet<String> = all.iter().filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_owned)).collect();
+    let starts = all
+        .into_iter()
+        .filter(|p| p["status"]["phase"].as_str().unwrap_or("Pending") == "Pending")
+        .filter(|p| p["metadata"]["annotations"][RULE_ANNOTATION].is_null())
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| p["metadata"]["uid"].as_str().is_some_and(|u| !running.contains_key(u)))
+        .collect();
+    (starts, live)
+}
+
+fn pod_key(pod: &Json) -> (String, String) {
+    (pod["metadata"]["namespace"].as_str().unwrap_or("default").to_owned(), pod["metadata"]["name"].as_str().unwrap_or("").to_owned())
+}
+
+fn event(s: &mut Store, pod: &Json, type_: &str, reason: &str, message: &str) {
+    let Some(ev) = kind("", "events") else { return };
+    let (ns, name) = pod_key(pod);
+    let now = now_rfc3339();
+    let _ = s.create(
+        ev,
+        &ns,
+        json!({
+            "metadata": {"generateName": format!("{name}.")},
+            "involvedObject": {"kind": "Pod", "namespace": ns, "name": name, "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
+            "reason": reason, "message": message, "type": type_, "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "kubelet", "host": NODE},
+        }),
+    );
+}
+
+/// Updates the pod if it still exists with the same uid; false when it is gone.
+fn update_pod(node: &Node, pod: &Json, f: impl FnOnce(&mut Json)) -> bool {
+    let Some(pods) = kind("", "pods") else { return false };
+    let (ns, name) = pod_key(pod);
+    let mut s = node.lock();
+    match s.get(pods, &ns, &name) {
+        Ok(current) if current["metadata"]["uid"] == pod["metadata"]["uid"] => s.update_with(pods, &ns, &name, f).is_some(),
+        _ => false,
+    }
+}
+
+fn alive(node: &Node, pod: &Json) -> bool {
+    update_pod(node, pod, |_| {})
+}
+
+fn container_status(c: &Json, state: Json, ready: bool, id: Option<&str>, image_id: Option<&str>) -> Json {
+    let mut st = json!({"name": c["name"], "image": c["image"], "imageID": image_id.unwrap_or(""), "ready": ready,
+                        "restartCount": 0, "started": ready, "state": state, "lastState": {}});
+    if let Some(id) = id {
+        st["containerID"] = json!(format!("docker://{id}"));
+    }
+    st
+}
+
+/// One pod from scheduling to its end.
+async fn run_pod(node: &Node, pod: Json, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let container = pod["spec"]["containers"][0].clone();
+    let image = container["image"].as_str().unwrap_or("").to_owned();
+    if !schedule(node, &pod) {
+        return;
+    }
+    let Some(image_id) = ensure_image(node, &pod, &container, &image, &mut shutdown).await else { return };
+    let env = match resolve_env(node, &pod, &container) {
+        Ok(env) => env,
+        Err(message) => {
+            // As on a node: the pod waits (the secret may appear); the job fails on its pending timeout.
+            update_pod(node, &pod, |p| {
+                p["status"]["containerStatuses"] = json!([container_status(
+                    &container,
+                    json!({"waiting": {"reason": "CreateContainerConfigError", "message": message}}),
+                    false,
+                    None,
+                    None
+                )]);
+            });
+            let mut s = node.lock();
+            event(&mut s, &pod, "Warning", "Failed", &format!("Error: {message}"));
+            return;
+        }
+    };
+    let (ns, name) = pod_key(&pod);
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+    let cname = container_name(&ns, &name, &uid);
+    let body = container_body(&pod, &container, &image, env, &uid);
+    let opts = CreateContainerOptions { name: Some(cname.clone()), platform: String::new() };
+    let created = node.docker.create_container(Some(opts), body).await;
+    let id = match created {
+        Ok(r) => r.id,
+        Err(e) => return fail_before_start(node, &pod, &container, "CreateContainerError", &engine_message(&e)),
+    };
+    node.running.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.clone(), Some(cname.clone()));
+    {
+        let mut s = node.lock();
+        event(&mut s, &pod, "Normal", "Created", &format!("Created container {}", container["name"].as_str().unwrap_or("")));
+    }
+    if let Err(e) = node.docker.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await {
+        remove_container(&node.docker, &cname).await;
+        return fail_before_start(node, &pod, &container, "StartError", &engine_message(&e));
+    }
+    let started_at = now_rfc3339();
+    let still_there = update_pod(node, &pod, |p| {
+        p["status"]["phase"] = json!("Running");
+        p["status"]["startTime"] = json!(started_at);
+        p["status"]["conditions"] = json!([
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": started_at},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": started_at},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": started_at},
+            {"type": "Ready", "status": "True", "lastTransitionTime": started_at},
+        ]);
+        p["status"]["containerStatuses"] =
+            json!([container_status(&container, json!({"running": {"startedAt": started_at}}), true, Some(&id), Some(&image_id))]);
+    });
+    if !still_there {
+        remove_container(&node.docker, &cname).await;
+        return;
+    }
+    {
+        let mut s = node.lock();
+        event(&mut s, &pod, "Normal", "Started", &format!("Started container {}", container["name"].as_str().unwrap_or("")));
+    }
+    stream_logs(node, &id, (ns.clone(), name.clone())).await;
+    finish(node, &pod, &container, &id, &image_id, &started_at).await;
+    remove_container(&node.docker, &cname).await;
+}
+
+/// Binds the pod to the node when its requests fit; otherwise records why not (once).
+fn schedule(node: &Node, pod: &Json) -> bool {
+    let Some(pods) = kind("", "pods") else { return false };
+    let mut s = node.lock();
+    let bound: Vec<Json> = s
+        .list(pods, None)
+        .into_iter()
+        .filter(|p| p["spec"]["nodeName"].is_string() && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+        .collect();
+    let mut used_cpu = 0.0;
+    let mut used_mem = 0.0;
+    for p in &bound {
+        let u = pod_usage(p);
+        used_cpu += u.get("requests.cpu").copied().unwrap_or(0.0);
+        used_mem += u.get("requests.memory").copied().unwrap_or(0.0);
+    }
+    let asked = pod_usage(pod);
+    let cpu = asked.get("requests.cpu").copied().unwrap_or(0.0);
+    let mem = asked.get("requests.memory").copied().unwrap_or(0.0);
+    let mut short = Vec::new();
+    if used_cpu + cpu > node.capacity.cpu + 1e-9 {
+        short.push("Insufficient cpu");
+    }
+    if used_mem + mem > node.capacity.memory {
+        short.push("Insufficient memory");
+    }
+    let (ns, name) = pod_key(pod);
+    let now = now_rfc3339();
+    if !short.is_empty() {
+        let msg = format!(
+            "0/1 nodes are available: {}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+            short.iter().map(|r| format!("1 {r}")).collect::<Vec<_>>().join(", ")
+        );
+        let already = pod["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["reason"] == "Unschedulable"));
+        if !already {
+            s.update_with(pods, &ns, &name, |p| {
+                p["status"]["phase"] = json!("Pending");
+                p["status"]["conditions"] =
+                    json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg, "lastTransitionTime": now}]);
+            });
+            event(&mut s, pod, "Warning", "FailedScheduling", &msg);
+        }
+        return false;
+    }
+    s.update_with(pods, &ns, &name, |p| {
+        p["spec"]["nodeName"] = json!(NODE);
+        p["status"]["phase"] = json!("Pending");
+        p["status"]["hostIP"] = json!("127.0.0.1");
+        p["status"]["podIP"] = json!("127.0.0.1");
+        p["status"]["podIPs"] = json!([{"ip": "127.0.0.1"}]);
+        p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True", "lastTransitionTime": now}]);
+        p["status"]["containerStatuses"] = json!([container_status(
+            &pod["spec"]["containers"][0],
+            json!({"waiting": {"reason": "ContainerCreating"}}),
+            false,
+            None,
+            None
+        )]);
+    });
+    event(&mut s, pod, "Normal", "Scheduled", &format!("Successfully assigned {ns}/{name} to {NODE}"));
+    true
+}
+
+/// The image's id once the engine has it; `None` when the pod went away or the kubelet stops.
+async fn ensure_image(
+    node: &Node,
+    pod: &Json,
+    container: &Json,
+    image: &str,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<String> {
+    let mut wait = PULL_BACKOFF_FIRST;
+    let mut first = true;
+    loop {
+        if let Ok(img) = node.docker.inspect_image(image).await {
+            if !first {
+                let mut s = node.lock();
+                event(&mut s, pod, "Normal", "Pulled", &format!("Successfully pulled image \"{image}\""));
+            }
+            return Some(img.id.unwrap_or_default());
+        }
+        if first {
+            let mut s = node.lock();
+            event(&mut s, pod, "Normal", "Pulling", &format!("Pulling image \"{image}\""));
+        }
+        first = false;
+        let reason = match pull(&node.docker, image).await {
+            Ok(()) => continue,
+            Err(reason) => reason,
+        };
+        let message = format!("Failed to pull image \"{image}\": {reason}");
+        let backoff = format!("Back-off pulling image \"{image}\"");
+        if !update_pod(node, pod, |p| {
+            p["status"]["containerStatuses"] = json!([container_status(
+                container,
+                json!({"waiting": {"reason": "ImagePullBackOff", "message": backoff}}),
+                false,
+                None,
+                None
+            )]);
+        }) {
+            return None;
+        }
+        {
+            let mut s = node.lock();
+            event(&mut s, pod, "Warning", "Failed", &message);
+            event(&mut s, pod, "Warning", "Failed", "Error: ErrImagePull");
+            event(&mut s, pod, "Normal", "BackOff", &backoff);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|d| *d) => return None,
+        }
+        if !alive(node, pod) {
+            return None;
+        }
+        wait = (wait * 2).min(PULL_BACKOFF_MAX);
+    }
+}
+
+/// Pulls an image, bounded in time (the engine's own resolver fails fast without a network).
+async fn pull(docker: &Docker, image: &str) -> Result<(), String> {
+    let (repo, tag) = split_reference(image);
+    let opts = CreateImageOptions { from_image: Some(repo), tag: Some(tag), ..Default::default() };
+    let fut = async {
+        let mut s = docker.create_image(Some(opts), None, None);
+        while let Some(item) = s.next().await {
+            if let Err(e) = item {
+                return Err(engine_message(&e));
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(Duration::from_secs(120), fut).await {
+        Ok(r) => r,
+        Err(_) => Err("pull timed out after 120s".into()),
+    }
+}
+
+/// `registry:5000/repo:tag` → (`registry:5000/repo`, `tag`); a digest reference keeps its digest.
+fn split_reference(image: &str) -> (String, String) {
+    if let Some((repo, digest)) = image.split_once('@') {
+        return (repo.to_owned(), digest.to_owned());
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (image[..last_slash + i].to_owned(), image[last_slash + i + 1..].to_owned()),
+        None => (image.to_owned(), "latest".to_owned()),
+    }
+}
+
+fn engine_message(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        bollard::errors::Error::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The container's environment, resolved as a node does; `Err` names what is missing.
+fn resolve_env(node: &Node, pod: &Json, container: &Json) -> Result<Vec<String>, String> {
+    let s = node.lock();
+    let (ns, name) = pod_key(pod);
+    // The pod as it is now (bound, with its IP), for fieldRef.
+    let current = kind("", "pods").and_then(|k| s.get(k, &ns, &name).ok()).unwrap_or_else(|| pod.clone());
+    let mut env: Vec<(String, String)> = vec![
+        ("HOSTNAME".into(), name.clone()),
+        ("KUBERNETES_SERVICE_HOST".into(), "127.0.0.1".into()),
+        ("KUBERNETES_SERVICE_PORT".into(), node.kube_port.to_string()),
+        ("KUBERNETES_PORT".into(), format!("tcp://127.0.0.1:{}", node.kube_port)),
+    ];
+    let data_of = |plural: &str, obj: &str| -> Option<HashMap<String, String>> {
+        let k = kind("", plural)?;
+        let o = s.get(k, &ns, obj).ok()?;
+        let mut out = HashMap::new();
+        if let Some(data) = o["data"].as_object() {
+            for (key, v) in data {
+                let raw = v.as_str().unwrap_or("");
+                let value = if plural == "secrets" {
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(raw).unwrap_or_default();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                } else {
+                    raw.to_owned()
+                };
+                out.insert(key.clone(), value);
+            }
+        }
+        if let Some(data) = o["stringData"].as_object() {
+            for (key, v) in data {
+                out.insert(key.clone(), v.as_str().unwrap_or("").to_owned());
+            }
+        }
+        Some(out)
+    };
+    for from in container["envFrom"].as_array().into_iter().flatten() {
+        let prefix = from["prefix"].as_str().unwrap_or("");
+        for (field, plural, what) in [("secretRef", "secrets", "secret"), ("configMapRef", "configmaps", "configmap")] {
+            let r = &from[field];
+            let Some(obj) = r["name"].as_str() else { continue };
+            match data_of(plural, obj) {
+                Some(data) => {
+                    let mut keys: Vec<_> = data.into_iter().collect();
+                    keys.sort();
+                    env.extend(keys.into_iter().map(|(k, v)| (format!("{prefix}{k}"), v)));
+                }
+                None if r["optional"] == true => {}
+                None => return Err(format!("{what} \"{obj}\" not found")),
+            }
+        }
+    }
+    for e in container["env"].as_array().into_iter().flatten() {
+        let Some(key) = e["name"].as_str() else { continue };
+        let value = if let Some(v) = e["value"].as_str() {
+            v.to_owned()
+        } else if let Some(path) = e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+            field_value(&current, path)
+        } else if let Some(r) = e["valueFrom"]["secretKeyRef"].as_object().or(e["valueFrom"]["configMapKeyRef"].as_object()) {
+            let (plural, what) =
+                if e["valueFrom"]["secretKeyRef"].is_object() { ("secrets", "secret") } else { ("configmaps", "configmap") };
+            let obj = r.get("name").and_then(Json::as_str).unwrap_or("");
+            let k = r.get("key").and_then(Json::as_str).unwrap_or("");
+            let optional = r.get("optional").and_then(Json::as_bool).unwrap_or(false);
+            match data_of(plural, obj).map(|d| d.get(k).cloned()) {
+                Some(Some(v)) => v,
+                _ if optional => continue,
+                None => return Err(format!("{what} \"{obj}\" not found")),
+                Some(None) => return Err(format!("couldn't find key {k} in {what} {ns}/{obj}")),
+            }
+        } else {
+            String::new()
+        };
+        env.push((key.to_owned(), value));
+    }
+    // Later entries win, as in a pod spec.
+    let mut seen = HashSet::new();
+    let mut out: Vec<String> = Vec::new();
+    for (k, v) in env.into_iter().rev() {
+        if seen.insert(k.clone()) {
+            out.push(format!("{k}={v}"));
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+fn field_value(pod: &Json, path: &str) -> String {
+    let v = match path {
+        "metadata.name" => &pod["metadata"]["name"],
+        "metadata.namespace" => &pod["metadata"]["namespace"],
+        "metadata.uid" => &pod["metadata"]["uid"],
+        "spec.nodeName" => &pod["spec"]["nodeName"],
+        "spec.serviceAccountName" => &pod["spec"]["serviceAccountName"],
+        "status.podIP" => &pod["status"]["podIP"],
+        "status.hostIP" => &pod["status"]["hostIP"],
+        p => {
+            if let Some(label) = p.strip_prefix("metadata.labels['").and_then(|r| r.strip_suffix("']")) {
+                &pod["metadata"]["labels"][label]
+            } else if let Some(a) = p.strip_prefix("metadata.annotations['").and_then(|r| r.strip_suffix("']")) {
+                &pod["metadata"]["annotations"][a]
+            } else {
+                &Json::Null
+            }
+        }
+    };
+    v.as_str().unwrap_or("").to_owned()
+}
+
+/// Docker allows `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; Kubernetes names already fit.
+fn container_name(ns: &str, name: &str, uid: &str) -> String {
+    format!("localcloud-{ns}-{name}-{}", uid.get(..8).unwrap_or(uid))
+}
+
+fn container_body(pod: &Json, container: &Json, image: &str, env: Vec<String>, uid: &str) -> ContainerCreateBody {
+    let strings = |v: &Json| v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect::<Vec<String>>());
+    let command = strings(&container["command"]);
+    let mut args = strings(&container["args"]);
+    // A pod's `command` replaces the image's entrypoint AND its cmd.
+    if command.is_some() && args.is_none() {
+        args = Some(Vec::new());
+    }
+    let limit = |res: &str| container["resources"]["limits"][res].as_str().and_then(parse_quantity);
+    let (ns, name) = pod_key(pod);
+    let mut labels = HashMap::new();
+    labels.insert(POD_UID_LABEL.to_owned(), uid.to_owned());
+    labels.insert(POD_LABEL.to_owned(), format!("{ns}/{name}"));
+    labels.insert(OWNER_PID_LABEL.to_owned(), std::process::id().to_string());
+    let user =
+        pod["spec"]["securityContext"]["runAsUser"].as_i64().or(container["securityContext"]["runAsUser"].as_i64()).map(|u| u.to_string());
+    ContainerCreateBody {
+        image: Some(image.to_owned()),
+        entrypoint: command,
+        cmd: args,
+        env: Some(env),
+        working_dir: container["workingDir"].as_str().map(str::to_owned),
+        user,
+        labels: Some(labels),
+        host_config: Some(HostConfig {
+            network_mode: Some("host".into()),
+            memory: limit("memory").map(|b| b as i64),
+            nano_cpus: limit("cpu").map(|c| (c * 1e9) as i64),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Follows the container's output into the pod log until the container stops.
+async fn stream_logs(node: &Node, id: &str, key: (String, String)) {
+    let opts = LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
+    let mut stream = node.docker.logs(id, Some(opts));
+    let mut partial = String::new();
+    let push = |lines: Vec<String>| {
+        if lines.is_empty() {
+            return;
+        }
+        let mut s = node.lock();
+        let log = s.logs.entry(key.clone()).or_default();
+        for l in lines {
+            if log.len() < MAX_LOG_LINES {
+                log.push(l);
+            } else if log.len() == MAX_LOG_LINES {
+                log.push(format!("localcloud: log truncated after {MAX_LOG_LINES} lines"));
+            }
+        }
+    };
+    while let Some(item) = stream.next().await {
+        let Ok(out) = item else { break };
+        partial.push_str(&String::from_utf8_lossy(&out.into_bytes()));
+        let mut lines = Vec::new();
+        while let Some(i) = partial.find('\n') {
+            let line: String = partial.drain(..=i).collect();
+            lines.push(line.trim_end_matches(['\n', '\r']).to_owned());
+        }
+        push(lines);
+    }
+    if !partial.is_empty() {
+        push(vec![partial]);
+    }
+}
+
+/// Writes the container's end into the pod status.
+async fn finish(node: &Node, pod: &Json, container: &Json, id: &str, image_id: &str, started_at: &str) {
+    // The log stream can end a moment before the engine records the exit; look a few times.
+    let mut state = None;
+    for _ in 0..50 {
+        match node.docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
+            Ok(c) => {
+                let st = c.state.unwrap_or_default();
+                if st.running != Some(true) {
+                    state = Some(st);
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(st) = state else { return };
+    let code = st.exit_code.unwrap_or(-1);
+    let oom = st.oom_killed == Some(true);
+    let reason = if oom {
+        "OOMKilled"
+    } else if code == 0 {
+        "Completed"
+    } else {
+        "Error"
+    };
+    let finished_at = now_rfc3339();
+    let (ns, name) = pod_key(pod);
+    let message = if code != 0 && container["terminationMessagePolicy"] == "FallbackToLogsOnError" {
+        let s = node.lock();
+        let lines = s.logs.get(&(ns, name)).cloned().unwrap_or_default();
+        Some(log_tail(&lines))
+    } else {
+        None
+    };
+    let mut term = json!({"exitCode": code, "reason": reason, "startedAt": started_at, "finishedAt": finished_at,
+                          "containerID": format!("docker://{id}")});
+    if let Some(m) = message.filter(|m| !m.is_empty()) {
+        term["message"] = json!(m);
+    }
+    let failed = code != 0;
+    let ns = pod_key(pod).0;
+    update_pod(node, pod, |p| {
+        p["status"]["phase"] = json!(if failed { "Failed" } else { "Succeeded" });
+        p["status"]["containerStatuses"] =
+            json!([container_status(container, json!({"terminated": term}), false, Some(id), Some(image_id))]);
+        if let Some(conds) = p["status"]["conditions"].as_array_mut() {
+            for c in conds {
+                if c["type"] == "Ready" || c["type"] == "ContainersReady" {
+                    c["status"] = json!("False");
+                    c["reason"] = json!("PodCompleted");
+                }
+            }
+        }
+    });
+    let mut s = node.lock();
+    s.refresh_quotas(&ns);
+}
+
+/// The last 80 lines or 2048 bytes of the log, whichever is smaller.
+fn log_tail(lines: &[String]) -> String {
+    let start = lines.len().saturating_sub(TERMINATION_LINES);
+    let text = lines[start..].join("\n");
+    if text.len() <= TERMINATION_BYTES {
+        return text;
+    }
+    let mut cut = text.len() - TERMINATION_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    text[cut..].to_owned()
+}
+
+fn fail_before_start(node: &Node, pod: &Json, container: &Json, reason: &str, message: &str) {
+    update_pod(node, pod, |p| {
+        p["status"]["containerStatuses"] =
+            json!([container_status(container, json!({"waiting": {"reason": reason, "message": message}}), false, None, None)]);
+    });
+    let mut s = node.lock();
+    event(&mut s, pod, "Warning", "Failed", &format!("Error: {message}"));
+}
+
+async fn remove_container(docker: &Docker, name: &str) {
+    let opts = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+    let _ = docker.remove_container(name, Some(opts)).await;
+}
+
+async fn containers_with_label(docker: &Docker, label: &str) -> Vec<(String, HashMap<String, String>)> {
+    let mut filters = HashMap::new();
+    filters.insert("label".to_owned(), vec![label.to_owned()]);
+    let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    docker
+        .list_containers(Some(opts))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
+        .collect()
+}
+
+/// Containers started by this process.
+async fn remove_own(docker: &Docker) {
+    for (id, _) in containers_with_label(docker, &format!("{OWNER_PID_LABEL}={}", std::process::id())).await {
+        remove_container(docker, &id).await;
+    }
+}
+
+/// Containers whose local cloud no longer runs (it was killed before it could clean up).
+async fn remove_orphans(docker: &Docker) {
+    for (id, labels) in containers_with_label(docker, OWNER_PID_LABEL).await {
+        let owner = labels.get(OWNER_PID_LABEL).cloned().unwrap_or_default();
+        let alive = owner.parse::<u32>().is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            remove_container(docker, &id).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(split_reference("127.0.0.1:5000/sparkoss/spark:3.5.3"), ("127.0.0.1:5000/sparkoss/spark".into(), "3.5.3".into()));
+        assert_eq!(split_reference("127.0.0.1:5000/sparkoss/spark"), ("127.0.0.1:5000/sparkoss/spark".into(), "latest".into()));
+        assert_eq!(split_reference("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(split_reference("r/x@sha256:ab"), ("r/x".into(), "sha256:ab".into()));
+    }
+
+    #[test]
+    fn termination_message_is_the_smaller_of_80_lines_and_2048_bytes() {
+        let short: Vec<String> = (0..100).map(|i| format!("l{i}")).collect();
+        let t = log_tail(&short);
+        assert!(t.starts_with("l20\n") && t.ends_with("l99"), "{t}");
+        let long: Vec<String> = (0..100).map(|i| format!("{i:03}{}", "x".repeat(60))).collect();
+        let t = log_tail(&long);
+        assert_eq!(t.len(), 2048);
+        assert!(t.ends_with(&long[99]));
+    }
+
+    #[test]
+    fn field_refs_read_the_pod() {
+        let pod = json!({"metadata": {"name": "p", "namespace": "n", "labels": {"a": "b"}}, "status": {"podIP": "127.0.0.1"}});
+        assert_eq!(field_value(&pod, "status.podIP"), "127.0.0.1");
+        assert_eq!(field_value(&pod, "metadata.labels['a']"), "b");
+        assert_eq!(field_value(&pod, "metadata.namespace"), "n");
+        assert_eq!(field_value(&pod, "spec.unknown"), "");
+    }
+}

@@ -1,0 +1,233 @@
+//! The quick start's Spark image, made the way a release pipeline makes it, with nothing pulled:
+//! the local Spark base image ([`crate::spark_base`]), `image-builder build --push` against a
+//! Maven repository and Debian's `docker-registry` (htpasswd auth), both on 127.0.0.1.
+//!
+//! The connector jars are stand-ins: Maven Central is out of reach here, so the catalog names
+//! valid, empty jars under the group `io.sparkoss.standin` (with their real artifact names and a
+//! `-standin` version), pinned by the sha256 of the bytes made here. The pipeline is the real one
+//! (download, sha256 and `.sha1` checks, layers, labels, push); only the connector classes are
+//! missing, so the job's input is fetched by the launcher (`sparkoss_job.files`) rather than read
+//! through `oss://` by Hadoop.
+//!
+//! The image is pushed as `<registry>/sparkoss/spark-oss:<version>` and then tagged
+//! [`IMAGE`]`:<version>` on the engine (the registry is gone after the build; the local cloud's
+//! kubelet finds the image on the engine).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use sparkoss_image_builder::catalog::Jar;
+use sparkoss_image_builder::testkit::{sha256_hex, FileServer, Registry};
+
+use crate::spark_base::ensure_spark_base_image;
+use crate::{cargo_bin, repo_root, HarnessError};
+
+/// Repository of the quick start image on the engine.
+pub const IMAGE: &str = "sparkoss/spark-oss";
+
+/// Fixed date inside the stand-in jars, so their bytes (and digests, and the image layers) are
+/// the same on every run and the build cache holds.
+const JAR_DATE: &str = "2024-01-01T00:00:00Z";
+
+/// The connector jars the built-in 3.5 line names, as stand-ins.
+const STANDINS: &[(&str, &str)] = &[("hadoop-aliyun", "3.3.4"), ("aliyun-sdk-oss", "3.17.4"), ("jdom2", "2.0.6.1")];
+
+/// What [`build_quickstart_image`] made.
+#[derive(Debug, Clone)]
+pub struct QuickstartImage {
+    /// The reference jobs use (`sparkoss/spark-oss:3.5.3`).
+    pub reference: String,
+    /// The image id.
+    pub image_id: String,
+    /// `registry/repo:tag@sha256:...` as pushed.
+    pub pushed: String,
+    /// Layers the push uploaded (0 when the registry already had them all).
+    pub layers_pushed: u64,
+    /// Seconds the base image took (0 when reused).
+    pub base_seconds: f64,
+    /// Seconds `image-builder build --push` took.
+    pub build_seconds: f64,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
+    let what = what.into();
+    move |source| HarnessError::Io { what, source }
+}
+
+fn failed(what: &str, detail: impl std::fmt::Display) -> HarnessError {
+    HarnessError::Command { what: what.to_owned(), detail: detail.to_string() }
+}
+
+/// Makes one valid, empty stand-in jar with the JDK's `jar` tool.
+fn standin_jar(dir: &Path, artifact: &str, version: &str) -> Result<Vec<u8>, HarnessError> {
+    let content = dir.join(format!("{artifact}-content"));
+    let meta = content.join("META-INF");
+    std::fs::create_dir_all(&meta).map_err(io("creating a stand-in jar's folder"))?;
+    std::fs::write(
+        meta.join("sparkoss-standin.txt"),
+        format!("Stand-in for {artifact} {version}: Maven Central is out of reach in sparkoss's tests.\n"),
+    )
+    .map_err(io("writing a stand-in jar's marker"))?;
+    let jar = dir.join(format!("{artifact}.jar"));
+    let out = Command::new("jar")
+        .arg("--create")
+        .arg("--file")
+        .arg(&jar)
+        .arg(format!("--date={JAR_DATE}"))
+        .arg("-C")
+        .arg(&content)
+        .arg(".")
+        .output()
+        .map_err(io("running jar (Debian package openjdk-17-jdk-headless; scripts/install-tools installs it)"))?;
+    if !out.status.success() {
+        return Err(failed("jar --create", String::from_utf8_lossy(&out.stderr)));
+    }
+    std::fs::read(&jar).map_err(io(format!("reading {}", jar.display())))
+}
+
+/// The stand-in connector jars with their pins.
+pub fn standin_jars(dir: &Path) -> Result<Vec<(Jar, Vec<u8>)>, HarnessError> {
+    STANDINS
+        .iter()
+        .map(|(artifact, version)| {
+            let bytes = standin_jar(dir, artifact, version)?;
+            let jar = Jar {
+                group: "io.sparkoss.standin".into(),
+                artifact: (*artifact).into(),
+                version: format!("{version}-standin"),
+                sha256: Some(sha256_hex(&bytes)),
+            };
+            Ok((jar, bytes))
+        })
+        .collect()
+}
+
+fn catalog_toml(spark_version: &str, base: &str, jars: &[(Jar, Vec<u8>)]) -> String {
+    let line = spark_version.rsplit_once('.').map_or(spark_version, |(l, _)| l);
+    let mut toml = format!(
+        "# The quick start's catalog: stand-in connector jars (see acceptance-tests/src/quickstart.rs).\n\
+         [[line]]\nspark = \"{line}\"\ndefault_version = \"{spark_version}\"\nbase_image = \"{base}\"\nhadoop = \"3.3.4\"\njars = [\n"
+    );
+    for (j, _) in jars {
+        let sha = j.sha256.as_deref().unwrap_or_default();
+        toml.push_str(&format!(
+            "  {{ group = \"{}\", artifact = \"{}\", version = \"{}\", sha256 = \"{sha}\" }},\n",
+            j.group, j.artifact, j.version
+        ));
+    }
+    toml.push_str("]\n");
+    toml
+}
+
+fn docker(args: &[&str]) -> Result<(), HarnessError> {
+    let out = Command::new("docker").args(args).output().map_err(io("running docker"))?;
+    if !out.status.success() {
+        return Err(failed(&format!("docker {}", args.join(" ")), String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
+}
+
+/// Builds (or reuses, through the caches) the quick start image. `progress` receives one line per step.
+pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<QuickstartImage, HarnessError> {
+    let t = Instant::now();
+    let base = ensure_spark_base_image(None).map_err(|e| failed("the local Spark base image", e))?;
+    let base_seconds = if base.built { t.elapsed().as_secs_f64() } else { 0.0 };
+    progress(&format!("base image {} (Spark {}, {})", base.reference, base.spark_version, if base.built { "built" } else { "reused" }));
+
+    let builder = cargo_bin("sparkoss-image-builder", "image-builder")?;
+    let launcher = cargo_bin("sparkoss-launcher", "sparkoss-launcher")?;
+    let dir = tempfile::tempdir().map_err(io("creating a temporary folder"))?;
+    let jars = standin_jars(dir.path())?;
+    let maven = FileServer::start().map_err(|e| failed("the local Maven repository", e))?;
+    for (j, bytes) in &jars {
+        maven.put_jar(j, bytes);
+    }
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(&catalog, catalog_toml(&base.spark_version, &base.reference, &jars)).map_err(io("writing the catalog"))?;
+
+    // A fresh password per run; it reaches image-builder on stdin only.
+    let password = sha256_hex(format!("{}-{:?}", std::process::id(), Instant::now()).as_bytes())[..24].to_owned();
+    let registry = Registry::start("sparkoss", &password).map_err(|e| failed("docker-registry", e))?;
+    progress(&format!("Maven repository {} and docker-registry {} (htpasswd) on 127.0.0.1", maven.url, registry.host));
+
+    let pushed_tag = format!("{}/{IMAGE}:{}", registry.host, base.spark_version);
+    let cache = repo_root().join("target").join("quickstart").join("maven-cache");
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let args: Vec<String> = vec![
+        "build".into(),
+        "--spark".into(),
+        base.spark_version.clone(),
+        "--catalog".into(),
+        path(&catalog),
+        "--maven-repo".into(),
+        maven.url.clone(),
+        "--cache-dir".into(),
+        path(&cache),
+        "--launcher".into(),
+        path(&launcher),
+        "--tag".into(),
+        pushed_tag.clone(),
+        "--push".into(),
+        "--registry-username".into(),
+        "sparkoss".into(),
+        "--registry-password-stdin".into(),
+        "--output".into(),
+        "json".into(),
+    ];
+    let t = Instant::now();
+    let mut child = Command::new(&builder)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io(format!("running {}", builder.display())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(password.as_bytes()).map_err(io("writing the registry password to image-builder"))?;
+    }
+    let out = child.wait_with_output().map_err(io("waiting for image-builder"))?;
+    let build_seconds = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(failed("image-builder build --push", String::from_utf8_lossy(&out.stderr)));
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| HarnessError::Output { what: "image-builder --output json".into(), detail: e.to_string() })?;
+    let image_id = doc["image_id"].as_str().unwrap_or_default().to_owned();
+    let digest = doc["pushed"][0]["digest"].as_str().unwrap_or_default().to_owned();
+    let layers_pushed = doc["pushed"][0]["layers_pushed"].as_u64().unwrap_or(0);
+    if image_id.is_empty() || digest.is_empty() {
+        return Err(HarnessError::Output { what: "image-builder --output json".into(), detail: format!("no image id or digest in {doc}") });
+    }
+    progress(&format!(
+        "image-builder built {image_id} and pushed {pushed_tag}@{digest} ({layers_pushed} layers uploaded) in {build_seconds:.1}s"
+    ));
+
+    // The registry stops with this function: jobs use a tag that does not name it.
+    let reference = format!("{IMAGE}:{}", base.spark_version);
+    docker(&["tag", &image_id, &reference])?;
+    docker(&["image", "rm", &pushed_tag])?;
+    progress(&format!("tagged {reference}"));
+    Ok(QuickstartImage { reference, image_id, pushed: format!("{pushed_tag}@{digest}"), layers_pushed, base_seconds, build_seconds })
+}
+
+/// Where the quick start's Terraform configuration lives.
+pub fn quickstart_dir() -> PathBuf {
+    repo_root().join("examples").join("quickstart")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_names_the_line_and_every_pin() {
+        let jars =
+            vec![(Jar { group: "g".into(), artifact: "a".into(), version: "1-standin".into(), sha256: Some("ab".repeat(32)) }, Vec::new())];
+        let toml = catalog_toml("3.5.3", "sparkoss/spark-base:3.5.3", &jars);
+        assert!(toml.contains("spark = \"3.5\"\ndefault_version = \"3.5.3\""), "{toml}");
+        assert!(toml.contains("base_image = \"sparkoss/spark-base:3.5.3\""), "{toml}");
+        assert!(toml.contains(&format!("sha256 = \"{}\"", "ab".repeat(32))), "{toml}");
+    }
+}

@@ -1,0 +1,196 @@
+//! End to end, as the README's main command runs it: the quick start image is built with
+//! `image-builder` on the local Spark base image and pushed to a real `docker-registry`; the local
+//! cloud runs with its Docker kubelet; real Terraform applies `examples/quickstart` (an ACK
+//! cluster, a namespace with a quota and OSS credentials, a `sparkoss_job`); the driver pod runs
+//! as a container, its launcher fetches the jar and the input from the local OSS, and Spark
+//! counts the words. The test checks the job's state, the counts in the driver log (computed here
+//! independently), the labels, the OSS accesses, and that destroy leaves nothing: no pods, no
+//! clusters, no containers.
+//!
+//! Needs Docker, the Debian JDK and pyspark (scripts/install-tools). Takes about a minute warm.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+use sparkoss_acceptance_tests::localcloud::kube::request;
+use sparkoss_acceptance_tests::quickstart::{build_quickstart_image, quickstart_dir};
+use sparkoss_acceptance_tests::spark_base::example_job_jar;
+use sparkoss_acceptance_tests::{provider_bin, repo_root, LocalCloudProcess, Terraform, Workdir};
+
+/// A text with repeated words, punctuation and mixed case (tokenising matters).
+fn input_text() -> String {
+    let words = ["spark", "OSS", "kubernetes", "Terraform", "spark", "jar", "driver", "spark", "oss", "pod"];
+    let mut text = String::new();
+    for line in 0..120usize {
+        for i in 0..(1 + line % 7) {
+            text.push_str(words[(line * 3 + i * 7) % words.len()]);
+            text.push_str(if i % 3 == 0 { ", " } else { " " });
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn expected_counts(text: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        *counts.entry(w.to_lowercase()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// GET returning the body as text (pod logs are text/plain).
+fn get_text(endpoint: &str, path: &str) -> String {
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}\n{body}");
+    body.to_owned()
+}
+
+fn upload(oss: &str, ak: &str, sk: &str, jar: &std::path::Path, input: &std::path::Path) {
+    let py = repo_root().join(".tools/venv/bin/python");
+    let script = "import os, sys, oss2\n\
+auth = oss2.AuthV4(os.environ['AK'], os.environ['SK'])\n\
+b = oss2.Bucket(auth, sys.argv[1], 'sparkoss-demo', region='cn-local', is_path_style=True)\n\
+b.create_bucket()\n\
+b.put_object_from_file('jobs/wordcount.jar', sys.argv[2])\n\
+b.put_object_from_file('input/words.txt', sys.argv[3])\n";
+    // Keys through the environment, never argv.
+    let out =
+        Command::new(py).arg("-c").arg(script).arg(oss).arg(jar).arg(input).env("AK", ak).env("SK", sk).output().expect("python runs");
+    assert!(out.status.success(), "oss2 upload: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn containers_of(pid: u32) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=io.sparkoss.localcloud.pid={pid}")])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
+}
+
+#[test]
+fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
+    let t0 = Instant::now();
+    let jar = example_job_jar().expect("the example job builds");
+    let image = build_quickstart_image(&mut |l| eprintln!("e2e: {l}")).expect("the quick start image builds and pushes");
+    let t_image = t0.elapsed();
+    assert!(image.pushed.contains("@sha256:"), "{}", image.pushed);
+
+    let mut lc = LocalCloudProcess::start(&["--kubelet", "docker", "--create-delay", "2s"]).expect("localcloud starts");
+    let ep = lc.endpoints.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = input_text();
+    let input = dir.path().join("words.txt");
+    std::fs::write(&input, &text).expect("input");
+    upload(&ep.oss_endpoint, &ep.access_key_id, &ep.access_key_secret, &jar, &input);
+    let counts = expected_counts(&text);
+    let total: u64 = counts.values().sum();
+    let summary = format!("sparkoss-wordcount: total={total} distinct={}", counts.len());
+
+    let provider = provider_bin().expect("provider builds");
+    // One Terraform is enough here: both drive the same provider calls in the other tests.
+    let tf = Terraform::all().expect("terraform").into_iter().next().expect("terraform 1.15");
+    let mut wd = Workdir::new(&tf, &provider, "").expect("workdir");
+    wd.load_example(&quickstart_dir()).expect("quickstart copies");
+    for (k, v) in [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", ep.access_key_id.as_str()),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ep.access_key_secret.as_str()),
+        ("TF_VAR_oss_access_key_id", ep.access_key_id.as_str()),
+        ("TF_VAR_oss_access_key_secret", ep.access_key_secret.as_str()),
+    ] {
+        wd.set_env(k, v);
+    }
+    let vars = [
+        "-var".to_owned(),
+        format!("ack_endpoint={}", ep.ack_endpoint),
+        "-var".to_owned(),
+        format!("oss_endpoint={}", ep.oss_endpoint),
+        "-var".to_owned(),
+        format!("image={}", image.reference),
+    ];
+    let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+
+    let t1 = Instant::now();
+    let out = wd.apply(&vars).expect("apply runs");
+    let t_apply = t1.elapsed();
+    assert!(out.success, "terraform apply:\n{}\n{}", out.stdout, out.stderr);
+    for secret in [&ep.access_key_secret] {
+        assert!(!out.stdout.contains(secret.as_str()) && !out.stderr.contains(secret.as_str()), "a secret reached Terraform's output");
+    }
+
+    let outputs = wd.run(&["output", "-json"]).expect("output runs");
+    assert!(outputs.success, "{}", outputs.stderr);
+    let outputs: Value = serde_json::from_str(&outputs.stdout).expect("outputs JSON");
+    assert_eq!(outputs["job_state"]["value"], "SUCCEEDED", "{outputs}");
+    assert_eq!(outputs["exit_code"]["value"], 0, "{outputs}");
+    assert!(outputs["cpu_core_seconds"]["value"].as_f64().is_some_and(|v| v > 0.0), "usage: {outputs}");
+
+    // The driver pod, selected by the labels logs and metrics use.
+    let (code, pods) = request(
+        &ep.kubernetes_endpoint,
+        "GET",
+        "/api/v1/namespaces/team-a/pods?labelSelector=sparkoss.io%2Fjob%3Dwordcount%2Cspark-role%3Ddriver",
+        None,
+    )
+    .expect("list pods");
+    assert_eq!(code, 200, "{pods}");
+    let items = pods["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "one driver pod: {pods}");
+    let pod = &items[0];
+    assert_eq!(pod["metadata"]["labels"]["sparkoss.io/user"], "alice", "{pod}");
+    assert_eq!(pod["status"]["phase"], "Succeeded", "{pod}");
+    let cid = pod["status"]["containerStatuses"][0]["containerID"].as_str().unwrap_or_default();
+    assert!(cid.starts_with("docker://"), "the pod ran as a Docker container: {cid}");
+    let name = pod["metadata"]["name"].as_str().expect("pod name");
+    let log = get_text(&ep.kubernetes_endpoint, &format!("/api/v1/namespaces/team-a/pods/{name}/log"));
+    assert!(log.contains("sparkoss-launcher: exec "), "the launcher started Spark:\n{log}");
+    assert!(log.contains(&summary), "Spark's result `{summary}` in the driver log:\n{log}");
+    let (top_word, top_count) = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).expect("words");
+    assert!(log.contains(&format!("sparkoss-wordcount: {top_word}\t{top_count}")), "top word {top_word} {top_count}:\n{log}");
+
+    // The jar and the input were read from the local OSS by the launcher.
+    let (_, access) = request(&ep.oss_endpoint, "GET", "/_localcloud/access-log", None).expect("access log");
+    let entries = access.as_array().cloned().or_else(|| access["entries"].as_array().cloned()).unwrap_or_default();
+    for key in ["jobs/wordcount.jar", "input/words.txt"] {
+        assert!(
+            entries.iter().any(|e| e["method"] == "GET" && e["key"] == key && e["status"].as_u64().is_some_and(|s| s < 300)),
+            "GET {key} in the OSS access log: {access}"
+        );
+    }
+    assert!(containers_of(lc.pid()).is_empty(), "the finished pod's container is removed: {:?}", containers_of(lc.pid()));
+
+    let t2 = Instant::now();
+    let out = wd.destroy().expect("destroy runs");
+    let t_destroy = t2.elapsed();
+    assert!(out.success, "terraform destroy:\n{}\n{}", out.stdout, out.stderr);
+    let (_, pods) = request(&ep.kubernetes_endpoint, "GET", "/api/v1/pods", None).expect("pods");
+    assert_eq!(pods["items"].as_array().map(Vec::len), Some(0), "no pods after destroy: {pods}");
+    let (_, clusters) = request(&ep.ack_endpoint, "GET", "/_localcloud/clusters", None).expect("clusters");
+    let live: Vec<&Value> = clusters
+        .as_array()
+        .or(clusters["clusters"].as_array())
+        .map(|a| a.iter().filter(|c| c["state"] != "deleted").collect())
+        .unwrap_or_default();
+    assert!(live.is_empty(), "no cluster after destroy: {clusters}");
+    let pid = lc.pid();
+    assert!(lc.stop(), "the local cloud stops on SIGTERM");
+    assert!(containers_of(pid).is_empty(), "no container left: {:?}", containers_of(pid));
+    eprintln!(
+        "e2e timings: image {:.1}s (base {:.1}s, image-builder {:.1}s), apply {:.1}s, destroy {:.1}s",
+        t_image.as_secs_f64(),
+        image.base_seconds,
+        image.build_seconds,
+        t_apply.as_secs_f64(),
+        t_destroy.as_secs_f64()
+    );
+}
