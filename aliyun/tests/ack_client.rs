@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use sparkoss_aliyun::ack::model::{CreateClusterRequest, Tag};
+use sparkoss_aliyun::ack::model::{AutoScaling, CreateClusterRequest, NodePool, NodePoolInfo, NodePoolStatus, Tag};
 use sparkoss_aliyun::ack::AckClient;
 use sparkoss_aliyun::credentials::{CredentialsError, CredentialsProvider, Endpoints, OidcRole, Source};
 use sparkoss_aliyun::signing::Credentials;
@@ -312,6 +312,55 @@ async fn the_client_sends_sdk_paths_and_a_signature_the_receiver_can_recompute()
         assert_eq!(h("x-acs-security-token"), "sts-token");
     }
     assert_ne!(reqs[0].header("x-acs-signature-nonce"), reqs[1].header("x-acs-signature-nonce"), "a fresh nonce per request");
+}
+
+#[tokio::test]
+async fn node_pool_operations_use_the_sdk_paths_and_read_pool_states() {
+    let (base, seen) = serve(|r| match (r.method.as_str(), r.target.as_str()) {
+        ("POST", "/clusters/c1/nodepools") => (200, r#"{"nodepool_id":"np-new","task_id":"T-1","request_id":"R"}"#.into()),
+        ("GET", "/clusters/c1/nodepools") => (
+            200,
+            r#"{"nodepools":[{"nodepool_info":{"name":"a","nodepool_id":"np-a"},"auto_scaling":{"enable":true,"min_instances":1,"max_instances":3},"status":{"state":"scaling","total_nodes":2,"healthy_nodes":1}}]}"#.into(),
+        ),
+        ("DELETE", t) if t.starts_with("/clusters/c1/nodepools/np-a") => (200, r#"{"task_id":"T-2","request_id":"R"}"#.into()),
+        ("PUT", "/clusters/c1/nodepools/np-a") => (200, r#"{"nodepool_id":"np-a","task_id":"T-3","request_id":"R"}"#.into()),
+        _ => (404, r#"{"code":"ErrorNodePoolNotFound","message":"no such pool","requestId":"R404"}"#.into()),
+    })
+    .await;
+    let c = AckClient::new("cn-local", Some(&base), CredentialsProvider::fixed(Credentials::new("ak", "sk"))).expect("client");
+    let pool = NodePool {
+        nodepool_info: NodePoolInfo { name: "b".into(), nodepool_id: Some("stale".into()) },
+        auto_scaling: AutoScaling { enable: true, min_instances: 0, max_instances: 4 },
+        status: Some(NodePoolStatus { state: "active".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let created = c.create_node_pool("c1", &pool).await.expect("creates");
+    assert_eq!((created.nodepool_id.as_str(), created.task_id.as_str()), ("np-new", "T-1"));
+    let listed = c.describe_node_pools("c1").await.expect("lists").nodepools;
+    assert_eq!(listed[0].state(), "scaling");
+    assert!(!listed[0].status.as_ref().expect("status").is_active());
+    let mut scaled = listed[0].clone();
+    scaled.auto_scaling.max_instances = 9;
+    assert_eq!(c.modify_node_pool("c1", &scaled).await.expect("modifies").task_id, "T-3");
+    assert_eq!(c.delete_node_pool("c1", "np-a", true).await.expect("deletes").task_id, "T-2");
+    let gone = c.delete_node_pool("c1", "np-zz", true).await.expect_err("404");
+    assert!(gone.is_not_found(), "{gone}");
+    let mut unnamed = scaled.clone();
+    unnamed.nodepool_info.nodepool_id = None;
+    assert!(c.modify_node_pool("c1", &unnamed).await.is_err(), "a modify without a pool id is refused before sending");
+
+    let reqs = seen.lock().expect("lock").clone();
+    let body: serde_json::Value = serde_json::from_str(&reqs[0].body).expect("json body");
+    assert_eq!(body["nodepool_info"], serde_json::json!({"name": "b"}), "ACK assigns the id: none is sent");
+    assert!(body.get("status").is_none(), "the status is ACK's answer, never sent");
+    assert_eq!(body["auto_scaling"]["max_instances"], 4);
+    assert_eq!(reqs[0].header("x-acs-action"), Some("CreateClusterNodePool"));
+    let put: serde_json::Value = serde_json::from_str(&reqs[2].body).expect("json body");
+    assert_eq!((put["auto_scaling"]["max_instances"].as_i64(), put.get("status")), (Some(9), None));
+    assert_eq!(reqs[2].header("x-acs-action"), Some("ModifyClusterNodePool"));
+    assert_eq!(reqs[3].target, "/clusters/c1/nodepools/np-a?force=true");
+    assert_eq!(reqs[3].header("x-acs-action"), Some("DeleteClusterNodepool"));
+    assert_eq!(reqs.len(), 5, "the 404 is not retried and the id-less modify never sent");
 }
 
 fn decode(s: &str) -> String {

@@ -6,6 +6,18 @@
 //! `create_delay` has passed, then `running`; a create marked to fail becomes `failed` half-way;
 //! `deleting` for `create_delay`, then the cluster is gone (404 `ErrorClusterNotFound`).
 //!
+//! Node pools (`status.state` in DescribeClusterNodePools) follow their cluster while it is
+//! created (`initial`, then `active`). Pools added to a running cluster (CreateClusterNodePool)
+//! are `initial`, a ModifyClusterNodePool makes a pool `scaling` (autoscaler bounds changed) or
+//! `updating` (anything else), DeleteClusterNodepool makes it `deleting`; each lasts half of
+//! `create_delay`, then the pool is `active` again, or no longer listed. A pool that is busy
+//! refuses another change (400 `ErrorNodePoolState`), a pool with nodes refuses a delete without
+//! `force=true` (400 `ErrorNodePoolNotEmpty`): the codes are the emulator's own, shaped like ACK's.
+//!
+//! Cluster records (clusters, pools, their instants) are kept in `<data-dir>/ack/clusters.json`,
+//! written after every change, so a restarted local cloud still knows the clusters it made;
+//! states keep moving with wall-clock time across the restart.
+//!
 //! Unsigned control paths for tests, on the same port:
 //! - `POST /_localcloud/faults` `{"rules":[{"action":"CreateCluster"|"*","kind":K,"times":N,...}]}`
 //!   with K one of `throttle` (429 `Throttling.User`), `server_error` (500 `InternalError`),
@@ -27,7 +39,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use sparkoss_aliyun::ack::model::{CreateClusterRequest, NodePool, Tag};
@@ -37,6 +49,16 @@ use super::Shared;
 
 /// Cluster specifications the emulator accepts, as ACK does for managed clusters.
 const SPECS: &[&str] = &["ack.pro.small", "ack.standard"];
+/// Operations that change cluster records (saved to the data dir after each).
+const MUTATING: &[&str] = &[
+    "CreateCluster",
+    "DeleteCluster",
+    "CreateClusterNodePool",
+    "DeleteClusterNodepool",
+    "ModifyClusterNodePool",
+    "ModifyCluster",
+    "ModifyClusterTags",
+];
 /// Largest clock skew accepted on `x-acs-date`.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
@@ -61,11 +83,35 @@ fn any() -> String {
     "*".into()
 }
 
-#[derive(Debug, Clone)]
+/// A node pool and the operation under way on it, if any.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pool {
+    spec: NodePool,
+    /// (`initial` | `scaling` | `updating` | `deleting`, since when): the pool's own operation.
+    /// `None` for pools made with the cluster, which follow the cluster's state.
+    busy: Option<(String, SystemTime)>,
+    /// The task of the last operation (DescribeTaskInfo).
+    task_id: String,
+    /// Its type, as DescribeTaskInfo reports it.
+    task_type: String,
+}
+
+impl Pool {
+    fn id(&self) -> &str {
+        self.spec.nodepool_info.nodepool_id.as_deref().unwrap_or_default()
+    }
+
+    /// Nodes the emulated autoscaler keeps: the lower bound.
+    fn nodes(&self) -> i64 {
+        self.spec.auto_scaling.min_instances.max(0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cluster {
     id: String,
     req: CreateClusterRequest,
-    pools: Vec<NodePool>,
+    pools: Vec<Pool>,
     task_id: String,
     created: SystemTime,
     delay: Duration,
@@ -77,6 +123,38 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// How long a node pool operation takes.
+    fn pool_delay(&self) -> Duration {
+        self.delay / 2
+    }
+
+    /// A pool's `status.state`; `None` once a delete has finished (the pool is gone).
+    fn pool_state(&self, p: &Pool, now: SystemTime) -> Option<&'static str> {
+        let since = |t: SystemTime| now.duration_since(t).unwrap_or_default();
+        if let Some((kind, at)) = &p.busy {
+            let done = since(*at) >= self.pool_delay();
+            match (kind.as_str(), done) {
+                ("deleting", true) => return None,
+                ("deleting", false) => return Some("deleting"),
+                ("initial", false) => return Some("initial"),
+                ("scaling", false) => return Some("scaling"),
+                ("updating", false) => return Some("updating"),
+                _ => {}
+            }
+        }
+        Some(match self.state(now) {
+            "running" => "active",
+            "failed" => "failed",
+            "deleting" | "deleted" => "deleting",
+            _ => "initial",
+        })
+    }
+
+    /// The pools that still exist, with their state.
+    fn live_pools(&self, now: SystemTime) -> Vec<(&Pool, &'static str)> {
+        self.pools.iter().filter_map(|p| self.pool_state(p, now).map(|s| (p, s))).collect()
+    }
+
     fn state(&self, now: SystemTime) -> &'static str {
         let since = |t: SystemTime| now.duration_since(t).unwrap_or_default();
         if self.removed {
@@ -113,7 +191,7 @@ impl Cluster {
             "tags": r.tags,
             "deletion_protection": r.deletion_protection,
             "master_url": master,
-            "size": self.pools.iter().map(|p| p.auto_scaling.min_instances).sum::<i64>(),
+            "size": self.live_pools(now).iter().map(|(p, _)| p.nodes()).sum::<i64>(),
             "created": rfc3339(self.created),
         })
     }
@@ -128,6 +206,13 @@ struct Inner {
     seq: u64,
 }
 
+/// What `<data-dir>/ack/clusters.json` holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    seq: u64,
+    clusters: BTreeMap<String, Cluster>,
+}
+
 struct App {
     shared: Arc<Shared>,
     inner: Mutex<Inner>,
@@ -138,11 +223,45 @@ impl App {
         // A panic while holding the lock leaves consistent data (every update is one statement).
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn records_path(&self) -> std::path::PathBuf {
+        self.shared.config.data_dir.join("ack").join("clusters.json")
+    }
+
+    /// Writes the cluster records (temp file + rename, so a crash never leaves half a file).
+    fn save(&self, inner: &Inner) {
+        let path = self.records_path();
+        let saved = Saved { seq: inner.seq, clusters: inner.clusters.clone() };
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&saved).map_err(std::io::Error::other)?)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), "cannot save the ACK emulator's cluster records: {e}");
+        }
+    }
+}
+
+/// The cluster records a previous run left in `data_dir`, if any.
+fn load(path: &std::path::Path) -> Saved {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), "ignoring unreadable ACK emulator records: {e}");
+            Saved::default()
+        }),
+        Err(_) => Saved::default(),
+    }
 }
 
 /// The emulator's routes.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let app = Arc::new(App { shared, inner: Mutex::new(Inner::default()) });
+    let saved = load(&shared.config.data_dir.join("ack").join("clusters.json"));
+    let inner = Inner { clusters: saved.clusters, seq: saved.seq, ..Inner::default() };
+    let app = Arc::new(App { shared, inner: Mutex::new(inner) });
     Router::new().fallback(handle).with_state(app)
 }
 
@@ -254,6 +373,10 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     let query = parse_query(&raw_query);
     let resp = dispatch(&app, action, &segs, &query, &body, fail_create);
+    if resp.status().is_success() && MUTATING.contains(&action) {
+        let inner = app.lock();
+        app.save(&inner);
+    }
     record(&app, action, resp.status());
     if drop_answer {
         // Headers go out, then the body fails: the connection is cut with the answer lost.
@@ -279,6 +402,8 @@ fn route(method: &Method, segs: &[&str]) -> &'static str {
         ("GET", ["tasks", _]) => "DescribeTaskInfo",
         ("GET", ["clusters", _, "nodepools"]) => "DescribeClusterNodePools",
         ("PUT", ["clusters", _, "nodepools", _]) => "ModifyClusterNodePool",
+        ("POST", ["clusters", _, "nodepools"]) => "CreateClusterNodePool",
+        ("DELETE", ["clusters", _, "nodepools", _]) => "DeleteClusterNodepool",
         ("PUT", ["api", "v2", "clusters", _]) => "ModifyCluster",
         ("POST", ["clusters", _, "tags"]) => "ModifyClusterTags",
         _ => "Unknown",
@@ -419,7 +544,8 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                 .map(|(i, p)| {
                     let mut p = p.clone();
                     p.nodepool_info.nodepool_id = Some(format!("np{}{:02}", &id[1..9], i));
-                    p
+                    p.status = None;
+                    Pool { spec: p, busy: None, task_id: String::new(), task_type: String::new() }
                 })
                 .collect();
             let c = Cluster {
@@ -501,6 +627,19 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
         }
         "DescribeTaskInfo" => {
             let id = segs[1];
+            let pool_task = inner.clusters.values().find_map(|c| c.pools.iter().find(|p| p.task_id == id).map(|p| (c, p)));
+            if let Some((c, p)) = pool_task {
+                let state = match c.pool_state(p, now) {
+                    None | Some("active") => "success",
+                    Some("failed") => "fail",
+                    _ => "running",
+                };
+                let created = p.busy.as_ref().map(|(_, at)| rfc3339(*at)).unwrap_or_default();
+                return ok(json!({
+                    "task_id": id, "cluster_id": c.id, "task_type": p.task_type, "state": state, "created": created,
+                    "target": {"id": p.id(), "type": "nodepool"},
+                }));
+            }
             let Some(c) = inner.clusters.values().find(|c| c.task_id == id) else {
                 return error(StatusCode::NOT_FOUND, "ErrorTaskNotFound", format!("The task {id} does not exist."));
             };
@@ -508,10 +647,10 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                 (true, "deleted") => ("cluster_delete", "success"),
                 (true, _) => ("cluster_delete", "running"),
                 (false, "running") => ("cluster_create", "success"),
-                (false, "failed") => ("cluster_create", "failed"),
+                (false, "failed") => ("cluster_create", "fail"),
                 _ => ("cluster_create", "running"),
             };
-            let err = (state == "failed").then(|| json!({"code": "ClusterCreateFailed", "message": c.fail.clone().unwrap_or_default()}));
+            let err = (state == "fail").then(|| json!({"code": "ClusterCreateFailed", "message": c.fail.clone().unwrap_or_default()}));
             ok(json!({"task_id": id, "cluster_id": c.id, "task_type": kind, "state": state, "error": err, "created": rfc3339(c.created)}))
         }
         "DescribeClusterNodePools" => {
@@ -519,16 +658,87 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let pools = inner.clusters.get(id).map(|c| c.pools.clone()).unwrap_or_default();
-            let pools: Vec<Json> = pools
-                .iter()
-                .map(|p| {
-                    let mut v = serde_json::to_value(p).unwrap_or_default();
-                    v["status"] = json!({"state": "active"});
+            let Some(c) = inner.clusters.get(id) else { return not_found(id) };
+            let pools: Vec<Json> = c
+                .live_pools(now)
+                .into_iter()
+                .map(|(p, state)| {
+                    let mut v = serde_json::to_value(&p.spec).unwrap_or_default();
+                    let nodes = if state == "initial" { 0 } else { p.nodes() };
+                    v["status"] = json!({"state": state, "total_nodes": nodes, "healthy_nodes": nodes, "serving_nodes": nodes});
                     v
                 })
                 .collect();
             ok(json!({"nodepools": pools}))
+        }
+        "CreateClusterNodePool" => {
+            let id = segs[1];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let mut spec: NodePool = match serde_json::from_slice(body) {
+                Ok(p) => p,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+            };
+            if let Err(resp) = check_pool(&spec) {
+                return *resp;
+            }
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            if c.state(now) != "running" {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorClusterState",
+                    format!("The cluster is in state {}; node pools can be added once it is running.", c.state(now)),
+                );
+            }
+            let name = spec.nodepool_info.name.clone();
+            if c.live_pools(now).iter().any(|(p, _)| p.spec.nodepool_info.name == name) {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("A node pool named {name} already exists in the cluster."));
+            }
+            let np = format!("np{}", random_hex(15));
+            spec.nodepool_info.nodepool_id = Some(np.clone());
+            spec.status = None;
+            let task = format!("T-{}", random_hex(10));
+            c.pools.push(Pool { spec, busy: Some(("initial".into(), now)), task_id: task.clone(), task_type: "nodepool_create".into() });
+            ok(json!({"nodepool_id": np, "task_id": task}))
+        }
+        "DeleteClusterNodepool" => {
+            let (id, np) = (segs[1], segs[3]);
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let force = query.iter().any(|(k, v)| k == "force" && v == "true");
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            let state = c.pools.iter().find(|p| p.id() == np).and_then(|p| c.pool_state(p, now));
+            let Some(state) = state else {
+                return error(StatusCode::NOT_FOUND, "ErrorNodePoolNotFound", format!("The node pool {np} does not exist."));
+            };
+            let Some(p) = c.pools.iter_mut().find(|p| p.id() == np) else {
+                return error(StatusCode::NOT_FOUND, "ErrorNodePoolNotFound", format!("The node pool {np} does not exist."));
+            };
+            match state {
+                // A delete already under way: the same task, as a retried request would get.
+                "deleting" => return ok(json!({"task_id": p.task_id})),
+                "active" | "failed" => {}
+                busy => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "ErrorNodePoolState",
+                        format!("The node pool {np} is {busy}; wait until it is active before deleting it."),
+                    )
+                }
+            }
+            if p.nodes() > 0 && !force {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorNodePoolNotEmpty",
+                    format!("The node pool {np} still has {} nodes; remove them first or set force=true.", p.nodes()),
+                );
+            }
+            p.busy = Some(("deleting".into(), now));
+            p.task_id = format!("T-{}", random_hex(10));
+            p.task_type = "nodepool_delete".into();
+            ok(json!({"task_id": p.task_id}))
         }
         "ModifyClusterNodePool" => {
             let (id, np) = (segs[1], segs[3]);
@@ -543,18 +753,33 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                 return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
             }
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
-            let Some(p) = c.pools.iter_mut().find(|p| p.nodepool_info.nodepool_id.as_deref() == Some(np)) else {
+            let state = c.pools.iter().find(|p| p.id() == np).and_then(|p| c.pool_state(p, now));
+            let Some(state) = state else {
                 return error(StatusCode::NOT_FOUND, "ErrorNodePoolNotFound", format!("The node pool {np} does not exist."));
             };
+            if state != "active" {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorNodePoolState",
+                    format!("The node pool {np} is {state}; it can be modified once it is active."),
+                );
+            }
+            let Some(p) = c.pools.iter_mut().find(|p| p.id() == np) else {
+                return error(StatusCode::NOT_FOUND, "ErrorNodePoolNotFound", format!("The node pool {np} does not exist."));
+            };
+            let kind = if p.spec.auto_scaling != change.auto_scaling { "scaling" } else { "updating" };
             if !change.nodepool_info.name.is_empty() {
-                p.nodepool_info.name = change.nodepool_info.name;
+                p.spec.nodepool_info.name = change.nodepool_info.name;
             }
             if !change.scaling_group.instance_types.is_empty() {
-                p.scaling_group.instance_types = change.scaling_group.instance_types;
+                p.spec.scaling_group.instance_types = change.scaling_group.instance_types;
             }
-            p.auto_scaling = change.auto_scaling;
-            p.kubernetes_config = change.kubernetes_config;
-            ok(json!({"task_id": format!("T-{}", random_hex(10)), "nodepool_id": np}))
+            p.spec.auto_scaling = change.auto_scaling;
+            p.spec.kubernetes_config = change.kubernetes_config;
+            p.busy = Some((kind.into(), now));
+            p.task_id = format!("T-{}", random_hex(10));
+            p.task_type = "nodepool_update".into();
+            ok(json!({"task_id": p.task_id, "nodepool_id": np}))
         }
         "ModifyCluster" => {
             let id = segs[3];
@@ -583,6 +808,21 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
         }
         _ => error(StatusCode::NOT_FOUND, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."),
     }
+}
+
+/// What ACK checks in a node pool it is asked to create.
+fn check_pool(p: &NodePool) -> Result<(), Box<Response>> {
+    let bad = |msg: String| Err(Box::new(error(StatusCode::BAD_REQUEST, "ErrorParam", msg)));
+    if p.nodepool_info.name.is_empty() || p.nodepool_info.name.len() > 63 {
+        return bad("nodepool_info.name must be 1-63 characters.".into());
+    }
+    if p.scaling_group.instance_types.is_empty() {
+        return bad("scaling_group.instance_types must name at least one instance type.".into());
+    }
+    if p.auto_scaling.min_instances < 0 || p.auto_scaling.min_instances > p.auto_scaling.max_instances {
+        return bad("auto_scaling.min_instances must be between 0 and max_instances.".into());
+    }
+    Ok(())
 }
 
 /// The unsigned control paths for tests.
@@ -640,6 +880,7 @@ fn control(app: &App, method: &Method, rest: &str, body: &[u8]) -> Response {
             match inner.clusters.get_mut(id) {
                 Some(c) => {
                     c.removed = true;
+                    app.save(&inner);
                     ok(json!({}))
                 }
                 None => not_found(id),

@@ -316,12 +316,40 @@ impl AckClient {
     }
 
     /// ModifyClusterNodePool (`PUT /clusters/{id}/nodepools/{np}`): name, instance types,
-    /// autoscaler bounds and labels.
+    /// autoscaler bounds and labels. Asynchronous: the pool is `updating` or `scaling`, then
+    /// `active` again.
     pub async fn modify_node_pool(&self, cluster_id: &str, pool: &NodePool) -> AckResult<TaskStarted> {
         let np = pool.nodepool_info.nodepool_id.clone().unwrap_or_default();
+        if np.is_empty() {
+            return Err(AckError::Config("ModifyClusterNodePool needs the pool's nodepool_id".into()));
+        }
         let path = format!("/clusters/{}/nodepools/{}", acs3::encode_path_segment(cluster_id), acs3::encode_path_segment(&np));
-        let body = serde_json::to_vec(pool).map_err(|e| AckError::Config(e.to_string()))?;
+        let mut pool = pool.clone();
+        pool.status = None;
+        let body = serde_json::to_vec(&pool).map_err(|e| AckError::Config(e.to_string()))?;
         self.call("PUT", "ModifyClusterNodePool", &path, &[], Some(body)).await
+    }
+
+    /// CreateClusterNodePool (`POST /clusters/{id}/nodepools`): a pool added to a running
+    /// cluster. Asynchronous: the pool is `initial` until its nodes have joined, then `active`.
+    /// A lost answer is not retried (the caller looks the pool up by name instead).
+    pub async fn create_node_pool(&self, cluster_id: &str, pool: &NodePool) -> AckResult<NodePoolCreated> {
+        let path = format!("/clusters/{}/nodepools", acs3::encode_path_segment(cluster_id));
+        let mut pool = pool.clone();
+        // ACK assigns the id and reports the status; neither belongs in a create.
+        pool.nodepool_info.nodepool_id = None;
+        pool.status = None;
+        let body = serde_json::to_vec(&pool).map_err(|e| AckError::Config(e.to_string()))?;
+        self.call("POST", "CreateClusterNodePool", &path, &[], Some(body)).await
+    }
+
+    /// DeleteClusterNodepool (`DELETE /clusters/{id}/nodepools/{np}`). With `force`, a pool that
+    /// still has nodes is drained and its nodes released; without it ACK refuses such a pool.
+    /// Asynchronous: the pool is `deleting`, then no longer listed.
+    pub async fn delete_node_pool(&self, cluster_id: &str, nodepool_id: &str, force: bool) -> AckResult<TaskStarted> {
+        let path = format!("/clusters/{}/nodepools/{}", acs3::encode_path_segment(cluster_id), acs3::encode_path_segment(nodepool_id));
+        let force = if force { "true" } else { "false" };
+        self.call("DELETE", "DeleteClusterNodepool", &path, &[("force", force)], None).await
     }
 
     /// ModifyCluster (`PUT /api/v2/clusters/{id}`): deletion protection.

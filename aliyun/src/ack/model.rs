@@ -62,6 +62,32 @@ pub struct KubernetesConfig {
     pub labels: Vec<Tag>,
 }
 
+/// `nodepools[].status` (answers only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NodePoolStatus {
+    /// `initial`, `active`, `scaling`, `removing`, `deleting`, `updating` or `failed`.
+    #[serde(default)]
+    pub state: String,
+    /// Nodes in the pool.
+    #[serde(default)]
+    pub total_nodes: i64,
+    /// Healthy nodes.
+    #[serde(default)]
+    pub healthy_nodes: i64,
+}
+
+impl NodePoolStatus {
+    /// True when the pool is settled: no operation of its own is under way.
+    pub fn is_active(&self) -> bool {
+        self.state == "active"
+    }
+
+    /// True when the pool's own operation has failed.
+    pub fn is_failed(&self) -> bool {
+        self.state == "failed"
+    }
+}
+
 /// A node pool, as created, described and modified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct NodePool {
@@ -76,6 +102,16 @@ pub struct NodePool {
     /// Node labels.
     #[serde(default)]
     pub kubernetes_config: KubernetesConfig,
+    /// Where the pool is in its life (answers only; never sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<NodePoolStatus>,
+}
+
+impl NodePool {
+    /// The pool's state, `""` when ACK gave none.
+    pub fn state(&self) -> &str {
+        self.status.as_ref().map(|s| s.state.as_str()).unwrap_or_default()
+    }
 }
 
 /// CreateCluster's body for a managed cluster.
@@ -247,7 +283,7 @@ pub struct TaskInfo {
     /// Cluster id.
     #[serde(default)]
     pub cluster_id: String,
-    /// `running`, `success`, `failed`.
+    /// `running`, `success` or `fail` (as ACK spells it).
     #[serde(default)]
     pub state: String,
     /// What the task does, e.g. `cluster_create`.
@@ -264,6 +300,19 @@ pub struct NodePools {
     /// The pools.
     #[serde(default)]
     pub nodepools: Vec<NodePool>,
+}
+
+/// CreateClusterNodePool's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct NodePoolCreated {
+    /// The new pool's id.
+    pub nodepool_id: String,
+    /// The task that builds it.
+    #[serde(default)]
+    pub task_id: String,
+    /// Request id.
+    #[serde(default)]
+    pub request_id: String,
 }
 
 /// An answer that starts a task (ModifyCluster, ModifyClusterNodePool, DeleteCluster).

@@ -12,7 +12,17 @@ resource "sparkoss_cluster" "analytics" {
     max_size       = 20
   }
 
+  # Pools can be added, resized or removed later without replacing the cluster.
+  worker_pool {
+    name           = "spark-memory"
+    instance_types = ["ecs.r7.2xlarge"]
+    min_size       = 0
+    max_size       = 10
+    labels         = { "sparkoss.io/pool" = "memory" }
+  }
+
   timeouts {
     create = "45m"
+    update = "30m"
   }
 }

@@ -33,53 +33,55 @@ pub struct Cluster {
 impl Cluster {
     /// Builds the resource and its schema.
     pub fn new() -> Self {
-        let pool = Block::new("An elastic worker pool (an ACK node pool with auto scaling).")
-            .attr(Attribute::required("name", Type::String, "Pool name, unique within the cluster.").validate(cluster_name()))
-            .attr(
-                Attribute::required(
-                    "instance_types",
-                    Type::list(Type::String),
-                    "ECS instance types, in order of preference, e.g. `[\"ecs.g7.2xlarge\"]`.",
-                )
-                .validate(each(not_empty())),
+        let pool = Block::new(
+            "An elastic worker pool (an ACK node pool with auto scaling). Pools are known by name: adding, removing, renaming or \
+             resizing pools changes the running cluster in place (each change waits until ACK reports the pool `active`, or gone); \
+             changing a pool's disks or vSwitches replaces the cluster.",
+        )
+        .attr(Attribute::required("name", Type::String, "Pool name, unique within the cluster.").validate(cluster_name()))
+        .attr(
+            Attribute::required(
+                "instance_types",
+                Type::list(Type::String),
+                "ECS instance types, in order of preference, e.g. `[\"ecs.g7.2xlarge\"]`.",
             )
-            .attr(
-                Attribute::required("min_size", Type::Number, "Fewest nodes the autoscaler keeps (0 or more).")
-                    .validate(int_between(0, Some(1000))),
+            .validate(each(not_empty())),
+        )
+        .attr(
+            Attribute::required("min_size", Type::Number, "Fewest nodes the autoscaler keeps (0 or more).")
+                .validate(int_between(0, Some(1000))),
+        )
+        .attr(
+            Attribute::required("max_size", Type::Number, "Most nodes the autoscaler may add (1 or more, at least `min_size`).")
+                .validate(int_between(1, Some(1000))),
+        )
+        .attr(
+            Attribute::with_default(
+                "system_disk_size",
+                Type::Number,
+                Value::Number(crate::core::Number::Int(120)),
+                "System disk size in GiB, 40 to 2048 (default 120).",
             )
-            .attr(
-                Attribute::required("max_size", Type::Number, "Most nodes the autoscaler may add (1 or more, at least `min_size`).")
-                    .validate(int_between(1, Some(1000))),
+            .validate(int_between(40, Some(2048)))
+            .force_new(),
+        )
+        .attr(
+            Attribute::with_default(
+                "system_disk_category",
+                Type::String,
+                Value::string("cloud_essd"),
+                "System disk category (default `cloud_essd`).",
             )
-            .attr(
-                Attribute::with_default(
-                    "system_disk_size",
-                    Type::Number,
-                    Value::Number(crate::core::Number::Int(120)),
-                    "System disk size in GiB, 40 to 2048 (default 120).",
-                )
-                .validate(int_between(40, Some(2048)))
+            .validate(one_of(DISK_CATEGORIES))
+            .force_new(),
+        )
+        .attr(
+            Attribute::optional("vswitch_ids", Type::list(Type::String), "vSwitches for the pool's nodes (default: the cluster's).")
+                .validate(each(not_empty()))
                 .force_new(),
-            )
-            .attr(
-                Attribute::with_default(
-                    "system_disk_category",
-                    Type::String,
-                    Value::string("cloud_essd"),
-                    "System disk category (default `cloud_essd`).",
-                )
-                .validate(one_of(DISK_CATEGORIES))
-                .force_new(),
-            )
-            .attr(
-                Attribute::optional("vswitch_ids", Type::list(Type::String), "vSwitches for the pool's nodes (default: the cluster's).")
-                    .validate(each(not_empty()))
-                    .force_new(),
-            )
-            .attr(
-                Attribute::optional("labels", Type::map(Type::String), "Kubernetes labels put on the pool's nodes.").validate(k8s_labels()),
-            )
-            .attr(Attribute::computed("id", Type::String, "Node pool id."));
+        )
+        .attr(Attribute::optional("labels", Type::map(Type::String), "Kubernetes labels put on the pool's nodes.").validate(k8s_labels()))
+        .attr(Attribute::computed("id", Type::String, "Node pool id."));
         let block =
             Block::new("An ACK managed Kubernetes cluster, created and destroyed through the ACK OpenAPI, with elastic worker pools.")
                 .attr(Attribute::computed("id", Type::String, "The cluster id."))
@@ -215,8 +217,11 @@ impl Resource for Cluster {
         }
     }
 
-    /// The default plan, plus: adding or removing a worker pool replaces the cluster (pools
-    /// are created with the cluster; changing their number in place is not supported yet).
+    /// The default plan, with worker pools compared by identity instead of by position: a
+    /// configured pool is the prior pool of the same name (or, when renamed, the one it
+    /// replaces at the same position). Adding, removing or resizing pools is an in-place update
+    /// (new pools get an unknown `id`, kept pools keep theirs); changing a force-new attribute of
+    /// a kept pool (disks, vSwitches) still replaces the cluster.
     fn plan(&self, prior: &Value, proposed: &Value, config: &Value) -> Plan {
         let block = &self.schema.block;
         if proposed.is_null() {
@@ -225,16 +230,35 @@ impl Resource for Cluster {
         if prior.is_null() {
             return Plan { planned: block.plan(proposed, None, false), requires_replace: Vec::new() };
         }
-        let mut kept = block.plan(proposed, Some(prior), false);
+        let matches = proposed.attr("worker_pool").elements().map(|new| match_pools(pool_slice(prior), new));
+        let aligned = |fill: &dyn Fn(usize) -> Value| -> Value {
+            let mut p = prior.clone();
+            if let (Some(m), Some(obj)) = (&matches, p.attrs_mut()) {
+                let old = pool_slice(prior);
+                let items = m.iter().enumerate().map(|(i, j)| j.and_then(|j| old.get(j).cloned()).unwrap_or_else(|| fill(i))).collect();
+                obj.insert("worker_pool".into(), Value::List(items));
+            }
+            p
+        };
+        let mut kept = block.plan(proposed, Some(&aligned(&|_| Value::Null)), false);
         // Terraform proposes the prior value for an optional+computed attribute that left the
         // configuration; an attribute with a default goes back to its default instead.
         block.restore_defaults(config, &mut kept);
-        let mut requires_replace = Vec::new();
-        block.replace_paths(prior, &kept, &AttrPath::root(), &mut requires_replace);
-        let pools = |v: &Value| v.attr("worker_pool").elements().map(<[Value]>::len);
-        if pools(prior) != pools(proposed) && pools(proposed).is_some() {
-            requires_replace.push(AttrPath::root().attr("worker_pool"));
+        // Terraform proposes computed attributes of nested blocks by position, so a pool added
+        // before another would inherit its id: ids come from the matched prior pool instead.
+        if let (Some(m), Some(Value::List(pools))) = (&matches, kept.attrs_mut().and_then(|o| o.get_mut("worker_pool"))) {
+            for (item, j) in pools.iter_mut().zip(m) {
+                let id = j.and_then(|j| pool_slice(prior).get(j)).map(|p| p.attr("id").clone()).filter(|v| !v.is_null());
+                if let Some(o) = item.attrs_mut() {
+                    o.insert("id".into(), id.unwrap_or(Value::Unknown));
+                }
+            }
         }
+        // A new pool is compared with itself: only kept pools can force a replacement.
+        let kept_pools = pool_slice(&kept).to_vec();
+        let baseline = aligned(&|i| kept_pools.get(i).cloned().unwrap_or(Value::Null));
+        let mut requires_replace = Vec::new();
+        block.replace_paths(&baseline, &kept, &AttrPath::root(), &mut requires_replace);
         if requires_replace.is_empty() {
             Plan { planned: kept, requires_replace }
         } else {
@@ -281,6 +305,7 @@ impl Resource for Cluster {
         let new: Model = decode(planned)?;
         let id = old.cluster_id.clone().ok_or_else(|| error("Missing cluster id", "the prior state has no cluster_id"))?;
         let limit = op_timeout(&new, "update", 1800.0);
+        let deadline = Instant::now() + limit;
         let c = self.client(ctx)?;
         let work = async {
             if old.tags != new.tags {
@@ -291,27 +316,15 @@ impl Resource for Cluster {
                     .await
                     .map_err(|e| ack_error("Updating deletion protection", &e))?;
             }
-            for (o, n) in old.worker_pool.iter().zip(&new.worker_pool) {
-                let changed = o.name != n.name
-                    || o.instance_types != n.instance_types
-                    || o.min_size != n.min_size
-                    || o.max_size != n.max_size
-                    || o.labels != n.labels;
-                if !changed {
-                    continue;
-                }
-                let mut pool = n.to_ack();
-                pool.nodepool_info.nodepool_id = o.id.clone();
-                tracing::info!(cluster = %id, pool = ?o.id, min = n.min_size, max = n.max_size, "modifying node pool");
-                c.modify_node_pool(&id, &pool).await.map_err(|e| ack_error(&format!("Updating worker pool {:?}", n.name), &e))?;
-            }
+            let new = self.update_pools(&c, &id, &old, new.clone(), deadline).await?;
             let mut merged = new.clone();
             merged.cluster_id = Some(id.clone());
             self.fetch(&c, &id, Some(&merged))
                 .await?
                 .ok_or_else(|| error("Cluster disappeared", format!("cluster {id} vanished during the update")))
         };
-        match tokio::time::timeout(limit, work).await {
+        // The pool waits stop at the deadline with a precise error; this only bounds a call that hangs.
+        match tokio::time::timeout(limit + GRACE, work).await {
             Ok(r) => r,
             Err(_) => {
                 Err(error("Timed out updating the cluster", format!("cluster {id}: the update did not finish within {}", human(limit))))
@@ -377,6 +390,50 @@ const GRACE: Duration = Duration::from_secs(30);
 /// Consecutive failed polls (after the client's own retries) before giving up.
 const MAX_TRANSIENT: u32 = 10;
 
+/// What a pool wait waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PoolGoal {
+    /// `active` (a `failed` pool is an error).
+    Active,
+    /// `active` or `failed`: no operation of the pool's own under way.
+    Settled,
+    /// Settled, or no longer listed.
+    SettledOrGone,
+    /// No longer listed.
+    Gone,
+}
+
+/// The configured pools of a state or plan value (empty when unknown or null).
+fn pool_slice(v: &Value) -> &[Value] {
+    v.attr("worker_pool").elements().unwrap_or(&[])
+}
+
+/// For each new pool, the index of the prior pool it continues, if any: the prior pool of the
+/// same name, else (a rename) the prior pool at the same position when its name is no longer
+/// configured. Every prior pool is matched at most once.
+fn match_pools(prior: &[Value], new: &[Value]) -> Vec<Option<usize>> {
+    let name = |v: &Value| v.attr("name").as_str().map(str::to_owned);
+    let mut used = vec![false; prior.len()];
+    let mut out: Vec<Option<usize>> = new
+        .iter()
+        .map(|n| {
+            let j = name(n).and_then(|nm| (0..prior.len()).find(|&j| !used[j] && name(&prior[j]).as_deref() == Some(nm.as_str())));
+            if let Some(j) = j {
+                used[j] = true;
+            }
+            j
+        })
+        .collect();
+    let new_names: BTreeSet<String> = new.iter().filter_map(name).collect();
+    for (i, slot) in out.iter_mut().enumerate() {
+        if slot.is_none() && i < prior.len() && !used[i] && name(&prior[i]).is_none_or(|nm| !new_names.contains(&nm)) {
+            used[i] = true;
+            *slot = Some(i);
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Timeouts {
     create: Option<String>,
@@ -398,6 +455,15 @@ struct PoolModel {
 }
 
 impl PoolModel {
+    /// True when ModifyClusterNodePool has something to change (the attributes it can change).
+    fn differs_from(&self, other: &PoolModel) -> bool {
+        self.name != other.name
+            || self.instance_types != other.instance_types
+            || self.min_size != other.min_size
+            || self.max_size != other.max_size
+            || self.labels.clone().unwrap_or_default() != other.labels.clone().unwrap_or_default()
+    }
+
     fn to_ack(&self) -> NodePool {
         NodePool {
             nodepool_info: NodePoolInfo { name: self.name.clone(), nodepool_id: None },
@@ -411,6 +477,7 @@ impl PoolModel {
             kubernetes_config: KubernetesConfig {
                 labels: self.labels.iter().flatten().map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect(),
             },
+            status: None,
         }
     }
 
@@ -516,8 +583,18 @@ fn tags_with_owner(tags: Option<&BTreeMap<String, String>>) -> Vec<Tag> {
 }
 
 /// The wait between two polls of a long operation: 5 s growing by half up to 45 s, so a
-/// 15-minute create costs about 25 polls. `SPARKOSS_POLL_SCALE` (0 < s ≤ 1) shrinks the
-/// schedule for emulated clouds whose operations are scaled down the same way.
+/// 15-minute create costs about 24 polls (28 ACK calls with the lookup, the create and the final
+/// read). `SPARKOSS_POLL_SCALE` (0 < s ≤ 1) shrinks the schedule for emulated clouds whose
+/// operations are scaled down the same way.
+///
+/// Why not poll faster near the end: ACK gives no signal of when a create will finish (the
+/// cluster's state is `initial` throughout; DescribeTaskInfo's stages carry no names, progress
+/// or estimate; ACK documents 10-20 minutes), so the moment the cluster turns `running` is
+/// unknown to the poller and the delay in noticing it is up to one full interval, half of it on
+/// average. Noticing within 2 s at any moment of a 15-minute create needs a poll every 2 s,
+/// about 450 calls; 30 calls allow an interval of about 36 s. The schedule keeps the call
+/// budget and accepts a delay of up to 45 s (about 22 s on average); the early short waits find
+/// fast failures and fast (emulated) creates quickly.
 struct Poll {
     next: Duration,
     max: Duration,
@@ -612,11 +689,11 @@ impl Cluster {
         let mut poll = Poll::new();
         let mut transient = 0;
         let started_wait = Instant::now();
-        loop {
+        let running = loop {
             let wait = poll.next().min(deadline.saturating_duration_since(Instant::now()));
             tokio::time::sleep(wait).await;
             match c.describe_cluster_detail(&id).await {
-                Ok(d) if d.state == "running" => break,
+                Ok(d) if d.state == "running" => break d,
                 Ok(d) if d.state == "failed" => {
                     let reason = match &task {
                         Some(t) => c.describe_task_info(t).await.ok().and_then(|t| t.error).map(|e| e.message).filter(|m| !m.is_empty()),
@@ -659,13 +736,160 @@ impl Cluster {
                     ),
                 ));
             }
-        }
+        };
         let mut full = m.clone();
         full.cluster_id = Some(id.clone());
-        match self.fetch(c, &id, Some(&full)).await {
-            Ok(Some(v)) => Ok(v),
-            Ok(None) => Err((None, error("Cluster vanished", format!("cluster {id} disappeared right after becoming running")))),
+        // The poll that saw `running` already read the cluster: one ACK call less per create.
+        match self.state_from(c, running, Some(&full)).await {
+            Ok(v) => Ok(v),
             Err(d) => Err((Some(partial("running")), d)),
+        }
+    }
+
+    /// Brings the cluster's node pools to `new.worker_pool`: creates the pools without an id,
+    /// modifies kept pools that changed, deletes pools no longer configured, one at a time (ACK
+    /// runs one task per cluster at a time), each waited for until `active` or gone. Creates go
+    /// first so capacity is added before any is taken away. Returns `new` with the ids of the
+    /// pools it created or adopted.
+    async fn update_pools(&self, c: &AckClient, id: &str, old: &Model, mut new: Model, deadline: Instant) -> Result<Model, Diagnostics> {
+        let current = c.describe_node_pools(id).await.map_err(|e| ack_error(&format!("Reading the pools of cluster {id}"), &e))?.nodepools;
+        let claimed: BTreeSet<String> = new.worker_pool.iter().filter_map(|p| p.id.clone()).collect();
+        for n in new.worker_pool.iter_mut().filter(|p| p.id.is_none()) {
+            let what = format!("Adding worker pool {:?}", n.name);
+            // A pool of that name that no configured pool claims was left by an interrupted
+            // apply: adopt it (and bring it to the configuration) instead of making a second.
+            let orphan = current.iter().find(|a| {
+                a.nodepool_info.name == n.name
+                    && a.nodepool_info.nodepool_id.as_ref().is_some_and(|i| !claimed.contains(i))
+                    && !matches!(a.state(), "deleting" | "failed")
+            });
+            if let Some(a) = orphan {
+                let np = a.nodepool_info.nodepool_id.clone().unwrap_or_default();
+                tracing::info!(cluster = %id, pool = %np, name = %n.name, "adopting a node pool an interrupted apply left behind");
+                self.wait_pool(c, id, &np, &n.name, PoolGoal::Active, deadline).await?;
+                if PoolModel::from_ack(a, Some(n)).differs_from(n) {
+                    let mut pool = n.to_ack();
+                    pool.nodepool_info.nodepool_id = Some(np.clone());
+                    c.modify_node_pool(id, &pool).await.map_err(|e| ack_error(&what, &e))?;
+                    self.wait_pool(c, id, &np, &n.name, PoolGoal::Active, deadline).await?;
+                }
+                n.id = Some(np);
+                continue;
+            }
+            tracing::info!(cluster = %id, name = %n.name, min = n.min_size, max = n.max_size, "adding node pool");
+            let np = match c.create_node_pool(id, &n.to_ack()).await {
+                Ok(r) => r.nodepool_id,
+                Err(AckError::Transport { maybe_applied: true, .. }) => {
+                    // The answer was lost; the pool may exist. Look, don't create again.
+                    let pools = c.describe_node_pools(id).await.map_err(|e| ack_error(&what, &e))?.nodepools;
+                    let found = pools.into_iter().find(|a| a.nodepool_info.name == n.name && !matches!(a.state(), "deleting"));
+                    match found.and_then(|a| a.nodepool_info.nodepool_id) {
+                        Some(np) => np,
+                        None => {
+                            return Err(error(
+                                &format!("{what} failed"),
+                                "ACK's answer to CreateClusterNodePool was lost and no pool was made; apply again",
+                            ))
+                        }
+                    }
+                }
+                Err(e) => return Err(ack_error(&what, &e)),
+            };
+            n.id = Some(np.clone());
+            self.wait_pool(c, id, &np, &n.name, PoolGoal::Active, deadline).await?;
+        }
+        for n in &new.worker_pool {
+            let Some(np) = n.id.as_deref() else { continue };
+            let Some(o) = old.worker_pool.iter().find(|o| o.id.as_deref() == Some(np)) else { continue };
+            if !o.differs_from(n) {
+                continue;
+            }
+            // ACK refuses to change a pool while one of its own operations (an autoscaler
+            // scale-out, say) runs: wait for that to end first.
+            self.wait_pool(c, id, np, &n.name, PoolGoal::Settled, deadline).await?;
+            let mut pool = n.to_ack();
+            pool.nodepool_info.nodepool_id = Some(np.to_owned());
+            tracing::info!(cluster = %id, pool = %np, min = n.min_size, max = n.max_size, "modifying node pool");
+            c.modify_node_pool(id, &pool).await.map_err(|e| ack_error(&format!("Updating worker pool {:?}", n.name), &e))?;
+            self.wait_pool(c, id, np, &n.name, PoolGoal::Active, deadline).await?;
+        }
+        let keep: BTreeSet<&str> = new.worker_pool.iter().filter_map(|p| p.id.as_deref()).collect();
+        for o in old.worker_pool.iter().filter(|o| o.id.as_deref().is_some_and(|i| !keep.contains(i))) {
+            let np = o.id.as_deref().unwrap_or_default();
+            // A pool already gone is fine: the delete below then answers 404 and is skipped.
+            self.wait_pool(c, id, np, &o.name, PoolGoal::SettledOrGone, deadline).await?;
+            tracing::info!(cluster = %id, pool = %np, name = %o.name, "removing node pool");
+            // The pool's nodes go with it: that is what removing the block asks for.
+            match c.delete_node_pool(id, np, true).await {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(ack_error(&format!("Removing worker pool {:?}", o.name), &e)),
+            }
+            self.wait_pool(c, id, np, &o.name, PoolGoal::Gone, deadline).await?;
+        }
+        Ok(new)
+    }
+
+    /// Polls DescribeClusterNodePools until pool `np` is `active` (or gone), bounded by
+    /// `deadline` and by [`MAX_TRANSIENT`] consecutive failed polls.
+    async fn wait_pool(&self, c: &AckClient, id: &str, np: &str, name: &str, goal: PoolGoal, deadline: Instant) -> Result<(), Diagnostics> {
+        let started = Instant::now();
+        let mut poll = Poll::new();
+        let mut transient = 0;
+        let mut first = true;
+        loop {
+            // An adopted pool may already be settled: look once before the first wait.
+            if !first {
+                tokio::time::sleep(poll.next().min(deadline.saturating_duration_since(Instant::now()))).await;
+            }
+            first = false;
+            match c.describe_node_pools(id).await {
+                Ok(r) => {
+                    transient = 0;
+                    let pool = r.nodepools.into_iter().find(|p| p.nodepool_info.nodepool_id.as_deref() == Some(np));
+                    match (goal, pool.as_ref().map(|p| p.state())) {
+                        (PoolGoal::Gone | PoolGoal::SettledOrGone, None)
+                        | (PoolGoal::Active | PoolGoal::Settled | PoolGoal::SettledOrGone, Some("active"))
+                        | (PoolGoal::Settled | PoolGoal::SettledOrGone, Some("failed")) => return Ok(()),
+                        (PoolGoal::Active | PoolGoal::Settled, None) => {
+                            return Err(error(
+                                "Worker pool vanished",
+                                format!("worker pool {name:?} ({np}) of cluster {id} disappeared while it was being changed"),
+                            ))
+                        }
+                        (_, Some("failed")) => {
+                            return Err(error(
+                                "Worker pool operation failed",
+                                format!("ACK reports worker pool {name:?} ({np}) of cluster {id} as failed; see the node pool's events in the ACK console"),
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+                Err(e) if e.is_not_found() => {
+                    return Err(error("Cluster vanished", format!("cluster {id} disappeared while worker pool {name:?} was being changed")))
+                }
+                Err(e) => {
+                    transient += 1;
+                    if transient > MAX_TRANSIENT {
+                        return Err(ack_error(&format!("Waiting for worker pool {name:?}"), &e));
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                let want = match goal {
+                    PoolGoal::Active => "active",
+                    PoolGoal::Settled | PoolGoal::SettledOrGone => "done with its current operation",
+                    PoolGoal::Gone => "deleted",
+                };
+                return Err(error(
+                    "Timed out updating the cluster",
+                    format!(
+                        "worker pool {name:?} ({np}) of cluster {id} was not {want} after {}; raise timeouts.update and apply again",
+                        human(Instant::now().saturating_duration_since(started))
+                    ),
+                ));
+            }
         }
     }
 
@@ -695,6 +919,12 @@ impl Cluster {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(ack_error(&format!("Reading cluster {id}"), &e)),
         };
+        self.state_from(c, d, prior).await.map(Some)
+    }
+
+    /// The whole state from the cluster's detail `d` (its pools and kubeconfig are read here).
+    async fn state_from(&self, c: &AckClient, d: ClusterDetail, prior: Option<&Model>) -> Result<Value, Diagnostics> {
+        let id = d.cluster_id.as_str();
         let pools = c.describe_node_pools(id).await.map_err(|e| ack_error(&format!("Reading the pools of cluster {id}"), &e))?.nodepools;
         let kubeconfig = if d.state == "running" || d.state == "updating" || d.state == "scaling" {
             Some(
@@ -736,7 +966,7 @@ impl Cluster {
             worker_pool: ordered,
             timeouts: prior.and_then(|p| p.timeouts.clone()),
         };
-        Ok(Some(self.encode(&m)))
+        Ok(self.encode(&m))
     }
 }
 
@@ -785,19 +1015,99 @@ mod tests {
         v
     }
 
+    fn named(name: &str, max: i64) -> Value {
+        let mut p = pool(max);
+        p.attrs_mut().expect("object").insert("name".into(), Value::string(name));
+        p
+    }
+
+    /// `applied`, with each pool's id set to `np-<name>`.
+    fn applied_with_ids(config: &Value) -> Value {
+        let mut v = applied(config);
+        if let Some(Value::List(pools)) = v.attrs_mut().and_then(|o| o.get_mut("worker_pool")) {
+            for p in pools {
+                let id = format!("np-{}", p.attr("name").as_str().unwrap_or_default());
+                p.attrs_mut().expect("object").insert("id".into(), Value::string(id));
+            }
+        }
+        v
+    }
+
+    /// Terraform's proposed new state: the configuration with computed attributes of nested
+    /// blocks copied from the prior state *by position*.
+    fn proposed(prior: &Value, config: &Value) -> Value {
+        let mut v = config.clone();
+        if let Some(Value::List(pools)) = v.attrs_mut().and_then(|o| o.get_mut("worker_pool")) {
+            for (i, p) in pools.iter_mut().enumerate() {
+                let id = pool_slice(prior).get(i).map(|x| x.attr("id").clone()).unwrap_or(Value::Null);
+                p.attrs_mut().expect("object").insert("id".into(), id);
+            }
+        }
+        v
+    }
+
+    fn pool_ids(plan: &Plan) -> Vec<Value> {
+        pool_slice(&plan.planned).iter().map(|p| p.attr("id").clone()).collect()
+    }
+
     #[test]
-    fn scaling_is_an_update_and_a_new_pool_a_replacement() {
+    fn scaling_adding_and_removing_pools_are_updates_that_keep_pool_ids() {
         let r = Cluster::new();
-        let before = config(vec![pool(3)], Value::Null);
-        let prior = applied(&before);
-        let scaled = config(vec![pool(9)], Value::Null);
-        let plan = r.plan(&prior, &scaled, &scaled);
-        assert!(plan.requires_replace.is_empty(), "{:?}", plan.requires_replace);
-        assert_eq!(plan.planned.attr("cluster_id"), &Value::string("x"), "computed values are kept on update");
-        let two = config(vec![pool(3), pool(3)], Value::Null);
-        let plan = r.plan(&prior, &two, &two);
-        assert_eq!(plan.requires_replace, vec![AttrPath::root().attr("worker_pool")]);
+        let prior = applied_with_ids(&config(vec![named("a", 3), named("b", 3)], Value::Null));
+        let plan_for = |pools: Vec<Value>| {
+            let cfg = config(pools, Value::Null);
+            r.plan(&prior, &proposed(&prior, &cfg), &cfg)
+        };
+
+        let scaled = plan_for(vec![named("a", 9), named("b", 3)]);
+        assert!(scaled.requires_replace.is_empty(), "{:?}", scaled.requires_replace);
+        assert_eq!(scaled.planned.attr("cluster_id"), &Value::string("x"), "computed values are kept on update");
+        assert_eq!(pool_ids(&scaled), [Value::string("np-a"), Value::string("np-b")]);
+
+        // A pool added in front: the others keep their ids (not their positions' ids).
+        let added = plan_for(vec![named("c", 2), named("a", 3), named("b", 3)]);
+        assert!(added.requires_replace.is_empty(), "{:?}", added.requires_replace);
+        assert_eq!(pool_ids(&added), [Value::Unknown, Value::string("np-a"), Value::string("np-b")]);
+        assert_eq!(added.planned.attr("cluster_id"), &Value::string("x"), "same cluster");
+
+        // The first pool removed: the second keeps its id.
+        let removed = plan_for(vec![named("b", 3)]);
+        assert!(removed.requires_replace.is_empty(), "{:?}", removed.requires_replace);
+        assert_eq!(pool_ids(&removed), [Value::string("np-b")]);
+
+        // A rename in place keeps the pool (ModifyClusterNodePool renames it).
+        let renamed = plan_for(vec![named("a", 3), named("b2", 3)]);
+        assert!(renamed.requires_replace.is_empty());
+        assert_eq!(pool_ids(&renamed), [Value::string("np-a"), Value::string("np-b")]);
+    }
+
+    #[test]
+    fn a_force_new_change_of_a_kept_pool_still_replaces_the_cluster() {
+        let r = Cluster::new();
+        let prior = applied_with_ids(&config(vec![named("a", 3), named("b", 3)], Value::Null));
+        let mut bigger = named("b", 3);
+        bigger.attrs_mut().expect("object").insert("system_disk_size".into(), Value::Number(Number::Int(200)));
+        // b moved to the front *and* got a bigger disk: the change is found on b, not on a.
+        let cfg = config(vec![bigger, named("a", 3)], Value::Null);
+        let plan = r.plan(&prior, &proposed(&prior, &cfg), &cfg);
+        assert_eq!(plan.requires_replace, vec![AttrPath::root().attr("worker_pool").index(0).attr("system_disk_size")]);
         assert!(plan.planned.attr("cluster_id").is_unknown());
+        // A new pool with a non-default disk is no replacement: it is made as configured.
+        let mut fresh = named("c", 3);
+        fresh.attrs_mut().expect("object").insert("system_disk_size".into(), Value::Number(Number::Int(200)));
+        let cfg = config(vec![named("a", 3), named("b", 3), fresh], Value::Null);
+        let plan = r.plan(&prior, &proposed(&prior, &cfg), &cfg);
+        assert!(plan.requires_replace.is_empty(), "{:?}", plan.requires_replace);
+    }
+
+    #[test]
+    fn pools_match_by_name_then_by_position_for_renames() {
+        let v = |names: &[&str]| names.iter().map(|n| named(n, 1)).collect::<Vec<_>>();
+        assert_eq!(match_pools(&v(&["a", "b"]), &v(&["b", "a"])), [Some(1), Some(0)]);
+        assert_eq!(match_pools(&v(&["a", "b"]), &v(&["c", "a", "b"])), [None, Some(0), Some(1)]);
+        assert_eq!(match_pools(&v(&["a", "b"]), &v(&["a", "c"])), [Some(0), Some(1)], "b renamed to c");
+        assert_eq!(match_pools(&v(&["a", "b"]), &v(&["c", "a"])), [None, Some(0)], "a's slot is not taken by a new name");
+        assert_eq!(match_pools(&v(&["a"]), &v(&[])), Vec::<Option<usize>>::new());
     }
 
     #[test]
