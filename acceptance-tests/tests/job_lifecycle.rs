@@ -1,7 +1,9 @@
 //! `sparkoss_job` with real Terraform against the local cloud's Kubernetes API and its
-//! rule-based kubelet: run → import-verify → pod deleted out of band → re-run → destroy (1.15
-//! and 1.0); and the failures (job fails with its log tail, quota too small, missing jar on OSS,
-//! ImagePullBackOff within `pending_timeout`).
+//! rule-based kubelet: run (with `files` and the namespace's OSS credentials Secret) →
+//! import-verify → pod deleted out of band → re-run → destroy (1.15 and 1.0); the failures (job
+//! fails with its log tail, quota too small, missing jar on OSS, ImagePullBackOff within
+//! `pending_timeout`, clashing file names at plan); the provider's OSS endpoint and region in the
+//! driver's environment.
 
 use std::time::Instant;
 
@@ -44,6 +46,9 @@ resource "sparkoss_job" "{label}" {{
     )
 }
 
+/// Two files the launcher fetches next to the job: one from the image, one from the web.
+const FILES: &str = r#"files = ["local:///opt/spark/examples/src/main/resources/people.txt", "https://example.com/data/lookup.csv"]"#;
+
 fn get(ep: &str, path: &str) -> (u16, Value) {
     request(ep, "GET", path, None).expect("kube API answers")
 }
@@ -61,8 +66,8 @@ fn job_runs_imports_reruns_and_is_destroyed() {
     for tf in Terraform::all().expect("terraform") {
         let ns = format!("jobs-{}", tf.label.replace('.', "-"));
         let main = format!(
-            "{HEADER}provider \"sparkoss\" {{}}\nresource \"sparkoss_namespace\" \"team\" {{\n  {conn}\n  name = \"{ns}\"\n  quota {{\n    cpu = \"8\"\n    memory = \"16Gi\"\n    limits_cpu = \"8\"\n  }}\n}}\n{}",
-            job("etl", &conn, "sparkoss_namespace.team.name", "etl", "")
+            "{HEADER}provider \"sparkoss\" {{}}\nresource \"sparkoss_namespace\" \"team\" {{\n  {conn}\n  name = \"{ns}\"\n  quota {{\n    cpu = \"8\"\n    memory = \"16Gi\"\n    limits_cpu = \"8\"\n  }}\n  oss_credentials {{\n    access_key_id = \"AKID\"\n    access_key_secret = \"s3cr3t\"\n  }}\n}}\n{}",
+            job("etl", &conn, "sparkoss_namespace.team.name", "etl", &format!("{FILES}\n  oss_credentials_secret = sparkoss_namespace.team.oss_credentials_secret"))
         );
         let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
         let out = wd.apply(&[]).expect("apply runs");
@@ -93,6 +98,9 @@ fn job_runs_imports_reruns_and_is_destroyed() {
         assert!(args.contains(&"spark.kubernetes.executor.label.sparkoss.io/job=etl"), "{args:?}");
         assert!(args.windows(2).any(|w| w == ["--main-application", "local:///opt/spark/examples/jars/spark-examples.jar"]), "{args:?}");
         assert_eq!(&args[args.len() - 2..], ["--arg", "100"]);
+        let files: Vec<&str> = args.windows(2).filter(|w| w[0] == "--file").map(|w| w[1]).collect();
+        assert_eq!(files, ["local:///opt/spark/examples/src/main/resources/people.txt", "https://example.com/data/lookup.csv"]);
+        assert_eq!(c["envFrom"][0]["secretRef"]["name"], "sparkoss-oss-credentials", "{c}");
         let (code, svc) = get(&ep, &format!("/api/v1/namespaces/{ns}/services/etl-driver-svc"));
         assert_eq!(code, 200);
         assert_eq!(svc["spec"]["clusterIP"], "None");
@@ -102,9 +110,15 @@ fn job_runs_imports_reruns_and_is_destroyed() {
         assert!(plan.success, "terraform {}: no changes expected: {}\n{}", tf.label, plan.stdout, plan.stderr);
 
         // Import by namespace/name, connection from KUBECONFIG: the imported state plans no changes.
-        let mut imp =
-            Workdir::new(&tf, &provider, &format!("{HEADER}provider \"sparkoss\" {{}}\n{}", job("etl", "", &format!("{ns:?}"), "etl", "")))
-                .expect("workdir");
+        let mut imp = Workdir::new(
+            &tf,
+            &provider,
+            &format!(
+                "{HEADER}provider \"sparkoss\" {{}}\n{}",
+                job("etl", "", &format!("{ns:?}"), "etl", &format!("{FILES}\n  oss_credentials_secret = \"sparkoss-oss-credentials\""))
+            ),
+        )
+        .expect("workdir");
         imp.set_env("KUBECONFIG", &kc.display().to_string());
         let out = imp.import("sparkoss_job.etl", &format!("{ns}/etl")).expect("import runs");
         assert!(out.success, "terraform {} import: {}\n{}", tf.label, out.stdout, out.stderr);
@@ -238,6 +252,16 @@ fn a_jar_replaced_on_oss_plans_a_rerun() {
     let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
     let out = wd.apply(&[]).expect("apply runs");
     assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+    // The driver reaches the OSS the provider's pre-flight used.
+    let (_, pod) = get(&ep, "/api/v1/namespaces/etag/pods/etl-driver");
+    let env: Vec<(&str, &str)> = pod["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
+        .collect();
+    assert!(env.contains(&("SPARKOSS_OSS_ENDPOINT", lc.endpoints.oss_endpoint.as_str())), "{env:?}");
+    assert!(env.contains(&("ALIBABA_CLOUD_REGION", "cn-local")), "{env:?}");
     let state = wd.state_resources();
     let etag = state[0]["instances"][0]["attributes"]["main_application_etag"].as_str().expect("etag recorded").to_owned();
     assert!(!etag.is_empty());
@@ -255,4 +279,22 @@ fn a_jar_replaced_on_oss_plans_a_rerun() {
     assert!(out.success, "{}", out.stderr);
     let rerun = wd.state_resources()[0]["instances"][0]["attributes"]["main_application_etag"].as_str().map(str::to_owned);
     assert!(rerun.is_some_and(|e| e != etag), "the re-run records the new ETag");
+}
+
+#[test]
+fn clashing_file_names_fail_at_plan_on_the_element() {
+    let provider = provider_bin().expect("provider builds");
+    let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
+    let files = r#"files = ["oss://data/2026/input.csv", "https://example.com/other/input.csv?sig=s3cr3t"]"#;
+    let main = [HEADER.to_owned(), "provider \"sparkoss\" {}\n".to_owned(), job("etl", "", "\"team\"", "etl", files)].concat();
+    let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
+    let v = wd.validate().expect("validate runs");
+    let errors = v.errors();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].summary, "Duplicate file name");
+    assert!(errors[0].detail.contains("files[1] and files[0]") && errors[0].detail.contains("\"input.csv\""), "{}", errors[0].detail);
+    assert!(!errors[0].detail.contains("s3cr3t"), "{}", errors[0].detail);
+    // The diagnostic points at the `files` line of the configuration.
+    let line = main.lines().position(|l| l.trim_start().starts_with("files")).map(|i| i as u64 + 1);
+    assert_eq!(errors[0].line(), line, "{:#?}", errors[0]);
 }

@@ -126,3 +126,128 @@ fn namespace_create_drift_import_destroy() {
         assert!(out.success, "{}", out.stderr);
     }
 }
+
+fn creds_config(name: &str, connection: &str, creds: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    sparkoss = {{ source = "sparkoss/sparkoss" }}
+  }}
+}}
+provider "sparkoss" {{}}
+resource "sparkoss_namespace" "team" {{
+  {connection}
+  name = "{name}"
+  {creds}
+}}
+output "secret" {{
+  value = sparkoss_namespace.team.oss_credentials_secret
+}}
+"#
+    )
+}
+
+/// The Secret's data, decoded; `None` when it does not exist.
+fn secret_data(ep: &str, ns: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    use base64::Engine as _;
+    let (code, s) = get(ep, &format!("/api/v1/namespaces/{ns}/secrets/sparkoss-oss-credentials"));
+    if code == 404 {
+        return None;
+    }
+    assert_eq!(code, 200, "{s}");
+    assert_eq!(s["type"], "Opaque", "{s}");
+    let data = s["data"].as_object().expect("data");
+    Some(
+        data.iter()
+            .map(|(k, v)| {
+                let raw = base64::engine::general_purpose::STANDARD.decode(v.as_str().expect("base64 text")).expect("base64");
+                (k.clone(), String::from_utf8(raw).expect("utf-8"))
+            })
+            .collect(),
+    )
+}
+
+fn output_secret(wd: &Workdir) -> Value {
+    let out = wd.run(&["output", "-json", "secret"]).expect("output runs");
+    serde_json::from_str(out.stdout.trim()).unwrap_or(Value::Null)
+}
+
+#[test]
+fn namespace_oss_credentials_secret_lifecycle() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let ep = lc.endpoints.kubernetes_endpoint.clone();
+    let provider = provider_bin().expect("provider builds");
+    let kc_dir = tempfile::tempdir().expect("tempdir");
+    let kc = kc_dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
+    let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+    let block = |secret: &str, token: Option<&str>| {
+        let token = token.map(|t| format!("    security_token    = {t:?}\n")).unwrap_or_default();
+        format!("oss_credentials {{\n    access_key_id     = \"AKID-team\"\n    access_key_secret = {secret:?}\n{token}  }}")
+    };
+    for tf in Terraform::all().expect("terraform") {
+        let name = format!("creds-{}", tf.label.replace('.', "-"));
+        let wd = Workdir::new(&tf, &provider, &creds_config(&name, &conn, &block("first-s3cr3t", None))).expect("workdir");
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} apply: {}\n{}", tf.label, out.stdout, out.stderr);
+        assert!(!out.stdout.contains("first-s3cr3t") && !out.stderr.contains("first-s3cr3t"), "secret printed: {}", out.stdout);
+        let data = secret_data(&ep, &name).expect("secret created");
+        assert_eq!(data.get("ALIBABA_CLOUD_ACCESS_KEY_ID").map(String::as_str), Some("AKID-team"));
+        assert_eq!(data.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET").map(String::as_str), Some("first-s3cr3t"));
+        assert!(!data.contains_key("ALIBABA_CLOUD_SECURITY_TOKEN"), "no token configured: {data:?}");
+        assert_eq!(output_secret(&wd), json!("sparkoss-oss-credentials"));
+        let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
+        assert!(plan.success, "terraform {}: a fresh apply must plan no changes: {}\n{}", tf.label, plan.stdout, plan.stderr);
+
+        // Rotating the key (and adding a token) updates the Secret in place: same namespace.
+        let uid = get(&ep, &format!("/api/v1/namespaces/{name}")).1["metadata"]["uid"].clone();
+        std::fs::write(wd.file("main.tf"), creds_config(&name, &conn, &block("second-s3cr3t", Some("sts-token")))).expect("main.tf");
+        let plan = wd.run(&["plan", "-input=false", "-no-color"]).expect("plan runs");
+        assert!(plan.stdout.contains("updated in-place") && !plan.stdout.contains("second-s3cr3t"), "{}", plan.stdout);
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{name}")).1["metadata"]["uid"], uid, "namespace must not be replaced");
+        let data = secret_data(&ep, &name).expect("secret kept");
+        assert_eq!(data.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET").map(String::as_str), Some("second-s3cr3t"));
+        assert_eq!(data.get("ALIBABA_CLOUD_SECURITY_TOKEN").map(String::as_str), Some("sts-token"));
+
+        // Drift: the Secret deleted out of band is noticed by refresh and recreated by apply.
+        let (code, _) =
+            request(&ep, "DELETE", &format!("/api/v1/namespaces/{name}/secrets/sparkoss-oss-credentials"), None).expect("delete");
+        assert_eq!(code, 200);
+        let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
+        assert!(
+            !plan.success && plan.stdout.contains("updated in-place"),
+            "terraform {}: drift not planned: {}\n{}",
+            tf.label,
+            plan.stdout,
+            plan.stderr
+        );
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(
+            secret_data(&ep, &name).and_then(|d| d.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET").cloned()).as_deref(),
+            Some("second-s3cr3t")
+        );
+
+        // Removing the block deletes the Secret; the name output becomes null.
+        std::fs::write(wd.file("main.tf"), creds_config(&name, &conn, "")).expect("main.tf");
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+        assert!(secret_data(&ep, &name).is_none(), "secret must be deleted with the block");
+        assert_eq!(output_secret(&wd), Value::Null);
+        let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
+        assert!(plan.success, "no changes after removing the block: {}\n{}", plan.stdout, plan.stderr);
+
+        // Back again, then destroy: the Secret goes with the namespace.
+        std::fs::write(wd.file("main.tf"), creds_config(&name, &conn, &block("third-s3cr3t", None))).expect("main.tf");
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+        assert!(secret_data(&ep, &name).is_some());
+        let out = wd.destroy().expect("destroy runs");
+        assert!(out.success, "{}", out.stderr);
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{name}")).0, 404);
+        assert!(secret_data(&ep, &name).is_none());
+    }
+}

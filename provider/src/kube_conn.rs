@@ -2,6 +2,7 @@
 //! or `kubeconfig_path` + `context`), through kube-rs. Errors never carry the kubeconfig's text:
 //! it holds credentials.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -82,6 +83,9 @@ pub fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
+/// Clients built so far in this process (the cache's effect, observable by tests).
+static CLIENTS_BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A resource's connection attributes.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Connection {
@@ -135,18 +139,21 @@ impl Connection {
     }
 
     /// A client for the cluster; one per connection and provider process, because building one
-    /// (kubeconfig parsing, TLS set-up) costs more than the requests a refresh makes with it.
+    /// (kubeconfig parsing, TLS set-up, a fresh connection pool) costs more than the requests a
+    /// refresh makes with it. Terraform refreshes ten resources at once: the first calls for a
+    /// connection share one build instead of each making its own. A failed build is not kept, so
+    /// the next call tries again.
     pub async fn client(&self) -> Result<Client, KubeError> {
-        static CLIENTS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<Connection, Client>>> = std::sync::OnceLock::new();
-        let cache = CLIENTS.get_or_init(Default::default);
-        if let Some(c) = cache.lock().ok().and_then(|m| m.get(self).cloned()) {
-            return Ok(c);
-        }
-        let c = self.build_client().await?;
-        if let Ok(mut m) = cache.lock() {
-            m.insert(self.clone(), c.clone());
-        }
-        Ok(c)
+        type Cells = std::collections::HashMap<Connection, Arc<tokio::sync::OnceCell<Client>>>;
+        static CLIENTS: std::sync::OnceLock<std::sync::Mutex<Cells>> = std::sync::OnceLock::new();
+        let cell = {
+            let mut cells = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match cells.get(self) {
+                Some(c) => c.clone(),
+                None => cells.entry(self.clone()).or_default().clone(),
+            }
+        };
+        cell.get_or_try_init(|| self.build_client()).await.cloned()
     }
 
     async fn build_client(&self) -> Result<Client, KubeError> {
@@ -159,7 +166,9 @@ impl Connection {
             .map_err(|e| KubeError::Kubeconfig { origin: origin.clone(), detail: e.to_string() })?;
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(60));
-        Client::try_from(config).map_err(|e| KubeError::Kubeconfig { origin, detail: e.to_string() })
+        let client = Client::try_from(config).map_err(|e| KubeError::Kubeconfig { origin, detail: e.to_string() })?;
+        CLIENTS_BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(client)
     }
 }
 
@@ -255,6 +264,31 @@ mod tests {
         let Err(e) = c.client().await else { panic!("not a kubeconfig, yet a client was made") };
         assert!(!e.to_string().contains("s3cr3t"), "{e}");
         assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_calls_share_one_client_per_connection() {
+        use std::sync::atomic::Ordering;
+        // Building connects nowhere: the server is only contacted by requests.
+        let kc = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user: {}\n";
+        let conn = Connection { kubeconfig: Some(kc.into()), ..Default::default() };
+        let before = CLIENTS_BUILT.load(Ordering::Relaxed);
+        let calls: Vec<_> = (0..10)
+            .map(|_| {
+                tokio::spawn({
+                    let c = conn.clone();
+                    async move { c.client().await.map(|_| ()) }
+                })
+            })
+            .collect();
+        for c in calls {
+            assert!(c.await.expect("joins").is_ok());
+        }
+        assert_eq!(CLIENTS_BUILT.load(Ordering::Relaxed) - before, 1, "ten concurrent calls, one build");
+        // Another context is another cluster: its own client.
+        let other = Connection { context: Some("c".into()), ..conn };
+        other.client().await.expect("client");
+        assert_eq!(CLIENTS_BUILT.load(Ordering::Relaxed) - before, 2);
     }
 
     #[test]

@@ -6,7 +6,12 @@ resource "sparkoss_job" "etl" {
   image            = "registry.cn-hangzhou.aliyuncs.com/acme/spark-oss:3.5.3"
   main_application = "oss://acme-jobs/etl/etl-1.4.jar"
   main_class       = "com.acme.Etl"
-  args             = ["--date", "2026-11-23"]
+  args             = ["--date", "2026-11-23", "--rules", "rules.yaml"]
+  # Downloaded next to the job before Spark starts: `args` name them by base name.
+  files = ["oss://acme-jobs/etl/conf/rules.yaml"]
+
+  # The namespace's OSS credentials (see sparkoss_namespace.oss_credentials).
+  oss_credentials_secret = sparkoss_namespace.team_a.oss_credentials_secret
 
   driver {
     cores  = 1

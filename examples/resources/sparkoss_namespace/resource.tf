@@ -13,4 +13,11 @@ resource "sparkoss_namespace" "team_a" {
     cpu_request    = "500m"
     memory_request = "1Gi"
   }
+
+  # Kept in the Secret `sparkoss-oss-credentials`; jobs use it through
+  # `oss_credentials_secret = sparkoss_namespace.team_a.oss_credentials_secret`.
+  oss_credentials {
+    access_key_id     = var.team_a_oss_access_key_id
+    access_key_secret = var.team_a_oss_access_key_secret
+  }
 }

@@ -41,13 +41,32 @@ const MANAGED_CONF: &[(&str, &str)] = &[
     ("spark.executor.memory", "executor.memory"),
     ("spark.executor.memoryOverhead", "executor.memory_overhead"),
     ("spark.jars", "jars"),
+    ("spark.files", "files"),
 ];
 
 /// The `sparkoss_job` resource.
 pub struct Job {
     schema: Schema,
     probe: Option<Arc<dyn JarProbe>>,
+    /// The OSS probe built from the provider configuration it was built for: one client (and
+    /// its connection pool) per provider process instead of one per job and call.
+    oss_probe: std::sync::Mutex<Option<ProbeFor>>,
+    /// ETags read by refreshes, briefly remembered per object (see [`ETAG_TTL`]).
+    etags: std::sync::Mutex<std::collections::HashMap<(String, String), Arc<EtagCell>>>,
+    /// [`ETAG_TTL`], shorter in tests.
+    etag_ttl: Duration,
 }
+
+/// A probe from a provider configuration (`None`: that configuration has no usable OSS credentials).
+type ProbeFor = (crate::config::ProviderConfig, Option<Arc<dyn JarProbe>>);
+
+/// One object's ETag lookup, shared by the refreshes that ask for it at the same time.
+type EtagCell = tokio::sync::OnceCell<(tokio::time::Instant, Result<Option<String>, String>)>;
+
+/// How long a refresh reuses an ETag another refresh read: long enough to cover one
+/// `terraform plan` over many jobs sharing a jar (Terraform refreshes them together in one
+/// provider process), short enough that a jar uploaded between two commands is always seen.
+const ETAG_TTL: Duration = Duration::from_secs(5);
 
 fn resources_block(what: &str, with_instances: bool) -> Block {
     let mut b = Block::new(&format!("Resources of the {what}."));
@@ -98,10 +117,11 @@ impl Job {
             .attr(Attribute::optional("main_class", Type::String, "Main class, e.g. `com.acme.Etl` (default: the jar's manifest).").validate(java_class()).force_new())
             .attr(Attribute::optional("args", Type::list(Type::String), "Arguments passed to the main class.").force_new())
             .attr(Attribute::optional("jars", Type::list(Type::String), "Extra jars for the classpath, same URI forms as `main_application`.").validate(each(app_uri())).force_new())
+            .attr(Attribute::optional("files", Type::list(Type::String), "Files the launcher downloads into the driver's working directory before Spark starts (and passes to spark-submit `--files`), so `args` can name them by their base name. Same URI forms as `jars`; base names must be unique among `files` and differ from those of `main_application` and `jars`.").validate(each(app_uri())).force_new())
             .attr(Attribute::optional("spark_conf", Type::map(Type::String), "Extra Spark configuration (`spark.*` keys).").validate(spark_conf_keys()).force_new())
             .attr(Attribute::optional("env", Type::map(Type::String), "Environment variables of the driver and executors.").validate(env_names()).force_new())
             .attr(Attribute::optional("service_account", Type::String, "Service account of the driver (default: the namespace's `spark-driver`).").validate(k8s_name()).force_new())
-            .attr(Attribute::optional("oss_credentials_secret", Type::String, "Secret with `ALIBABA_CLOUD_ACCESS_KEY_ID` / `ALIBABA_CLOUD_ACCESS_KEY_SECRET` for OSS access from the pods (default: RRSA or the node's RAM role).").validate(k8s_name()).force_new())
+            .attr(Attribute::optional("oss_credentials_secret", Type::String, "Secret with `ALIBABA_CLOUD_ACCESS_KEY_ID` / `ALIBABA_CLOUD_ACCESS_KEY_SECRET` for OSS access from the pods, e.g. `sparkoss_namespace.team_a.oss_credentials_secret` (default: RRSA or the node's RAM role).").validate(k8s_name()).force_new())
             .attr(Attribute::with_default("wait_for_completion", Type::Bool, Value::Bool(true), "Wait for the job to finish during apply, failing the apply when the job fails (default true)."))
             .attr(Attribute::with_default("pending_timeout", Type::String, Value::string("5m"), "Fail when the driver is not running after this long (image pull errors, unschedulable, quota), default `5m`.").validate(duration()))
             .attr(Attribute::computed("driver_pod", Type::String, "Name of the driver pod."))
@@ -116,7 +136,13 @@ impl Job {
             .block(NestedBlock::single("driver", resources_block("driver", false)).force_new())
             .block(NestedBlock::single("executor", resources_block("executors (each)", true)).force_new())
             .block(timeouts(&[("create", "60m"), ("delete", "10m")]));
-        Job { schema: Schema { version: 0, block }, probe: None }
+        Job {
+            schema: Schema { version: 0, block },
+            probe: None,
+            oss_probe: Default::default(),
+            etags: Default::default(),
+            etag_ttl: ETAG_TTL,
+        }
     }
 }
 
@@ -155,6 +181,7 @@ impl Resource for Job {
                 }
             }
         }
+        validate_file_names(config, diags);
     }
 
     async fn create(&self, ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
@@ -367,6 +394,7 @@ fn spec_json(v: &Value) -> serde_json::Value {
         "main_class",
         "args",
         "jars",
+        "files",
         "spark_conf",
         "env",
         "service_account",
@@ -384,6 +412,72 @@ fn spec_json(v: &Value) -> serde_json::Value {
         }
     }
     serde_json::Value::Object(m)
+}
+
+/// The last path segment of a job file URI: the name the launcher gives it in the driver's
+/// working directory (the key's for `oss://`, the path's without query and fragment for
+/// `https://`, the path's for `local:///`). `None` for a URI the attribute validators reject.
+fn base_name(uri: &str) -> Option<String> {
+    let path = if uri.starts_with("oss://") {
+        sparkoss_aliyun::oss_uri::OssUri::parse(uri).ok()?.key().to_owned()
+    } else if let Some(rest) = uri.strip_prefix("https://") {
+        redact_uri(rest).to_owned()
+    } else {
+        uri.strip_prefix("local://")?.to_owned()
+    };
+    Some(path.rsplit('/').next().unwrap_or_default().to_owned())
+}
+
+/// A URI without query or fragment: a presigned URL's signature stays out of diagnostics.
+fn redact_uri(uri: &str) -> &str {
+    uri.split(['?', '#']).next().unwrap_or(uri)
+}
+
+/// `args` name `files` by base name in one working directory, so two files (or a file and a
+/// jar) with the same base name would overwrite each other or be renamed by the launcher
+/// behind the user's back: refuse that at plan, on the element at fault.
+fn validate_file_names(config: &Value, diags: &mut Diagnostics) {
+    let Some(files) = config.attr("files").elements() else { return };
+    let mut jars: Vec<(String, String)> = Vec::new();
+    if let Some(name) = config.attr("main_application").as_str().and_then(base_name) {
+        jars.push((name, "main_application".into()));
+    }
+    for (i, j) in config.attr("jars").elements().unwrap_or_default().iter().enumerate() {
+        if let Some(name) = j.as_str().and_then(base_name) {
+            jars.push((name, format!("jars[{i}]")));
+        }
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, f) in files.iter().enumerate() {
+        // An element known only at apply cannot be judged here.
+        let Some(uri) = f.as_str() else { continue };
+        let Some(name) = base_name(uri) else { continue };
+        let path = AttrPath::root().attr("files").index(i);
+        if name.is_empty() || name == "." || name == ".." {
+            diags.attr_error(
+                &path,
+                "File without a name",
+                format!("{:?} does not end with a file name, so `args` cannot refer to it; name the file itself", redact_uri(uri)),
+            );
+            continue;
+        }
+        if let Some(first) = seen.get(&name) {
+            diags.attr_error(
+                &path,
+                "Duplicate file name",
+                format!("files[{i}] and files[{first}] are both downloaded as {name:?} into the driver's working directory; give them different base names"),
+            );
+            continue;
+        }
+        if let Some((_, jar)) = jars.iter().find(|(j, _)| *j == name) {
+            diags.attr_error(
+                &path,
+                "File name clashes with a jar",
+                format!("files[{i}] and {jar} both have the base name {name:?} in the driver's working directory; rename one of them"),
+            );
+        }
+        seen.insert(name, i);
+    }
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -433,6 +527,9 @@ fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str) -> Vec<String> {
     for j in strings(v.attr("jars")) {
         flag("--jar", j);
     }
+    for f in strings(v.attr("files")) {
+        flag("--file", f);
+    }
     for (k, val) in conf {
         flag("--conf", format!("{k}={val}"));
     }
@@ -446,12 +543,35 @@ fn quantity(s: String) -> Quantity {
     Quantity(s)
 }
 
-fn build_pod(v: &Value, spec: &JobSpec, app_id: &str) -> Pod {
+/// Environment the driver gets from the provider's own configuration, so the launcher reaches
+/// the OSS the pre-flight checked: `SPARKOSS_OSS_ENDPOINT` when `endpoints.oss` is set, and
+/// `ALIBABA_CLOUD_REGION` when a region is known (the launcher derives the endpoint and signs V4
+/// requests with it).
+fn provider_env(cfg: &crate::config::ProviderConfig) -> Vec<(&'static str, String)> {
+    let mut env = Vec::new();
+    if let Some(e) = &cfg.endpoints.oss {
+        env.push(("SPARKOSS_OSS_ENDPOINT", e.clone()));
+    }
+    if let Some(r) = &cfg.region {
+        env.push(("ALIBABA_CLOUD_REGION", r.clone()));
+    }
+    env
+}
+
+/// The driver pod. `extra_env` (from [`provider_env`]) is added after the user's `env`, which
+/// wins on a shared name: a job may deliberately point its launcher elsewhere.
+fn build_pod(v: &Value, spec: &JobSpec, app_id: &str, extra_env: &[(&str, String)]) -> Pod {
     let mut res = BTreeMap::new();
     res.insert("cpu".to_owned(), quantity(spec.driver.cores.to_string()));
     res.insert("memory".to_owned(), quantity(format!("{}Mi", spec.driver.mib)));
-    let mut env: Vec<EnvVar> =
-        string_map(v.attr("env")).into_iter().map(|(name, value)| EnvVar { name, value: Some(value), value_from: None }).collect();
+    let user_env = string_map(v.attr("env"));
+    let extra: Vec<EnvVar> = extra_env
+        .iter()
+        .filter(|(name, _)| !user_env.contains_key(*name))
+        .map(|(name, value)| EnvVar { name: (*name).to_owned(), value: Some(value.clone()), value_from: None })
+        .collect();
+    let mut env: Vec<EnvVar> = user_env.into_iter().map(|(name, value)| EnvVar { name, value: Some(value), value_from: None }).collect();
+    env.extend(extra);
     env.push(EnvVar {
         name: "SPARK_DRIVER_BIND_ADDRESS".into(),
         value: None,
@@ -724,16 +844,49 @@ impl Job {
         j
     }
 
+    /// The jar probe: the one given to [`Job::with_probe`], else the OSS client of the provider's
+    /// configuration, built once per configuration; `None` without usable OSS credentials.
+    fn jar_probe(&self, ctx: &OpContext) -> Option<Arc<dyn JarProbe>> {
+        if let Some(p) = &self.probe {
+            return Some(p.clone());
+        }
+        let mut slot = self.oss_probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cfg, probe)) = slot.as_ref() {
+            if cfg == ctx.config.as_ref() {
+                return probe.clone();
+            }
+        }
+        let probe = OssJarProbe::from_config(&ctx.config).map(|p| Arc::new(p) as Arc<dyn JarProbe>);
+        *slot = Some((ctx.config.as_ref().clone(), probe.clone()));
+        probe
+    }
+
+    /// The ETag of an object for a refresh: jobs refreshed together that share a jar ask OSS
+    /// once (concurrent asks wait for the first), and an answer is reused for [`ETAG_TTL`].
+    /// Failures are not remembered: the next refresh asks again.
+    async fn refresh_etag(&self, probe: &Arc<dyn JarProbe>, bucket: &str, key: &str) -> Result<Option<String>, String> {
+        let id = (bucket.to_owned(), key.to_owned());
+        let cell = {
+            let mut etags = self.etags.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = tokio::time::Instant::now();
+            etags.retain(|_, c| c.get().is_none_or(|(at, _)| now.duration_since(*at) < self.etag_ttl));
+            etags.entry(id.clone()).or_default().clone()
+        };
+        let (_, answer) = cell.get_or_init(|| async { (tokio::time::Instant::now(), probe.etag(bucket, key).await) }).await;
+        if answer.is_err() {
+            let mut etags = self.etags.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if etags.get(&id).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                etags.remove(&id);
+            }
+        }
+        answer.clone()
+    }
+
     async fn preflight_jar(&self, ctx: &OpContext, uri: &str) -> Result<Option<String>, Diagnostics> {
         let Ok(parsed) = sparkoss_aliyun::oss_uri::OssUri::parse(uri) else { return Ok(None) };
-        let probe = match &self.probe {
-            Some(p) => p.clone(),
-            None => match OssJarProbe::from_config(&ctx.config) {
-                Some(p) => Arc::new(p),
-                // No usable OSS credentials in the provider: the launcher will find out in the pod.
-                None => return Ok(None),
-            },
-        };
+        // No usable OSS credentials in the provider: the launcher will find out in the pod.
+        let Some(probe) = self.jar_probe(ctx) else { return Ok(None) };
+        // A fresh answer, never a remembered one: this decides what is created.
         match probe.etag(parsed.bucket(), parsed.key()).await {
             Ok(Some(etag)) => Ok(Some(etag)),
             Ok(None) => Err(err(
@@ -755,14 +908,8 @@ impl Job {
             return;
         };
         let Ok(parsed) = sparkoss_aliyun::oss_uri::OssUri::parse(&uri) else { return };
-        let probe: Arc<dyn JarProbe> = match &self.probe {
-            Some(p) => p.clone(),
-            None => match OssJarProbe::from_config(&ctx.config) {
-                Some(p) => Arc::new(p),
-                None => return,
-            },
-        };
-        let now = match probe.etag(parsed.bucket(), parsed.key()).await {
+        let Some(probe) = self.jar_probe(ctx) else { return };
+        let now = match self.refresh_etag(&probe, parsed.bucket(), parsed.key()).await {
             Ok(Some(e)) if e == old => return,
             Ok(Some(e)) => format!("ETag {e}"),
             Ok(None) => "deleted".to_owned(),
@@ -850,11 +997,12 @@ impl Job {
         check_quota(&client, &spec).await?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
         let app_id = new_app_id(&spec.name);
-        let pod = pods.create(&PostParams::default(), &build_pod(planned, &spec, &app_id)).await.map_err(|e| {
-            let e = KubeError::api(format!("creating driver pod {}/{}", spec.namespace, spec.driver_pod()))(e);
-            let path = if e.status_code() == Some(403) { "executor" } else { "name" };
-            err("Cannot start the Spark job", Some(path), e.message())
-        })?;
+        let pod =
+            pods.create(&PostParams::default(), &build_pod(planned, &spec, &app_id, &provider_env(&ctx.config))).await.map_err(|e| {
+                let e = KubeError::api(format!("creating driver pod {}/{}", spec.namespace, spec.driver_pod()))(e);
+                let path = if e.status_code() == Some(403) { "executor" } else { "name" };
+                err("Cannot start the Spark job", Some(path), e.message())
+            })?;
         let svcs: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
         if let Err(e) = svcs.create(&PostParams::default(), &build_service(&spec, &pod)).await {
             let _ = remove(&client, &spec).await;
@@ -906,7 +1054,7 @@ mod tests {
     fn driver_pod_carries_labels_limits_and_the_launcher_contract() {
         let v = planned(serde_json::json!({"oss_credentials_secret": "oss-keys"}));
         let spec = JobSpec::from_value(&v);
-        let pod = build_pod(&v, &spec, "spark-1");
+        let pod = build_pod(&v, &spec, "spark-1", &[]);
         let labels = pod.metadata.labels.clone().expect("labels");
         assert_eq!(labels.get("sparkoss.io/job").map(String::as_str), Some("etl"));
         assert_eq!(labels.get("sparkoss.io/user").map(String::as_str), Some("ana"));
@@ -932,6 +1080,149 @@ mod tests {
         assert_eq!(c.env_from.as_ref().and_then(|e| e[0].secret_ref.as_ref()).map(|s| s.name.clone()), Some("oss-keys".into()));
         let spec_annotation = pod.metadata.annotations.as_ref().and_then(|a| a.get(SPEC_ANNOTATION)).expect("spec annotation");
         assert!(!spec_annotation.contains("kubeconfig"), "connection must not be written to the cluster");
+    }
+
+    #[test]
+    fn files_are_launcher_flags_in_order_and_part_of_the_spec() {
+        let v = planned(serde_json::json!({
+            "jars": ["oss://jobs/lib/udf.jar"],
+            "files": ["oss://jobs/conf/app.conf", "https://example.com/data/lookup.csv?sig=x", "local:///opt/ref.txt"],
+        }));
+        let spec = JobSpec::from_value(&v);
+        let args = launcher_args(&v, &spec, "spark-1");
+        let files: Vec<&str> = args.windows(2).filter(|w| w[0] == "--file").map(|w| w[1].as_str()).collect();
+        assert_eq!(files, ["oss://jobs/conf/app.conf", "https://example.com/data/lookup.csv?sig=x", "local:///opt/ref.txt"]);
+        assert!(args.windows(2).any(|w| w == ["--jar", "oss://jobs/lib/udf.jar"]), "{args:?}");
+        // Job arguments stay last: the launcher reads flags until them.
+        assert_eq!(&args[args.len() - 4..], ["--arg", "--date", "--arg", "2026-11-23"]);
+        let annotation = spec_json(&v);
+        assert_eq!(annotation["files"][1], "https://example.com/data/lookup.csv?sig=x");
+        // Import rebuilds the files from the annotation.
+        let back = Value::from_json(&annotation, &Job::new().schema.block.implied_type()).expect("annotation fits the schema");
+        assert_eq!(back.attr("files"), v.attr("files"));
+    }
+
+    fn validation(extra: serde_json::Value) -> Vec<(Option<AttrPath>, String)> {
+        let mut d = Diagnostics::new();
+        Job::new().validate(&planned(extra), &mut d);
+        d.0.into_iter().map(|x| (x.path, x.detail)).collect()
+    }
+
+    #[test]
+    fn file_base_names_are_unique_and_do_not_shadow_jars() {
+        let files = |i: usize| Some(AttrPath::root().attr("files").index(i));
+        assert!(validation(serde_json::json!({"files": ["oss://data/x/one.csv", "https://h/one.csv.gz", "local:///two.csv"]})).is_empty());
+
+        let got =
+            validation(serde_json::json!({"files": ["oss://data/x/in.csv", "local:///opt/other.txt", "https://h/y/in.csv?token=s3cr3t"]}));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, files(2));
+        assert!(got[0].1.contains("files[2] and files[0]") && got[0].1.contains("\"in.csv\""), "{got:?}");
+
+        let got =
+            validation(serde_json::json!({"jars": ["oss://libs/lib/udf.jar"], "files": ["oss://conf/conf.txt", "https://h/udf.jar"]}));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, files(1));
+        assert!(got[0].1.contains("jars[0]"), "{got:?}");
+        // The main application is a jar in the same directory too.
+        let got = validation(serde_json::json!({"files": ["https://h/etl.jar"]}));
+        assert_eq!(got.iter().map(|g| g.0.clone()).collect::<Vec<_>>(), [files(0)]);
+        assert!(got[0].1.contains("main_application"), "{got:?}");
+
+        let got = validation(serde_json::json!({"files": ["https://h/dir/?token=s3cr3t"]}));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].1.contains("https://h/dir/") && !got[0].1.contains("s3cr3t"), "a presigned query stays out: {got:?}");
+    }
+
+    #[test]
+    fn unknown_files_are_not_judged_at_plan() {
+        let mut v = planned(serde_json::json!({"files": ["oss://data/in.csv", "oss://more/in.csv"]}));
+        if let Some(Value::List(items)) = v.attrs_mut().and_then(|m| m.get_mut("files")) {
+            items[1] = Value::Unknown;
+        }
+        let mut d = Diagnostics::new();
+        Job::new().validate(&v, &mut d);
+        assert!(!d.has_errors(), "{d:?}");
+    }
+
+    #[test]
+    fn the_driver_reaches_the_providers_oss_unless_env_says_otherwise() {
+        let cfg = crate::config::ProviderConfig {
+            region: Some("cn-local".into()),
+            endpoints: crate::config::Endpoints { oss: Some("http://127.0.0.1:9000".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let env_of = |pod: &Pod| -> BTreeMap<String, Option<String>> {
+            pod.spec.as_ref().expect("spec").containers[0].env.clone().unwrap_or_default().into_iter().map(|e| (e.name, e.value)).collect()
+        };
+        let v = planned(serde_json::json!({"env": {"LANG": "C.UTF-8"}}));
+        let spec = JobSpec::from_value(&v);
+        let env = env_of(&build_pod(&v, &spec, "spark-1", &provider_env(&cfg)));
+        assert_eq!(env.get("SPARKOSS_OSS_ENDPOINT"), Some(&Some("http://127.0.0.1:9000".to_owned())));
+        assert_eq!(env.get("ALIBABA_CLOUD_REGION"), Some(&Some("cn-local".to_owned())));
+        assert_eq!(env.get("LANG"), Some(&Some("C.UTF-8".to_owned())));
+
+        // The user's value wins, and appears once.
+        let v = planned(serde_json::json!({"env": {"ALIBABA_CLOUD_REGION": "cn-beijing"}}));
+        let pod = build_pod(&v, &spec, "spark-1", &provider_env(&cfg));
+        let all = pod.spec.as_ref().expect("spec").containers[0].env.clone().unwrap_or_default();
+        let regions: Vec<_> = all.iter().filter(|e| e.name == "ALIBABA_CLOUD_REGION").filter_map(|e| e.value.clone()).collect();
+        assert_eq!(regions, ["cn-beijing"]);
+
+        // No endpoint override and no region: nothing is added.
+        let env = env_of(&build_pod(&v, &spec, "spark-1", &provider_env(&crate::config::ProviderConfig::default())));
+        assert!(!env.contains_key("SPARKOSS_OSS_ENDPOINT"), "{env:?}");
+        assert_eq!(provider_env(&crate::config::ProviderConfig { region: Some("cn-hangzhou".into()), ..Default::default() }).len(), 1);
+    }
+
+    /// A probe that counts its calls and answers the ETag it holds.
+    struct Counting(std::sync::atomic::AtomicUsize, std::sync::Mutex<String>);
+
+    #[async_trait]
+    impl JarProbe for Counting {
+        async fn etag(&self, _bucket: &str, _key: &str) -> Result<Option<String>, String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(Some(self.1.lock().expect("lock").clone()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_of_jobs_sharing_a_jar_asks_oss_once_and_still_sees_a_new_upload() {
+        let probe = Arc::new(Counting(Default::default(), std::sync::Mutex::new("\"e1\"".into())));
+        let mut job = Job::with_probe(Some(probe.clone()));
+        job.etag_ttl = Duration::from_millis(300);
+        let job = Arc::new(job);
+        let ctx = OpContext { config: Arc::new(crate::config::ProviderConfig::default()) };
+        let state = |etag: &str| {
+            let mut v = planned(serde_json::json!({"main_application": "oss://jars/etl/app.jar"}));
+            if let Some(m) = v.attrs_mut() {
+                m.insert("main_application_etag".into(), Value::string(etag));
+            }
+            v
+        };
+        let reads: Vec<_> = (0..20)
+            .map(|_| {
+                let (job, ctx, mut s) = (job.clone(), ctx.clone(), state("\"e1\""));
+                tokio::spawn(async move {
+                    job.mark_changed_jar(&ctx, &mut s).await;
+                    s
+                })
+            })
+            .collect();
+        for r in reads {
+            assert_eq!(r.await.expect("joins").attr("main_application"), &Value::string("oss://jars/etl/app.jar"), "unchanged jar");
+        }
+        assert_eq!(probe.0.load(std::sync::atomic::Ordering::SeqCst), 1, "twenty refreshes, one HEAD");
+
+        // A new upload is seen once the answer has aged out (the next command, in practice).
+        *probe.1.lock().expect("lock") = "\"e2\"".into();
+        tokio::time::sleep(job.etag_ttl).await;
+        let mut s = state("\"e1\"");
+        job.mark_changed_jar(&ctx, &mut s).await;
+        assert_eq!(probe.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let marked = s.attr("main_application").as_str().expect("string");
+        assert!(marked.contains("changed on OSS since the run: ETag \"e1\" -> ETag \"e2\""), "{marked}");
     }
 
     #[test]

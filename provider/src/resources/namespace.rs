@@ -6,19 +6,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{
-    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace as K8sNamespace, ResourceQuota, ResourceQuotaSpec, ServiceAccount,
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace as K8sNamespace, ResourceQuota, ResourceQuotaSpec, Secret, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, PostParams};
 
-use crate::core::validators::{count_quantity, cpu_quantity, k8s_label_value, k8s_labels, k8s_name, memory_quantity};
+use crate::core::validators::{count_quantity, cpu_quantity, k8s_label_value, k8s_labels, k8s_name, memory_quantity, not_empty};
 use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Schema, Type, Value};
 use crate::kube_conn::{is_not_found, parse_duration, poll, Connection, KubeError};
-use crate::resource::{OpContext, Resource};
+use crate::resource::{OpContext, Plan, Resource};
 
-use super::common::{timeouts, validate_kube_connection, with_kube_connection};
+use super::common::{schema_plan, timeouts, validate_kube_connection, with_kube_connection};
 
 /// The `sparkoss_namespace` resource.
 pub struct Namespace {
@@ -39,6 +40,10 @@ impl Namespace {
             .attr(Attribute::optional("memory_request", Type::String, "Default memory request.").validate(memory_quantity()))
             .attr(Attribute::optional("cpu_limit", Type::String, "Default CPU limit.").validate(cpu_quantity()))
             .attr(Attribute::optional("memory_limit", Type::String, "Default memory limit.").validate(memory_quantity()));
+        let oss = Block::new(&format!("OSS credentials for the namespace's jobs, kept in the Secret `{OSS_SECRET}` (type Opaque, keys `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` and, when given, `ALIBABA_CLOUD_SECURITY_TOKEN`); a job uses it with `oss_credentials_secret = sparkoss_namespace.<name>.oss_credentials_secret`. Changes update the Secret in place; removing the block deletes it."))
+            .attr(Attribute::required("access_key_id", Type::String, "AccessKey ID.").sensitive().validate(not_empty()))
+            .attr(Attribute::required("access_key_secret", Type::String, "AccessKey secret.").sensitive().validate(not_empty()))
+            .attr(Attribute::optional("security_token", Type::String, "STS security token, for temporary credentials.").sensitive());
         let block = with_kube_connection(Block::new(
             "A Kubernetes namespace for a team or user, with a ResourceQuota, default limits and the service account Spark drivers run as.",
         ))
@@ -59,8 +64,14 @@ impl Namespace {
             .validate(k8s_name())
             .force_new(),
         )
+        .attr(Attribute::computed(
+            "oss_credentials_secret",
+            Type::String,
+            &format!("Name of the Secret holding `oss_credentials` (`{OSS_SECRET}`), null without the block: what a job's `oss_credentials_secret` takes."),
+        ))
         .block(NestedBlock::single("quota", quota))
         .block(NestedBlock::single("container_defaults", defaults))
+        .block(NestedBlock::single("oss_credentials", oss))
         .block(timeouts(&[("delete", "10m")]));
         Namespace { schema: Schema { version: 0, block } }
     }
@@ -86,6 +97,25 @@ impl Resource for Namespace {
         validate_kube_connection(config, diags);
     }
 
+    /// The schema's plan, with `oss_credentials_secret` known from the configuration: a job
+    /// referring to it then plans against the real name, and adding or removing the block is an
+    /// in-place update whose result matches the plan.
+    fn plan(&self, prior: &Value, proposed: &Value, config: &Value) -> Plan {
+        let mut plan = schema_plan(&self.schema, prior, proposed, config);
+        if !plan.planned.is_null() {
+            let creds = plan.planned.attr("oss_credentials");
+            let name = if creds.is_unknown() {
+                Value::Unknown
+            } else if creds.is_null() {
+                Value::Null
+            } else {
+                Value::string(OSS_SECRET)
+            };
+            set(&mut plan.planned, "oss_credentials_secret", name);
+        }
+        plan
+    }
+
     async fn create(&self, _ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
         let client = connect(planned).await?;
         let spec = Spec::from_value(planned);
@@ -98,6 +128,7 @@ impl Resource for Namespace {
         apply_children(&client, &spec, true).await.map_err(|e| e.diag("Cannot set up the namespace", None))?;
         let mut state = planned.clone();
         set(&mut state, "id", Value::string(&spec.name));
+        set(&mut state, "oss_credentials_secret", spec.oss_secret_name());
         Ok(state)
     }
 
@@ -125,6 +156,7 @@ impl Resource for Namespace {
         apply_children(&client, &spec, false).await.map_err(|e| e.diag("Cannot update the namespace", None))?;
         let mut state = planned.clone();
         set(&mut state, "id", Value::string(&spec.name));
+        set(&mut state, "oss_credentials_secret", spec.oss_secret_name());
         Ok(state)
     }
 
@@ -179,6 +211,16 @@ pub const QUOTA_NAME: &str = "sparkoss-quota";
 pub const LIMIT_RANGE_NAME: &str = "sparkoss-defaults";
 /// Name of the Role (and RoleBinding) that lets the driver manage executors.
 pub const DRIVER_ROLE: &str = "sparkoss-spark-driver";
+/// Name of the Secret holding `oss_credentials`.
+pub const OSS_SECRET: &str = "sparkoss-oss-credentials";
+
+/// `oss_credentials` attributes and the Secret keys they are stored under: the environment
+/// variables the launcher (and Alibaba Cloud SDKs) read, so a job loads the Secret with `envFrom`.
+const OSS_SECRET_KEYS: &[(&str, &str)] = &[
+    ("access_key_id", "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+    ("access_key_secret", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+    ("security_token", "ALIBABA_CLOUD_SECURITY_TOKEN"),
+];
 
 /// Quota attributes and the ResourceQuota keys they map to.
 const QUOTA_KEYS: &[(&str, &str)] = &[
@@ -207,7 +249,7 @@ fn strings(v: &Value) -> BTreeMap<String, String> {
     v.entries().map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect()).unwrap_or_default()
 }
 
-/// What the configuration asks for.
+/// What the configuration asks for. Not `Debug`: it holds the OSS credentials.
 struct Spec {
     name: String,
     user: Option<String>,
@@ -215,6 +257,7 @@ struct Spec {
     service_account: String,
     quota: Option<BTreeMap<String, String>>,
     defaults: Option<BTreeMap<String, String>>,
+    oss_credentials: Option<BTreeMap<String, String>>,
 }
 
 impl Spec {
@@ -230,7 +273,25 @@ impl Spec {
             service_account: v.attr("service_account").as_str().unwrap_or("spark-driver").to_owned(),
             quota: block("quota"),
             defaults: block("container_defaults"),
+            oss_credentials: block("oss_credentials"),
         }
+    }
+
+    fn oss_secret_name(&self) -> Value {
+        if self.oss_credentials.is_some() {
+            Value::string(OSS_SECRET)
+        } else {
+            Value::Null
+        }
+    }
+
+    fn oss_secret(&self) -> Option<Secret> {
+        let c = self.oss_credentials.as_ref()?;
+        let data: BTreeMap<String, ByteString> = OSS_SECRET_KEYS
+            .iter()
+            .filter_map(|(attr, key)| c.get(*attr).map(|v| ((*key).to_owned(), ByteString(v.as_bytes().to_vec()))))
+            .collect();
+        Some(Secret { metadata: self.meta(OSS_SECRET), type_: Some("Opaque".into()), data: Some(data), ..Default::default() })
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
@@ -317,6 +378,7 @@ async fn apply_children(client: &kube::Client, spec: &Spec, fresh: bool) -> Resu
     let ns = spec.name.as_str();
     converge::<ResourceQuota>(&Api::namespaced(client.clone(), ns), QUOTA_NAME, spec.quota()).await?;
     converge::<LimitRange>(&Api::namespaced(client.clone(), ns), LIMIT_RANGE_NAME, spec.limit_range()).await?;
+    converge::<Secret>(&Api::namespaced(client.clone(), ns), OSS_SECRET, spec.oss_secret()).await?;
     if !fresh {
         // The service account is force-new: only a fresh namespace needs it and its role.
         return Ok(());
@@ -435,6 +497,27 @@ async fn observe(client: &kube::Client, name: &str, prior: &Value) -> Result<Opt
             None => Value::Null,
         },
     );
+    // Only a Secret sparkoss made is the block's: one of the same name made by hand stays
+    // unmanaged (an absent block would otherwise plan its deletion).
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), name);
+    let secret = secrets.get_opt(OSS_SECRET).await.map_err(KubeError::api(format!("reading secret {OSS_SECRET} of {name}")))?;
+    let creds = secret
+        .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/managed-by")).is_some_and(|v| v == "sparkoss"))
+        .map(|s| {
+            let data = s.data.unwrap_or_default();
+            // A key missing or not UTF-8 reads as null: the plan then writes the configured value back.
+            Value::Object(
+                OSS_SECRET_KEYS
+                    .iter()
+                    .map(|(attr, key)| {
+                        let v = data.get(*key).and_then(|b| String::from_utf8(b.0.clone()).ok());
+                        ((*attr).to_owned(), v.map_or(Value::Null, Value::String))
+                    })
+                    .collect(),
+            )
+        });
+    state.insert("oss_credentials_secret".into(), if creds.is_some() { Value::string(OSS_SECRET) } else { Value::Null });
+    state.insert("oss_credentials".into(), creds.unwrap_or(Value::Null));
     for k in ["kubeconfig", "kubeconfig_path", "context", "timeouts"] {
         state.entry(k.to_owned()).or_insert(Value::Null);
     }
@@ -465,5 +548,73 @@ mod tests {
         let hard = spec.quota().and_then(|q| q.spec).and_then(|s| s.hard).expect("hard");
         assert_eq!(hard.keys().cloned().collect::<Vec<_>>(), ["pods", "requests.cpu", "requests.memory"]);
         assert!(spec.limit_range().is_none());
+        assert!(spec.oss_secret().is_none());
+        assert_eq!(spec.oss_secret_name(), Value::Null);
+    }
+
+    fn value(j: serde_json::Value) -> Value {
+        let ty = Namespace::new().schema.block.implied_type();
+        let mut full = serde_json::json!({"name": "team-a", "service_account": "spark-driver"});
+        if let (Some(m), Some(e)) = (full.as_object_mut(), j.as_object()) {
+            m.extend(e.clone());
+        }
+        Value::from_json(&full, &ty).expect("fits")
+    }
+
+    #[test]
+    fn oss_credentials_become_an_opaque_secret_of_launcher_variables() {
+        let v =
+            value(serde_json::json!({"oss_credentials": {"access_key_id": "AKID", "access_key_secret": "s3cr3t", "security_token": null}}));
+        let secret = Spec::from_value(&v).oss_secret().expect("a secret");
+        assert_eq!(secret.metadata.name.as_deref(), Some(OSS_SECRET));
+        assert_eq!(secret.metadata.namespace.as_deref(), Some("team-a"));
+        assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+        let data = secret.data.expect("data");
+        // No token given: no token key (an empty one would make SDKs send an empty STS token).
+        assert_eq!(data.keys().map(String::as_str).collect::<Vec<_>>(), ["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"]);
+        assert_eq!(data["ALIBABA_CLOUD_ACCESS_KEY_SECRET"].0, b"s3cr3t");
+
+        let v = value(serde_json::json!({"oss_credentials": {"access_key_id": "AKID", "access_key_secret": "s", "security_token": "tok"}}));
+        let data = Spec::from_value(&v).oss_secret().and_then(|s| s.data).expect("data");
+        assert_eq!(data["ALIBABA_CLOUD_SECURITY_TOKEN"].0, b"tok");
+    }
+
+    #[test]
+    fn the_secret_name_is_planned_from_the_block() {
+        let ns = Namespace::new();
+        let with =
+            value(serde_json::json!({"oss_credentials": {"access_key_id": "AKID", "access_key_secret": "s", "security_token": null}}));
+        let without = value(serde_json::json!({}));
+        let plan = ns.plan(&Value::Null, &with, &with);
+        assert_eq!(plan.planned.attr("oss_credentials_secret"), &Value::string(OSS_SECRET));
+        assert!(plan.planned.attr("id").is_unknown(), "the rest of the schema's plan is kept");
+        assert_eq!(ns.plan(&Value::Null, &without, &without).planned.attr("oss_credentials_secret"), &Value::Null);
+
+        // Adding and removing the block are in-place updates whose name is known at plan.
+        let mut prior = without.clone();
+        set(&mut prior, "id", Value::string("team-a"));
+        let added = ns.plan(&prior, &with, &with);
+        assert!(added.requires_replace.is_empty(), "{:?}", added.requires_replace);
+        assert_eq!(added.planned.attr("oss_credentials_secret"), &Value::string(OSS_SECRET));
+        let mut prior_with = with.clone();
+        set(&mut prior_with, "id", Value::string("team-a"));
+        set(&mut prior_with, "oss_credentials_secret", Value::string(OSS_SECRET));
+        let removed = ns.plan(&prior_with, &without, &without);
+        assert!(removed.requires_replace.is_empty());
+        assert_eq!(removed.planned.attr("oss_credentials_secret"), &Value::Null);
+        assert!(ns.plan(&prior_with, &Value::Null, &Value::Null).planned.is_null(), "destroy plans null");
+
+        // Terraform 1.0 proposes a removed block as an object of nulls; the configuration decides.
+        let mut proposed = without.clone();
+        set(
+            &mut proposed,
+            "oss_credentials",
+            value(serde_json::json!({"oss_credentials": {"access_key_id": null, "access_key_secret": null, "security_token": null}}))
+                .attr("oss_credentials")
+                .clone(),
+        );
+        let removed = ns.plan(&prior_with, &proposed, &without);
+        assert!(removed.planned.attr("oss_credentials").is_null(), "{:?}", removed.planned.attr("oss_credentials"));
+        assert_eq!(removed.planned.attr("oss_credentials_secret"), &Value::Null);
     }
 }
