@@ -1,5 +1,6 @@
 //! The Kubernetes API emulator against the official clients: `kubectl` (get, describe, logs -l,
-//! apply -f, delete) and the Python `kubernetes` client (list, watch, logs).
+//! apply -f with its default strict validation, explain, delete) and the Python `kubernetes`
+//! client (list, watch, logs).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -82,28 +83,30 @@ fn kubectl_get_describe_logs_apply_delete() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kc = dir.path().join("kubeconfig");
     std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint)).expect("kubeconfig");
-    set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &json!({"outcome": "succeed", "run_ms": 200, "log_lines": 4})).expect("rule");
+    // The driver runs long enough to still count against the quota when the next pod is created.
+    set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &json!({"outcome": "succeed", "run_ms": 3000, "log_lines": 4})).expect("rule");
 
-    // The emulator serves no OpenAPI documents, so client-side validation is turned off.
-    let out = ok(&kubectl(&kc, &["apply", "--validate=false", "-f", "-"], Some(NAMESPACE_WITH_QUOTA)), "kubectl apply");
+    // kubectl validates strictly by default: it finds `fieldValidation` in the emulator's OpenAPI
+    // v3 documents and leaves the check to the server.
+    let out = ok(&kubectl(&kc, &["apply", "-f", "-"], Some(NAMESPACE_WITH_QUOTA)), "kubectl apply");
     assert!(out.contains("namespace/team-a created") && out.contains("resourcequota/compute created"), "{out}");
     // A second apply of the same document changes nothing.
-    let again = ok(&kubectl(&kc, &["apply", "--validate=false", "-f", "-"], Some(NAMESPACE_WITH_QUOTA)), "kubectl apply again");
-    assert!(again.contains("namespace/team-a unchanged") || again.contains("namespace/team-a configured"), "{again}");
+    let again = ok(&kubectl(&kc, &["apply", "-f", "-"], Some(NAMESPACE_WITH_QUOTA)), "kubectl apply again");
+    assert!(again.contains("namespace/team-a unchanged") && again.contains("limitrange/defaults unchanged"), "{again}");
 
     let ns: Value = serde_json::from_str(&ok(&kubectl(&kc, &["get", "namespace", "team-a", "-o", "json"], None), "get ns")).expect("json");
     assert_eq!(ns["status"]["phase"], "Active");
     assert_eq!(ns["metadata"]["labels"]["sparkoss.io/user"], "team-a");
 
     // A pod without requests gets the LimitRange defaults; the quota admits it.
-    ok(&kubectl(&kc, &["create", "--validate=false", "-f", "-"], Some(&pod("etl-driver", None))), "create pod");
+    ok(&kubectl(&kc, &["create", "-f", "-"], Some(&pod("etl-driver", None))), "create pod");
     let p: Value = serde_json::from_str(&ok(&kubectl(&kc, &["get", "pod", "-n", "team-a", "etl-driver", "-o", "json"], None), "get pod"))
         .expect("json");
     assert_eq!(p["spec"]["containers"][0]["resources"]["requests"]["cpu"], "500m");
     assert_eq!(p["spec"]["containers"][0]["resources"]["limits"]["memory"], "1Gi");
 
     // Over quota: the API server's own 403 message.
-    let refused = kubectl(&kc, &["create", "--validate=false", "-f", "-"], Some(&pod("too-big", Some("1800m"))));
+    let refused = kubectl(&kc, &["create", "-f", "-"], Some(&pod("too-big", Some("1800m"))));
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -133,7 +136,7 @@ fn kubectl_get_describe_logs_apply_delete() {
     // logs -f follows a running pod until it ends (the failure line is written at the end).
     let follow = r#"{"outcome": "fail", "namespace": "team-a", "message": "bye", "run_ms": 1500, "log_lines": 2}"#;
     set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &serde_json::from_str(follow).expect("json")).expect("rule");
-    ok(&kubectl(&kc, &["create", "--validate=false", "-f", "-"], Some(&pod("follower", Some("100m")))), "create follower");
+    ok(&kubectl(&kc, &["create", "-f", "-"], Some(&pod("follower", Some("100m")))), "create follower");
     wait_for("the follower to run", Duration::from_secs(20), || {
         let o = kubectl(&kc, &["get", "pod", "-n", "team-a", "follower", "-o", "jsonpath={.status.phase}"], None);
         (String::from_utf8_lossy(&o.stdout) == "Running").then_some(())
@@ -178,4 +181,97 @@ fn python_client_lists_and_watches_pods() {
         assert!(seen.contains(&"Running") && seen.last() == Some(&"Succeeded"), "{name}: {seen:?}");
         assert_eq!(events.iter().find(|e| e["name"] == name).map(|e| e["type"].clone()), Some(json!("ADDED")));
     }
+}
+
+/// A config map and a pod with fields their kinds do not have.
+const UNKNOWN_FIELDS: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: default
+data: {mode: fast}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: typo
+  namespace: default
+spec:
+  restartPolicy: Never
+  foo: 1
+  containers:
+  - name: main
+    image: busybox:1.36
+    imagePullPolicy: IfNotPresent
+    resources: {requests: {cpu: 100m}}
+    bogus: true
+"#;
+
+#[test]
+fn kubectl_validation_uses_the_servers_openapi_and_field_validation() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint)).expect("kubeconfig");
+
+    // Strict (kubectl's default): the server refuses the pod and names both unknown fields.
+    let refused = kubectl(&kc, &["apply", "-f", "-"], Some(UNKNOWN_FIELDS));
+    assert!(!refused.status.success(), "{}", String::from_utf8_lossy(&refused.stdout));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains(r#"Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.containers[0].bogus", unknown field "spec.foo""#),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("configmap/settings created"), "the valid document is still applied");
+    let gone = kubectl(&kc, &["get", "pod", "typo"], None);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"), "a refused pod must not be stored");
+
+    // Warn: accepted, with one warning per unknown field.
+    let warned = kubectl(&kc, &["apply", "--validate=warn", "-f", "-"], Some(UNKNOWN_FIELDS));
+    let out = ok(&warned, "apply --validate=warn");
+    assert!(out.contains("pod/typo created") && out.contains("configmap/settings unchanged"), "{out}");
+    let err = String::from_utf8_lossy(&warned.stderr);
+    assert!(
+        err.contains(r#"Warning: unknown field "spec.foo""#) && err.contains(r#"Warning: unknown field "spec.containers[0].bogus""#),
+        "{err}"
+    );
+
+    // An update goes through a strategic-merge patch, checked the same way.
+    let changed = UNKNOWN_FIELDS.replace("data: {mode: fast}", "data: {mode: slow}\nbinaryDatum: {}");
+    let refused = kubectl(&kc, &["apply", "-f", "-"], Some(&changed));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(r#"strict decoding error: unknown field "binaryDatum""#), "{err}");
+    let mode = ok(&kubectl(&kc, &["get", "configmap", "settings", "-o", "jsonpath={.data.mode}"], None), "get configmap");
+    assert_eq!(mode, "fast", "a refused patch changes nothing");
+
+    // Containers and their env are merged by name: re-applying changes nothing, and a change keeps
+    // what the server defaulted.
+    let app = |env: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: app, namespace: default}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: busybox:1.36\n    env: [{env}]\n")
+    };
+    let first = app(r#"{name: A, value: "1"}, {name: B, value: "1"}"#);
+    ok(&kubectl(&kc, &["apply", "-f", "-"], Some(&first)), "apply app");
+    let out = ok(&kubectl(&kc, &["apply", "-f", "-"], Some(&first)), "apply app again");
+    assert!(out.contains("pod/app unchanged"), "{out}");
+    let out = ok(&kubectl(&kc, &["apply", "-f", "-"], Some(&app(r#"{name: A, value: "2"}"#))), "apply changed app");
+    assert!(out.contains("pod/app configured"), "{out}");
+    let p: Value = serde_json::from_str(&ok(&kubectl(&kc, &["get", "pod", "app", "-o", "json"], None), "get app")).expect("json");
+    let c = &p["spec"]["containers"][0];
+    assert_eq!(c["env"], json!([{"name": "A", "value": "2"}]), "{c}");
+    assert_eq!((c["image"].as_str(), c["terminationMessagePath"].as_str()), (Some("busybox:1.36"), Some("/dev/termination-log")), "{c}");
+
+    // Server-side dry run checks and answers without storing.
+    let dry = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry, namespace: default}\ndata: {a: b}\n";
+    let out = ok(&kubectl(&kc, &["apply", "--dry-run=server", "-f", "-"], Some(dry)), "apply --dry-run=server");
+    assert!(out.contains("configmap/dry created (server dry run)"), "{out}");
+    let gone = kubectl(&kc, &["get", "configmap", "dry"], None);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"), "a dry run must not be stored");
+
+    // kubectl explain renders the same schemas.
+    let explained = ok(&kubectl(&kc, &["explain", "pod.spec.containers"], None), "explain");
+    assert!(explained.contains("FIELD: containers <[]Container>"), "{explained}");
+    assert!(explained.contains("volumeMounts\t<[]VolumeMount>") && explained.contains("resources\t<ResourceRequirements>"), "{explained}");
+    let explained = ok(&kubectl(&kc, &["explain", "rolebinding.roleRef"], None), "explain rbac");
+    assert!(explained.contains("GROUP:      rbac.authorization.k8s.io") && explained.contains("name\t<string> -required-"), "{explained}");
 }

@@ -1,6 +1,7 @@
 //! Kubernetes API emulator: discovery, core/v1 and rbac/v1 objects with resourceVersion, label
 //! and field selectors, watch, quota admission, limit-range defaults, owner-reference garbage
-//! collection, namespace deletion, pod logs, and a rule-based kubelet ([`kubelet`]).
+//! collection, namespace deletion, pod logs, and a rule-based kubelet ([`kubelet`]); OpenAPI v3
+//! documents and `fieldValidation` on writes ([`openapi`]), and `dryRun=All`.
 //!
 //! Served over plain HTTP without authentication, like an API server behind `kubectl proxy`.
 //! Tests steer the kubelet through `POST /_localcloud/kubelet-rule` (a [`kubelet::Rule`] as
@@ -8,6 +9,7 @@
 
 pub mod docker_kubelet;
 pub mod kubelet;
+pub mod openapi;
 pub mod store;
 
 use std::sync::atomic::AtomicBool;
@@ -21,6 +23,7 @@ use axum::Router;
 use serde_json::{json, Value as Json};
 
 use self::kubelet::{Rule, Rules, OUTCOMES};
+use self::openapi::FieldValidation;
 use self::store::{
     admit_pod, apply_limit_ranges, fields_match, kind, labels_match, parse_label_selector, ApiError, Kind, Store, KINDS, RBAC,
 };
@@ -75,28 +78,10 @@ fn not_found_path() -> Response {
     })
 }
 
+/// Decodes a query-string value. Unlike `sparkoss_aliyun::percent_decode` (whose clients encode
+/// spaces as `%20`), form encoding, which Go's `url.Values` and so kubectl use, writes a space as `+`.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    sparkoss_aliyun::percent_decode(&s.replace('+', " "))
 }
 
 fn query_param(uri: &Uri, name: &str) -> Option<String> {
@@ -279,23 +264,64 @@ fn wants_table(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
 }
 
+/// The subresources the emulator serves per kind, with their discovery verbs (also the paths of
+/// the OpenAPI documents).
+fn subresources(k: &Kind) -> &'static [(&'static str, &'static [&'static str])] {
+    match k.plural {
+        "pods" => &[("log", &["get"]), ("status", &["get", "patch", "update"])],
+        "namespaces" => &[("status", &["get", "patch", "update"]), ("finalize", &["update"])],
+        "services" | "resourcequotas" => &[("status", &["get", "patch", "update"])],
+        _ => &[],
+    }
+}
+
 fn discovery_resources(group: &str) -> Json {
     let verbs = json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
     let mut out = Vec::new();
     for k in KINDS.iter().filter(|k| k.group == group) {
         out.push(json!({"name": k.plural, "singularName": k.singular, "namespaced": k.namespaced, "kind": k.kind, "verbs": verbs, "shortNames": k.short}));
-        let subs: &[(&str, &[&str])] = match k.plural {
-            "pods" => &[("log", &["get"]), ("status", &["get", "patch", "update"])],
-            "namespaces" => &[("status", &["get", "patch", "update"]), ("finalize", &["update"])],
-            "services" | "resourcequotas" => &[("status", &["get", "patch", "update"])],
-            _ => &[],
-        };
-        for (sub, v) in subs {
+        for (sub, v) in subresources(k) {
             out.push(json!({"name": format!("{}/{sub}", k.plural), "singularName": "", "namespaced": k.namespaced, "kind": if *sub == "log" { "Pod" } else { k.kind }, "verbs": v}));
         }
     }
     let gv = if group.is_empty() { "v1".to_owned() } else { format!("{group}/v1") };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out})
+}
+
+/// `/openapi/v3/<key>`: one group-version's document; cacheable for good when the URL names its
+/// current hash, as the real server answers.
+fn openapi_document(key: &str, uri: &Uri) -> Response {
+    let Some((body, fresh)) = openapi::document_at(key, query_param(uri, "hash").as_deref()) else { return not_found_path() };
+    let cache = if fresh { "public, immutable" } else { "no-cache, private" };
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, cache)], body).into_response()
+}
+
+/// `fieldValidation` of a write: the unknown fields of the body (a whole object, or a patch of
+/// one) against the kind's OpenAPI schema. `Strict` refuses them with the API server's message;
+/// `Warn` (also when the parameter is absent) answers them to be sent as `Warning` headers;
+/// `Ignore` answers none. A body that is not JSON is left to the handler, which refuses it.
+fn check_fields(t: &Target, method: &Method, uri: &Uri, body: &[u8]) -> Result<Vec<String>, ApiError> {
+    let directive = FieldValidation::parse(query_param(uri, "fieldValidation").as_deref()).map_err(ApiError::bad_request)?;
+    if directive == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let Ok(obj) = serde_json::from_slice::<Json>(body) else { return Ok(Vec::new()) };
+    let patch = *method == Method::PATCH;
+    let unknown = openapi::unknown_fields(t.kind, &obj, patch);
+    if unknown.is_empty() || directive == FieldValidation::Warn {
+        return Ok(unknown);
+    }
+    let strict = openapi::strict_message(&unknown);
+    // Create and update decode the body as the kind and say so; a patch names only the fields.
+    let message = match (patch, obj["kind"].as_str()) {
+        (true, _) => strict,
+        (false, Some(kind)) => {
+            let version = obj["apiVersion"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("");
+            format!("{kind} in version \"{version}\" cannot be handled as a {}: {strict}", t.kind.kind)
+        }
+        (false, None) => format!("the object provided is unrecognized (must be of type {}): {strict}", t.kind.kind),
+    };
+    Err(ApiError::bad_request(message))
 }
 
 impl Api {
@@ -332,11 +358,27 @@ impl Api {
                     &json!({"kind": "APIGroup", "apiVersion": "v1", "name": RBAC, "versions": [gv], "preferredVersion": gv}),
                 );
             }
+            (Method::GET, "/openapi/v3") => return json_response(200, &openapi::index()),
+            (Method::GET, p) if p.starts_with("/openapi/v3/") => return openapi_document(&p["/openapi/v3/".len()..], &uri),
             (Method::GET, "/healthz" | "/readyz" | "/livez") => return (StatusCode::OK, "ok").into_response(),
             (Method::POST, "/_localcloud/kubelet-rule") => return self.set_rule(&body),
             _ => {}
         }
         let Some(t) = parse_path(&path) else { return not_found_path() };
+        let dry_run = match query_param(&uri, "dryRun").as_deref() {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(other) => {
+                return error_response(&ApiError::bad_request(format!("dryRun: invalid value {other:?}: the only valid value is All")))
+            }
+        };
+        let mut warnings = Vec::new();
+        if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+            match check_fields(&t, &method, &uri, &body) {
+                Ok(w) => warnings = w,
+                Err(e) => return error_response(&e),
+            }
+        }
         let result = match (method, &t.name, t.sub.as_deref()) {
             (Method::GET, None, None) => {
                 if truthy(query_param(&uri, "watch")) {
@@ -350,10 +392,15 @@ impl Api {
                 s.get(t.kind, t.namespace.as_deref().unwrap_or(""), name)
                     .map(|o| (200, if wants_table(&headers) { table(t.kind, &[o], s.resource_version()) } else { o }))
             }
-            (Method::POST, None, None) => self.create(&t, &body),
-            (Method::PUT, Some(name), sub) => self.put(&t, name, sub, &body),
-            (Method::PATCH, Some(name), sub) => self.patch(&t, name, sub, &headers, &body),
+            (Method::POST, None, None) => self.create(&t, &body, dry_run),
+            (Method::PUT, Some(name), sub) => self.put(&t, name, sub, &body, dry_run),
+            (Method::PATCH, Some(name), sub) => self.patch(&t, name, sub, &headers, &body, dry_run),
+            // A dry-run delete answers what would be deleted and leaves it in place.
+            (Method::DELETE, Some(name), None) if dry_run => self.lock().get(t.kind, t.namespace.as_deref().unwrap_or(""), name).map(|o| (200, o)),
             (Method::DELETE, Some(name), None) => self.delete(&t, name),
+            (Method::DELETE, None, None) if dry_run => self.matching(&t, &uri).map(|(items, rv)| {
+                (200, json!({"kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}))
+            }),
             (Method::DELETE, None, None) => self.delete_collection(&t, &uri),
             _ => Err(ApiError {
                 code: 405,
@@ -363,7 +410,15 @@ impl Api {
             }),
         };
         match result {
-            Ok((code, body)) => json_response(code, &body),
+            Ok((code, body)) => {
+                let mut r = json_response(code, &body);
+                for w in warnings {
+                    if let Ok(v) = header::HeaderValue::from_str(&openapi::warning_header(&w)) {
+                        r.headers_mut().append(header::WARNING, v);
+                    }
+                }
+                r
+            }
             Err(e) => error_response(&e),
         }
     }
@@ -510,7 +565,7 @@ impl Api {
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
     }
 
-    fn create(&self, t: &Target, body: &[u8]) -> Result<(u16, Json), ApiError> {
+    fn create(&self, t: &Target, body: &[u8], dry_run: bool) -> Result<(u16, Json), ApiError> {
         let mut obj = Self::parse_body(body)?;
         let ns = t.namespace.clone().unwrap_or_default();
         if t.kind.namespaced {
@@ -530,10 +585,17 @@ impl Api {
                 });
             }
         }
-        let mut s = self.lock();
+        let mut guard = self.lock();
+        let mut scratch;
+        let s: &mut Store = if dry_run {
+            scratch = guard.dry_run_copy();
+            &mut scratch
+        } else {
+            &mut guard
+        };
         if t.kind.plural == "pods" {
-            apply_limit_ranges(&s, &ns, &mut obj);
-            admit_pod(&s, &ns, &obj)?;
+            apply_limit_ranges(s, &ns, &mut obj);
+            admit_pod(s, &ns, &obj)?;
         }
         let created = s.create(t.kind, &ns, obj)?;
         if t.kind.plural == "pods" || t.kind.plural == "resourcequotas" {
@@ -543,10 +605,17 @@ impl Api {
         Ok((201, created))
     }
 
-    fn put(&self, t: &Target, name: &str, sub: Option<&str>, body: &[u8]) -> Result<(u16, Json), ApiError> {
+    fn put(&self, t: &Target, name: &str, sub: Option<&str>, body: &[u8], dry_run: bool) -> Result<(u16, Json), ApiError> {
         let obj = Self::parse_body(body)?;
         let ns = t.namespace.clone().unwrap_or_default();
-        let mut s = self.lock();
+        let mut guard = self.lock();
+        let mut scratch;
+        let s: &mut Store = if dry_run {
+            scratch = guard.dry_run_copy();
+            &mut scratch
+        } else {
+            &mut guard
+        };
         match sub {
             None => s.replace(t.kind, &ns, name, obj, false).map(|o| (200, o)),
             Some("status") => s.replace(t.kind, &ns, name, obj, true).map(|o| (200, o)),
@@ -560,7 +629,15 @@ impl Api {
         })
     }
 
-    fn patch(&self, t: &Target, name: &str, sub: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(u16, Json), ApiError> {
+    fn patch(
+        &self,
+        t: &Target,
+        name: &str,
+        sub: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+        dry_run: bool,
+    ) -> Result<(u16, Json), ApiError> {
         let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !(ct.starts_with("application/merge-patch+json") || ct.starts_with("application/strategic-merge-patch+json")) {
             return Err(ApiError {
@@ -572,9 +649,20 @@ impl Api {
         }
         let patch = Self::parse_body(body)?;
         let ns = t.namespace.clone().unwrap_or_default();
-        let mut s = self.lock();
+        let mut guard = self.lock();
+        let mut scratch;
+        let s: &mut Store = if dry_run {
+            scratch = guard.dry_run_copy();
+            &mut scratch
+        } else {
+            &mut guard
+        };
         let mut obj = s.get(t.kind, &ns, name)?;
-        merge_patch(&mut obj, &patch);
+        if ct.starts_with("application/strategic-merge-patch+json") {
+            openapi::strategic_merge(t.kind, &mut obj, &patch);
+        } else {
+            merge_patch(&mut obj, &patch);
+        }
         if let Some(m) = obj["metadata"].as_object_mut() {
             // A patch is applied to the current version; a stale one in the patch is ignored.
             if patch["metadata"]["resourceVersion"].is_null() {
@@ -802,5 +890,6 @@ mod tests {
         assert_eq!((t.kind.plural, t.namespace.as_deref()), ("roles", Some("a")));
         assert!(parse_path("/apis/apps/v1/deployments").is_none());
         assert_eq!(percent_decode("a%3Db%2Cc+d"), "a=b,c d");
+        assert_eq!(percent_decode("a%2Bb+c%zz"), "a+b c%zz");
     }
 }

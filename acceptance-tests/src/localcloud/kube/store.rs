@@ -170,6 +170,13 @@ impl Store {
         s
     }
 
+    /// A copy of the objects for a `dryRun=All` write: the write runs there with every check
+    /// and default of a real one, and neither the store nor its watchers see it.
+    pub fn dry_run_copy(&self) -> Store {
+        let (changes, _) = broadcast::channel(1);
+        Store { objects: self.objects.clone(), rv: self.rv, history: VecDeque::new(), changes, logs: HashMap::new() }
+    }
+
     /// The current resource version.
     pub fn resource_version(&self) -> u64 {
         self.rv
