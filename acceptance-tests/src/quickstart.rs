@@ -129,6 +129,13 @@ fn docker(args: &[&str]) -> Result<(), HarnessError> {
     Ok(())
 }
 
+/// The id of the image `reference` names on the engine, if any.
+fn image_id_of(reference: &str) -> Option<String> {
+    let out = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference]).output().ok()?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !id.is_empty()).then_some(id)
+}
+
 /// Builds (or reuses, through the caches) the quick start image. `progress` receives one line per step.
 pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<QuickstartImage, HarnessError> {
     let t = Instant::now();
@@ -206,8 +213,13 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
 
     // The registry stops with this function: jobs use a tag that does not name it.
     let reference = format!("{IMAGE}:{}", base.spark_version);
+    let previous = image_id_of(&reference);
     docker(&["tag", &image_id, &reference])?;
     docker(&["image", "rm", &pushed_tag])?;
+    // The image this tag named before (an older launcher, say) would linger untagged.
+    if let Some(old) = previous.filter(|old| *old != image_id) {
+        let _ = docker(&["image", "rm", &old]);
+    }
     progress(&format!("tagged {reference}"));
     Ok(QuickstartImage { reference, image_id, pushed: format!("{pushed_tag}@{digest}"), layers_pushed, base_seconds, build_seconds })
 }

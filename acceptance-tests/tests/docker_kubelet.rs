@@ -17,8 +17,12 @@ use sparkoss_acceptance_tests::LocalCloudProcess;
 
 const IMAGE: &str = "sparkoss-test/busybox:kubelet";
 
-/// Imports `/bin/busybox` (Debian's busybox-static) as a one-layer image.
+/// Imports `/bin/busybox` (Debian's busybox-static) as a one-layer image, once.
 fn ensure_busybox_image() {
+    let exists = Command::new("docker").args(["image", "inspect", IMAGE]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if exists.is_ok_and(|s| s.success()) {
+        return;
+    }
     let mut tar = tar::Builder::new(Vec::new());
     let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian package busybox-static)");
     let mut h = tar::Header::new_gnu();

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::config::ProviderConfig;
-use crate::core::{AttrPath, Diagnostics, Schema, Value};
+use crate::core::{AttrPath, Block, Diagnostics, Nesting, Schema, Value};
 
 /// What an operation needs from the provider: its resolved configuration.
 #[derive(Debug, Clone)]
@@ -56,10 +56,13 @@ pub trait Resource: Send + Sync {
             return Plan { planned: Value::Null, requires_replace: Vec::new() };
         }
         if prior.is_null() {
-            return Plan { planned: block.plan(proposed, None, false), requires_replace: Vec::new() };
+            let mut planned = block.plan(proposed, None, false);
+            null_absent_single_blocks(block, config, &mut planned);
+            return Plan { planned, requires_replace: Vec::new() };
         }
         let mut kept = block.plan(proposed, Some(prior), false);
         block.restore_defaults(config, &mut kept);
+        null_absent_single_blocks(block, config, &mut kept);
         let mut requires_replace = Vec::new();
         block.replace_paths(prior, &kept, &AttrPath::root(), &mut requires_replace);
         if requires_replace.is_empty() {
@@ -114,4 +117,65 @@ pub fn not_available(type_name: &str, op: &str) -> Diagnostics {
         ),
     );
     d
+}
+
+/// A single nested block the configuration leaves out is planned as absent (null). Terraform 1.0
+/// proposes such a block as an object of nulls once it existed in the prior state, then refuses
+/// its own proposal ("planned for existence but config wants absence"); 1.15 proposes null.
+fn null_absent_single_blocks(block: &Block, config: &Value, planned: &mut Value) {
+    if config.is_unknown() || config.is_null() {
+        return;
+    }
+    if let Some(out) = planned.attrs_mut() {
+        for b in block.blocks.iter().filter(|b| b.nesting == Nesting::Single) {
+            if config.attr(&b.name).is_null() {
+                out.insert(b.name.clone(), Value::Null);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Attribute, NestedBlock, Type};
+
+    struct WithQuota(Schema);
+
+    #[async_trait]
+    impl Resource for WithQuota {
+        fn type_name(&self) -> &'static str {
+            "with_quota"
+        }
+        fn schema(&self) -> &Schema {
+            &self.0
+        }
+    }
+
+    fn obj(pairs: Vec<(&str, Value)>) -> Value {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    #[test]
+    fn a_single_block_left_out_of_the_config_is_planned_absent() {
+        let block = Block::new("r")
+            .attr(Attribute::required("name", Type::String, "n"))
+            .block(NestedBlock::single("quota", Block::new("q").attr(Attribute::optional("cpu", Type::String, "c"))));
+        let r = WithQuota(Schema { version: 0, block });
+        let prior = obj(vec![("name", Value::string("a")), ("quota", obj(vec![("cpu", Value::string("8"))]))]);
+        let config = obj(vec![("name", Value::string("a")), ("quota", Value::Null)]);
+        // Terraform 1.0's proposal keeps the block as an object of nulls.
+        let proposed = obj(vec![("name", Value::string("a")), ("quota", obj(vec![("cpu", Value::Null)]))]);
+        let plan = r.plan(&prior, &proposed, &config);
+        assert_eq!(plan.planned.attr("quota"), &Value::Null, "{:?}", plan.planned);
+        assert!(plan.requires_replace.is_empty());
+        // On create too.
+        let plan = r.plan(&Value::Null, &proposed, &config);
+        assert_eq!(plan.planned.attr("quota"), &Value::Null, "{:?}", plan.planned);
+        // A block in the config stays.
+        let config = obj(vec![("name", Value::string("a")), ("quota", obj(vec![("cpu", Value::string("4"))]))]);
+        let proposed = config.clone();
+        let plan = r.plan(&prior, &proposed, &config);
+        assert_eq!(plan.planned.attr("quota").attr("cpu"), &Value::string("4"));
+    }
 }

@@ -3,27 +3,14 @@
 use async_trait::async_trait;
 
 use crate::core::validators::duration;
-use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Nesting, Schema, Type, Value};
+use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Schema, Type, Value};
 use crate::resource::{Plan, Resource};
 
 /// The default, schema-driven plan of [`Resource::plan`], for a resource that overrides `plan`
-/// to refine it (Rust has no call to a trait's default from an override), with one correction:
-/// a single nested block absent from the configuration is planned absent. Older Terraform (1.0)
-/// proposes a block removed from the configuration as an object of nulls, and then rejects the
-/// plan that keeps it ("planned for existence but config wants absence").
+/// to refine it (Rust has no call to a trait's default from an override). The default plans a
+/// single nested block absent from the configuration as absent (Terraform 1.0 proposes it as an
+/// object of nulls and then rejects a plan that keeps it).
 pub fn schema_plan(schema: &Schema, prior: &Value, proposed: &Value, config: &Value) -> Plan {
-    let mut plan = default_plan(schema, prior, proposed, config);
-    if let (Some(out), false) = (plan.planned.attrs_mut(), config.is_unknown()) {
-        for b in schema.block.blocks.iter().filter(|b| b.nesting == Nesting::Single) {
-            if config.attr(&b.name).is_null() {
-                out.insert(b.name.clone(), Value::Null);
-            }
-        }
-    }
-    plan
-}
-
-fn default_plan(schema: &Schema, prior: &Value, proposed: &Value, config: &Value) -> Plan {
     struct SchemaOnly<'a>(&'a Schema);
     #[async_trait]
     impl Resource for SchemaOnly<'_> {
