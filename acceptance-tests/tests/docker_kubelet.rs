@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use sparkoss_acceptance_tests::localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, request};
 use sparkoss_acceptance_tests::LocalCloudProcess;
 
@@ -75,14 +76,6 @@ fn wait_pod(ep: &str, ns: &str, name: &str, limit: Duration, done: impl Fn(&Valu
         assert!(Instant::now() < deadline, "pod {ns}/{name} did not get there within {limit:?}: {p}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn containers_of(pid: u32) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=io.sparkoss.localcloud.pid={pid}")])
-        .output()
-        .expect("docker ps");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
 }
 
 fn phase(p: &Value) -> &str {
@@ -211,16 +204,20 @@ fn pods_run_as_docker_containers() {
             "name": "main", "image": IMAGE, "command": ["sleep", "300"]}]}}),
     );
     wait_pod(&ep, ns, "sleeper", Duration::from_secs(60), |p| phase(p) == "Running");
-    assert!(containers_of(lc.pid()).iter().any(|c| c.contains("sleeper")), "{:?}", containers_of(lc.pid()));
+    assert!(containers_started_by(lc.pid()).iter().any(|c| c.contains("sleeper")), "{:?}", containers_started_by(lc.pid()));
     assert_eq!(api(&ep, "DELETE", &format!("/api/v1/namespaces/{ns}/pods/sleeper"), None).0, 200);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while containers_of(lc.pid()).iter().any(|c| c.contains("sleeper")) {
-        assert!(Instant::now() < deadline, "the deleted pod's container is still there: {:?}", containers_of(lc.pid()));
+    while containers_started_by(lc.pid()).iter().any(|c| c.contains("sleeper")) {
+        assert!(Instant::now() < deadline, "the deleted pod's container is still there: {:?}", containers_started_by(lc.pid()));
         std::thread::sleep(Duration::from_millis(200));
     }
 
     // Finished pods keep no container; a stop leaves none at all.
-    assert!(!containers_of(lc.pid()).iter().any(|c| c.contains("env-and-fail") || c.contains("-ok-")), "{:?}", containers_of(lc.pid()));
+    assert!(
+        !containers_started_by(lc.pid()).iter().any(|c| c.contains("env-and-fail") || c.contains("-ok-")),
+        "{:?}",
+        containers_started_by(lc.pid())
+    );
     create_pod(
         &ep,
         ns,
@@ -230,5 +227,5 @@ fn pods_run_as_docker_containers() {
     wait_pod(&ep, ns, "left-running", Duration::from_secs(60), |p| phase(p) == "Running");
     let pid = lc.pid();
     assert!(lc.stop(), "the local cloud stops on SIGTERM");
-    assert!(containers_of(pid).is_empty(), "containers left after stop: {:?}", containers_of(pid));
+    assert!(containers_started_by(pid).is_empty(), "containers left after stop: {:?}", containers_started_by(pid));
 }

@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use serde_json::Value;
+use sparkoss_acceptance_tests::localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_acceptance_tests::localcloud::kube::request;
 use sparkoss_acceptance_tests::quickstart::{build_quickstart_image, quickstart_dir};
 use sparkoss_acceptance_tests::spark_base::example_job_jar;
@@ -68,14 +69,6 @@ b.put_object_from_file('input/words.txt', sys.argv[3])\n";
     let out =
         Command::new(py).arg("-c").arg(script).arg(oss).arg(jar).arg(input).env("AK", ak).env("SK", sk).output().expect("python runs");
     assert!(out.status.success(), "oss2 upload: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn containers_of(pid: u32) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=io.sparkoss.localcloud.pid={pid}")])
-        .output()
-        .expect("docker ps");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
 }
 
 #[test]
@@ -161,7 +154,7 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
             "GET {key} in the OSS access log: {access}"
         );
     }
-    assert!(containers_of(lc.pid()).is_empty(), "the finished pod's container is removed: {:?}", containers_of(lc.pid()));
+    assert!(containers_started_by(lc.pid()).is_empty(), "the finished pod's container is removed: {:?}", containers_started_by(lc.pid()));
 
     let t2 = Instant::now();
     let out = wd.destroy().expect("destroy runs");
@@ -178,7 +171,7 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
     assert!(live.is_empty(), "no cluster after destroy: {clusters}");
     let pid = lc.pid();
     assert!(lc.stop(), "the local cloud stops on SIGTERM");
-    assert!(containers_of(pid).is_empty(), "no container left: {:?}", containers_of(pid));
+    assert!(containers_started_by(pid).is_empty(), "no container left: {:?}", containers_started_by(pid));
     eprintln!(
         "e2e timings: image {:.1}s (base {:.1}s, image-builder {:.1}s), apply {:.1}s, destroy {:.1}s",
         t_image.as_secs_f64(),

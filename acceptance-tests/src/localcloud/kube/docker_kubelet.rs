@@ -32,7 +32,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
 
-use super::kubelet::{NODE, RULE_ANNOTATION};
+use super::kubelet::{event, NODE, RULE_ANNOTATION};
 use super::store::{kind, now_rfc3339, parse_quantity, pod_usage, Store};
 
 /// Label on every container the kubelet starts: the pod's uid.
@@ -164,22 +164,6 @@ fn pending_pods(node: &Node) -> (Vec<Json>, HashSet<String>) {
 
 fn pod_key(pod: &Json) -> (String, String) {
     (pod["metadata"]["namespace"].as_str().unwrap_or("default").to_owned(), pod["metadata"]["name"].as_str().unwrap_or("").to_owned())
-}
-
-fn event(s: &mut Store, pod: &Json, type_: &str, reason: &str, message: &str) {
-    let Some(ev) = kind("", "events") else { return };
-    let (ns, name) = pod_key(pod);
-    let now = now_rfc3339();
-    let _ = s.create(
-        ev,
-        &ns,
-        json!({
-            "metadata": {"generateName": format!("{name}.")},
-            "involvedObject": {"kind": "Pod", "namespace": ns, "name": name, "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
-            "reason": reason, "message": message, "type": type_, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "kubelet", "host": NODE},
-        }),
-    );
 }
 
 /// Updates the pod if it still exists with the same uid; false when it is gone.
@@ -716,6 +700,18 @@ async fn containers_with_label(docker: &Docker, label: &str) -> Vec<(String, Has
         .into_iter()
         .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
         .collect()
+}
+
+/// Names of the containers (running or not) that the local cloud with process id `pid` started:
+/// for tests that check nothing is left behind. Uses the `docker` CLI.
+pub fn containers_started_by(pid: u32) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label={OWNER_PID_LABEL}={pid}")])
+        .output();
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).filter(|l| !l.is_empty()).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Containers started by this process.

@@ -114,7 +114,8 @@ pub async fn run(
     }
 }
 
-fn event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, message: &str) {
+/// Records a kubelet event about `pod` (both kubelets report the same way).
+pub(super) fn event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, message: &str) {
     let Some(ev) = kind("", "events") else { return };
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
     let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
