@@ -12,7 +12,7 @@ use sparkoss_acceptance_tests::localcloud::oss::testing::start_local;
 use sparkoss_acceptance_tests::localcloud::oss::AccessEntry;
 use sparkoss_acceptance_tests::localcloud::LocalCloud;
 use sparkoss_aliyun::checksum::crc64::Crc64;
-use sparkoss_aliyun::oss::{Client, ClientConfig, DownloadOptions, Endpoint, OssError, RetryPolicy, SignatureVersion};
+use sparkoss_aliyun::oss::{Client, ClientConfig, DownloadOptions, Endpoint, OssError, RetryPolicy, SignatureVersion, Split};
 use sparkoss_aliyun::signing::Credentials;
 
 const AK: &str = "LTAIoss-test-key";
@@ -241,7 +241,8 @@ async fn downloads_resume_retry_and_verify() {
     // Throttling is retried; parallel parts each resume on their own; CRCs are combined.
     fault(&cloud, json!({"kind": "status", "status": 503, "code": "SlowDown", "method": "GET", "times": 2})).await;
     fault(&cloud, json!({"kind": "drop", "after_bytes": 100_000, "key": "app.jar", "times": 2})).await;
-    let parallel = DownloadOptions { parallel_threshold: 1, part_size: 1 << 20, parallelism: 3, ..DownloadOptions::default() };
+    let parallel =
+        DownloadOptions { parallel_threshold: 1, part_size: 1 << 20, parallelism: 3, split: Split::Always, ..DownloadOptions::default() };
     std::fs::remove_file(&dest).unwrap();
     control(&cloud, reqwest::Method::DELETE, "/_localcloud/access-log", None).await;
     let r = c.download_to_file("jobs", "app.jar", &dest, &parallel).await.unwrap();
@@ -262,5 +263,57 @@ async fn downloads_resume_retry_and_verify() {
     let e = c.download_to_file("jobs", "app.jar", &dest, &stubborn).await.unwrap_err();
     assert!(matches!(e, OssError::Interrupted { attempts: 3, .. }), "{e}");
     control(&cloud, reqwest::Method::DELETE, "/_localcloud/faults", None).await;
+    cloud.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_split_only_when_one_stream_is_slow() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = start(dir.path()).await;
+    let c = client(&cloud, SignatureVersion::V4, SK);
+    c.create_bucket("jobs").await.unwrap();
+    let data = pattern(8 << 20, 5);
+    c.put_object("jobs", "big.bin", &data, None).await.unwrap();
+    let dest = dir.path().join("big.bin");
+    let opts = |split| DownloadOptions { parallel_threshold: 1, part_size: 1 << 20, parallelism: 4, split, ..DownloadOptions::default() };
+    let gets = |log: Vec<AccessEntry>| log.into_iter().filter(|e| e.method == "GET").collect::<Vec<_>>();
+
+    // Fast enough (every rate is >= 0), or never split: one request for everything.
+    for o in [opts(Split::IfSlowerThan(0)), opts(Split::Never)] {
+        control(&cloud, reqwest::Method::DELETE, "/_localcloud/access-log", None).await;
+        let r = c.download_to_file("jobs", "big.bin", &dest, &o).await.unwrap();
+        assert_eq!((r.parts, r.streams, r.crc64, r.crc_verified), (1, 1, Crc64::checksum(&data), true), "{o:?}");
+        let gets = gets(access_log(&cloud).await);
+        assert_eq!(gets.len(), 1, "{gets:?}");
+        assert_eq!(gets[0].range, None);
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+    }
+
+    // The default (Auto) on loopback splits from the start, whatever the rate: one stream is
+    // CPU-bound at both ends there.
+    assert!(matches!(DownloadOptions::default().split, Split::Auto(_)));
+    control(&cloud, reqwest::Method::DELETE, "/_localcloud/access-log", None).await;
+    let r = c.download_to_file("jobs", "big.bin", &dest, &opts(Split::Auto(0))).await.unwrap();
+    assert_eq!((r.parts, r.crc64), (8, Crc64::checksum(&data)));
+    assert!(r.streams >= 2, "{r:?}");
+    let ranges: Vec<String> = gets(access_log(&cloud).await).into_iter().filter_map(|e| e.range).collect();
+    assert!(ranges.iter().any(|r| r == "bytes=7340032-8388607"), "a helper took the last part: {ranges:?}");
+
+    // "Slow" (no rate is below u64::MAX): after the first part, helpers take parts from the back
+    // while the leader, cut in its second part, resumes its one open-ended request from the front.
+    fault(&cloud, json!({"kind": "drop", "after_bytes": 1_500_000, "key": "big.bin"})).await;
+    control(&cloud, reqwest::Method::DELETE, "/_localcloud/access-log", None).await;
+    std::fs::remove_file(&dest).unwrap();
+    let r = c.download_to_file("jobs", "big.bin", &dest, &opts(Split::IfSlowerThan(u64::MAX))).await.unwrap();
+    let gets = gets(access_log(&cloud).await);
+    assert_eq!((r.parts, r.resumes, r.crc64), (8, 1, Crc64::checksum(&data)), "{gets:#?}");
+    assert!(r.streams >= 2 && r.streams <= 4, "{r:?}");
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    assert_eq!((gets[0].range.as_deref(), gets[0].fault.as_deref()), (None, Some("drop")), "{gets:#?}");
+    let ranges: Vec<&str> = gets.iter().filter_map(|e| e.range.as_deref()).collect();
+    assert!(ranges.contains(&"bytes=7340032-8388607"), "a helper took the last part: {ranges:?}");
+    let resumed = ranges.iter().find(|r| r.ends_with("-8388607") && !r.starts_with("bytes=7340032")).unwrap();
+    let at: u64 = resumed.trim_start_matches("bytes=").split('-').next().unwrap().parse().unwrap();
+    assert!(at > 1 << 20 && at <= 1_500_000, "the leader resumed where it was cut: {resumed}");
     cloud.stop().await;
 }

@@ -3,6 +3,12 @@
 //! `~/.aliyun/config.json` profile (`AK`, `StsToken`, `RamRoleArn`, `EcsRamRole`, `OIDC`) →
 //! RRSA (`AssumeRoleWithOIDC`) → the ECS RAM role from the instance metadata service.
 //!
+//! [`Source::chain_from_env`] builds that chain from the environment restricted to the sources
+//! a caller allows ([`ChainSources`]): the provider takes them all, the in-image launcher only
+//! what a workload may use ([`ChainSources::WORKLOAD`]: `ALIBABA_CLOUD_*` keys, RRSA, the ECS
+//! RAM role). `ALIBABA_CLOUD_ECS_METADATA_DISABLED=true` leaves the metadata service out, as
+//! in the official SDKs.
+//!
 //! Temporary credentials are cached and refreshed when 180 s or less remain. The metadata and
 //! STS endpoints are parameters ([`Endpoints`]) so tests serve them on 127.0.0.1.
 
@@ -108,6 +114,44 @@ pub enum Source {
     EcsRamRole(Option<String>),
     /// Each source in order; the first that yields wins.
     Chain(Vec<Source>),
+    /// A source left out on purpose; yields nothing and says why when nothing else yields.
+    Skipped(String),
+}
+
+/// Which sources [`Source::chain_from_env`] may put in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainSources {
+    /// `ALIBABA_CLOUD_ACCESS_KEY_ID` / `_ACCESS_KEY_SECRET` / `_SECURITY_TOKEN`.
+    pub environment: bool,
+    /// Also the older `ALICLOUD_ACCESS_KEY` / `ALICLOUD_SECRET_KEY` / `ALICLOUD_SECURITY_TOKEN`.
+    pub legacy_names: bool,
+    /// The Alibaba Cloud CLI profile (`ALIBABA_CLOUD_PROFILE`, `~/.aliyun/config.json`).
+    pub cli_profile: bool,
+    /// RRSA: `ALIBABA_CLOUD_ROLE_ARN`, `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`,
+    /// `ALIBABA_CLOUD_OIDC_TOKEN_FILE` → STS `AssumeRoleWithOIDC`.
+    pub rrsa: bool,
+    /// The ECS RAM role from the metadata service.
+    pub ecs_ram_role: bool,
+    /// The RRSA session name when `ALIBABA_CLOUD_ROLE_SESSION_NAME` is not set (it shows in
+    /// ActionTrail, so each program names itself).
+    pub session_name: &'static str,
+}
+
+impl ChainSources {
+    /// Every source: what a user's machine or CI may hold.
+    pub const ALL: ChainSources =
+        ChainSources { environment: true, legacy_names: true, cli_profile: true, rrsa: true, ecs_ram_role: true, session_name: "sparkoss" };
+
+    /// What a workload in a pod may use: the `ALIBABA_CLOUD_*` keys, RRSA and the node's RAM
+    /// role; no CLI profile, no legacy names.
+    pub const WORKLOAD: ChainSources = ChainSources {
+        environment: true,
+        legacy_names: false,
+        cli_profile: false,
+        rrsa: true,
+        ecs_ram_role: true,
+        session_name: "sparkoss-workload",
+    };
 }
 
 impl std::fmt::Debug for Source {
@@ -119,6 +163,7 @@ impl std::fmt::Debug for Source {
             Source::Oidc(o) => f.debug_tuple("Oidc").field(o).finish(),
             Source::EcsRamRole(r) => f.debug_tuple("EcsRamRole").field(r).finish(),
             Source::Chain(c) => f.debug_tuple("Chain").field(c).finish(),
+            Source::Skipped(why) => f.debug_tuple("Skipped").field(why).finish(),
         }
     }
 }
@@ -127,7 +172,13 @@ impl Source {
     /// The environment source from an environment reader (injected so tests need not touch
     /// the process environment).
     pub fn env(env: &dyn Fn(&str) -> Option<String>) -> Source {
-        let first = |names: &[&str]| names.iter().find_map(|n| env(n).filter(|v| !v.is_empty()));
+        Self::env_names(env, true)
+    }
+
+    /// [`Source::env`], with or without the `ALICLOUD_*` names.
+    fn env_names(env: &dyn Fn(&str) -> Option<String>, legacy: bool) -> Source {
+        // Each list is the current name, then the legacy one.
+        let first = |names: &[&str]| names.iter().take(if legacy { 2 } else { 1 }).find_map(|n| env(n).filter(|v| !v.is_empty()));
         let ak = first(&["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALICLOUD_ACCESS_KEY"]);
         let sk = first(&["ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_SECRET_KEY"]);
         let token = first(&["ALIBABA_CLOUD_SECURITY_TOKEN", "ALICLOUD_SECURITY_TOKEN"]);
@@ -141,26 +192,47 @@ impl Source {
     /// environment, then the ECS RAM role (its name from `ALIBABA_CLOUD_ECS_METADATA` or
     /// `ALICLOUD_ECS_ROLE_NAME` when set).
     pub fn default_chain(env: &dyn Fn(&str) -> Option<String>) -> Source {
+        Self::chain_from_env(env, &ChainSources::ALL)
+    }
+
+    /// The chain of the sources `allowed` permits, in the default order, configured from `env`.
+    pub fn chain_from_env(env: &dyn Fn(&str) -> Option<String>, allowed: &ChainSources) -> Source {
         let get = |n: &str| env(n).filter(|v| !v.is_empty());
-        let mut chain = vec![
-            Source::env(env),
-            Source::Profile {
-                name: get("ALIBABA_CLOUD_PROFILE").or_else(|| get("ALICLOUD_PROFILE")),
-                file: get("ALIBABA_CLOUD_CREDENTIALS_FILE").or_else(|| get("ALICLOUD_SHARED_CREDENTIALS_FILE")).map(PathBuf::from),
-            },
-        ];
-        if let (Some(role_arn), Some(oidc_provider_arn), Some(oidc_token_file)) =
-            (get("ALIBABA_CLOUD_ROLE_ARN"), get("ALIBABA_CLOUD_OIDC_PROVIDER_ARN"), get("ALIBABA_CLOUD_OIDC_TOKEN_FILE"))
-        {
-            chain.push(Source::Oidc(OidcRole {
-                role_arn,
-                oidc_provider_arn,
-                oidc_token_file,
-                session_name: get("ALIBABA_CLOUD_ROLE_SESSION_NAME").unwrap_or_else(|| "sparkoss".into()),
-                duration_seconds: 3600,
-            }));
+        let legacy = |n: &str| if allowed.legacy_names { get(n) } else { None };
+        let mut chain = Vec::new();
+        if allowed.environment {
+            chain.push(Self::env_names(env, allowed.legacy_names));
         }
-        chain.push(Source::EcsRamRole(get("ALIBABA_CLOUD_ECS_METADATA").or_else(|| get("ALICLOUD_ECS_ROLE_NAME"))));
+        if allowed.cli_profile {
+            chain.push(Source::Profile {
+                name: get("ALIBABA_CLOUD_PROFILE").or_else(|| legacy("ALICLOUD_PROFILE")),
+                file: get("ALIBABA_CLOUD_CREDENTIALS_FILE").or_else(|| legacy("ALICLOUD_SHARED_CREDENTIALS_FILE")).map(PathBuf::from),
+            });
+        }
+        if allowed.rrsa {
+            match (get("ALIBABA_CLOUD_ROLE_ARN"), get("ALIBABA_CLOUD_OIDC_PROVIDER_ARN"), get("ALIBABA_CLOUD_OIDC_TOKEN_FILE")) {
+                (Some(role_arn), Some(oidc_provider_arn), Some(oidc_token_file)) => chain.push(Source::Oidc(OidcRole {
+                    role_arn,
+                    oidc_provider_arn,
+                    oidc_token_file,
+                    session_name: get("ALIBABA_CLOUD_ROLE_SESSION_NAME").unwrap_or_else(|| allowed.session_name.into()),
+                    duration_seconds: 3600,
+                })),
+                (None, None, None) => {}
+                // Half an RRSA setup is a mistake worth naming when nothing else works.
+                _ => chain.push(Source::Skipped(
+                    "RRSA: ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE must all be set"
+                        .into(),
+                )),
+            }
+        }
+        if allowed.ecs_ram_role {
+            if get("ALIBABA_CLOUD_ECS_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                chain.push(Source::Skipped("ECS RAM role: disabled by ALIBABA_CLOUD_ECS_METADATA_DISABLED".into()));
+            } else {
+                chain.push(Source::EcsRamRole(get("ALIBABA_CLOUD_ECS_METADATA").or_else(|| legacy("ALICLOUD_ECS_ROLE_NAME"))));
+            }
+        }
         Source::Chain(chain)
     }
 }
@@ -246,6 +318,10 @@ impl CredentialsProvider {
                     }
                     Err(e) => Err(e),
                 },
+                Source::Skipped(why) => {
+                    tried.push(why.clone());
+                    Ok(None)
+                }
                 Source::Chain(list) => {
                     for s in list {
                         if let Some(c) = self.resolve(s, tried).await? {
@@ -364,10 +440,22 @@ impl CredentialsProvider {
         let endpoint = self.endpoints.sts.trim_end_matches('/').to_owned();
         let remote = |detail: String| CredentialsError::Remote { service: "STS AssumeRoleWithOIDC", endpoint: endpoint.clone(), detail };
         let secs = o.duration_seconds.to_string();
+        // RPC's common Timestamp parameter, as the official SDKs send it.
+        let now = OffsetDateTime::now_utc();
+        let timestamp = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
         let form = [
             ("Action", "AssumeRoleWithOIDC"),
             ("Version", "2015-04-01"),
             ("Format", "JSON"),
+            ("Timestamp", timestamp.as_str()),
             ("RoleArn", o.role_arn.as_str()),
             ("OIDCProviderArn", o.oidc_provider_arn.as_str()),
             ("OIDCToken", token.trim()),
@@ -485,6 +573,49 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(Source::env(&|k: &str| (k == "ALICLOUD_ACCESS_KEY").then(|| "x".to_owned())), Source::Environment(None));
+    }
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn workload_chain_leaves_out_profiles_and_legacy_names() {
+        let env = vars(&[
+            ("ALICLOUD_ACCESS_KEY", "legacy"),
+            ("ALICLOUD_SECRET_KEY", "legacy-secret"),
+            ("ALIBABA_CLOUD_PROFILE", "dev"),
+            ("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r"),
+            ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1:oidc-provider/p"),
+            ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/var/run/token"),
+            ("ALIBABA_CLOUD_ECS_METADATA", "node-role"),
+        ]);
+        let oidc = Source::Oidc(OidcRole {
+            role_arn: "acs:ram::1:role/r".into(),
+            oidc_provider_arn: "acs:ram::1:oidc-provider/p".into(),
+            oidc_token_file: "/var/run/token".into(),
+            session_name: "sparkoss-workload".into(),
+            duration_seconds: 3600,
+        });
+        let ecs = Source::EcsRamRole(Some("node-role".into()));
+        assert_eq!(Source::chain_from_env(&env, &ChainSources::WORKLOAD), Source::Chain(vec![Source::Environment(None), oidc, ecs]));
+        // The full chain still reads the legacy names and the profile.
+        let Source::Chain(all) = Source::default_chain(&env) else { panic!("a chain") };
+        assert!(matches!(&all[0], Source::Environment(Some(c)) if c.access_key_id == "legacy"), "{all:?}");
+        assert_eq!(all[1], Source::Profile { name: Some("dev".into()), file: None });
+        assert_eq!(all.len(), 4);
+    }
+
+    #[test]
+    fn chain_explains_disabled_metadata_and_half_rrsa() {
+        let env = vars(&[("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "TRUE"), ("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r")]);
+        let Source::Chain(chain) = Source::chain_from_env(&env, &ChainSources::WORKLOAD) else { panic!("a chain") };
+        assert!(!chain.iter().any(|s| matches!(s, Source::EcsRamRole(_))), "{chain:?}");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let e = rt.block_on(CredentialsProvider::new(Source::Chain(chain), Endpoints::default()).get()).expect_err("nothing yields");
+        let text = e.to_string();
+        assert!(text.contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE must all be set"), "{text}");
+        assert!(text.contains("disabled by ALIBABA_CLOUD_ECS_METADATA_DISABLED"), "{text}");
     }
 
     #[test]

@@ -169,8 +169,7 @@ impl Client {
     /// A client for `cfg` signing with `creds`.
     pub fn new(cfg: ClientConfig, creds: Credentials) -> Result<Client, OssError> {
         let mut builder = reqwest::Client::builder().connect_timeout(cfg.connect_timeout).read_timeout(cfg.read_timeout);
-        let host = cfg.endpoint.host();
-        if host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        if cfg.endpoint.is_loopback() {
             // A proxy from the environment must not capture loopback traffic to an emulator.
             builder = builder.no_proxy();
         }
@@ -185,6 +184,12 @@ impl Client {
     /// The configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.cfg
+    }
+
+    /// Whether requests go to this machine (a loopback endpoint, or `connect_to` a loopback
+    /// address): an emulator, where one stream is limited by CPU, not by the network.
+    pub fn is_loopback(&self) -> bool {
+        self.cfg.connect_to.map_or_else(|| self.cfg.endpoint.is_loopback(), |a| a.ip().is_loopback())
     }
 
     fn url(&self, bucket: Option<&str>, key: Option<&str>, query: &[(&str, &str)]) -> String {

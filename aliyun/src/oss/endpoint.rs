@@ -69,6 +69,12 @@ impl Endpoint {
         self.authority.rsplit_once(':').map_or(self.authority.as_str(), |(h, _)| h)
     }
 
+    /// Whether the host is `localhost` or a loopback address (an emulator on this machine).
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host();
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// Path-style for IP addresses and `localhost` (no DNS names for buckets there), virtual-hosted
     /// otherwise, as the official SDKs decide.
     pub fn default_addressing(&self) -> Addressing {
@@ -97,11 +103,15 @@ mod tests {
         let e = Endpoint::parse("http://127.0.0.1:9000/").unwrap();
         assert_eq!((e.scheme(), e.authority(), e.host()), ("http", "127.0.0.1:9000", "127.0.0.1"));
         assert_eq!(e.default_addressing(), Addressing::PathStyle);
+        assert!(e.is_loopback());
         let e = Endpoint::parse("oss-cn-hangzhou.aliyuncs.com").unwrap();
+        assert!(!e.is_loopback());
         assert_eq!(e.to_string(), "https://oss-cn-hangzhou.aliyuncs.com");
         assert_eq!(e.default_addressing(), Addressing::VirtualHosted);
         assert_eq!(Endpoint::internal("cn-beijing").to_string(), "https://oss-cn-beijing-internal.aliyuncs.com");
         assert_eq!(Endpoint::parse("http://[::1]:80").unwrap().host(), "::1");
+        assert!(Endpoint::parse("http://[::1]:80").unwrap().is_loopback() && Endpoint::parse("http://localhost:9").unwrap().is_loopback());
+        assert!(!Endpoint::parse("http://10.0.0.1:9").unwrap().is_loopback());
         for bad in ["ftp://x", "https://", "https://h/path", "https://u@h"] {
             assert!(matches!(Endpoint::parse(bad), Err(OssError::InvalidEndpoint { .. })), "{bad}");
         }

@@ -19,7 +19,7 @@ mod retry;
 pub mod xml;
 
 pub use client::{Client, ClientConfig, HeadObject, ListPage, ObjectSummary, PutResult, SignatureVersion, SignedRequest};
-pub use download::{DownloadOptions, DownloadReport};
+pub use download::{DownloadOptions, DownloadReport, Split, DEFAULT_SPLIT_BELOW};
 pub use endpoint::{Addressing, Endpoint};
 pub use error::OssError;
 pub use retry::RetryPolicy;

@@ -4,15 +4,33 @@
 //! OSS settings come from the environment: `SPARKOSS_OSS_ENDPOINT` (a URL or host), else the
 //! region's endpoint from `ALIBABA_CLOUD_REGION` (internal when running in Kubernetes, since
 //! drivers run inside Alibaba Cloud, public otherwise); `SPARKOSS_OSS_SIGNATURE=v1` for old
-//! endpoints (default V4); `SPARKOSS_DOWNLOAD_PARALLELISM` (default 4).
+//! endpoints (default V4); `SPARKOSS_DOWNLOAD_PARALLELISM`, the most parallel streams (default 4,
+//! `1` for one stream); `SPARKOSS_DOWNLOAD_SPLIT` = `auto` (default: one stream that is joined by
+//! the others when its first part proves slow; parallel from the start on a loopback emulator),
+//! `always` or `never` (see `sparkoss_aliyun::oss::Split`).
+//!
+//! Credentials ([`credentials_provider`]) come from `sparkoss_aliyun::credentials` restricted to
+//! what a workload may use: the `ALIBABA_CLOUD_ACCESS_KEY_ID` / `_ACCESS_KEY_SECRET` /
+//! `_SECURITY_TOKEN` environment, RRSA (`ALIBABA_CLOUD_ROLE_ARN`, `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`,
+//! `ALIBABA_CLOUD_OIDC_TOKEN_FILE` → STS `AssumeRoleWithOIDC` at `ALIBABA_CLOUD_STS_ENDPOINT`, else
+//! the region's VPC STS endpoint), then the ECS metadata service (`SPARKOSS_METADATA_ENDPOINT`,
+//! default `http://100.100.100.200`; off with `ALIBABA_CLOUD_ECS_METADATA_DISABLED=true`). Never
+//! from arguments, never printed.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use sparkoss_aliyun::oss::{Client, ClientConfig, DownloadOptions, Endpoint, SignatureVersion};
+use sparkoss_aliyun::credentials::{ChainSources, CredentialsProvider, Endpoints, Source as CredentialSource};
+use sparkoss_aliyun::oss::{Client, ClientConfig, DownloadOptions, Endpoint, SignatureVersion, Split};
 use sparkoss_aliyun::oss_uri::OssUri;
 
+use crate::job::Input;
 use crate::LauncherError;
+
+/// The default ECS metadata service.
+pub const DEFAULT_METADATA_ENDPOINT: &str = "http://100.100.100.200";
 
 /// Where a job file comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,26 +81,31 @@ impl Source {
     }
 }
 
-/// Where each of `uris` will be on disk: `local:///` files where they are, downloads in
-/// `work_dir` under their own names (prefixed with their position when two names collide).
-pub fn destinations(uris: &[&str], work_dir: &Path) -> Result<Vec<PathBuf>, LauncherError> {
-    let sources: Vec<Source> = uris.iter().map(|u| Source::parse(u)).collect::<Result<_, _>>()?;
-    let mut used = std::collections::HashSet::new();
-    Ok(sources
-        .iter()
-        .enumerate()
-        .map(|(i, s)| match s {
-            Source::Local(p) => p.clone(),
-            _ => {
-                let mut name = s.file_name();
-                if !used.insert(name.clone()) {
-                    name = format!("{i}-{name}");
-                    used.insert(name.clone());
-                }
-                work_dir.join(name)
-            }
-        })
-        .collect())
+/// Where each input will be on disk: `local:///` jars where they are, everything else in
+/// `work_dir` under its base name. Two inputs with the same base name are a usage error naming
+/// both flags: Spark serves jars and files by name, and the application opens files by name.
+pub fn destinations(inputs: &[Input<'_>], work_dir: &Path) -> Result<Vec<PathBuf>, LauncherError> {
+    let mut taken: HashMap<String, &Input<'_>> = HashMap::new();
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let source = Source::parse(input.uri).map_err(|e| LauncherError::Usage(format!("{} {e}", input.flag)))?;
+        let name = source.file_name();
+        if let Some(first) = taken.get(&name) {
+            return Err(LauncherError::Usage(format!(
+                "{} {:?}: its file name {name:?} is already used by {} {:?}: Spark and the application find them by name, so names must differ",
+                input.flag,
+                redact(input.uri),
+                first.flag,
+                redact(first.uri)
+            )));
+        }
+        taken.insert(name.clone(), input);
+        out.push(match source {
+            Source::Local(p) if !input.in_work_dir => p,
+            _ => work_dir.join(name),
+        });
+    }
+    Ok(out)
 }
 
 /// The OSS client configuration from the environment (see the module docs).
@@ -116,13 +139,47 @@ pub fn oss_config(env: &dyn Fn(&str) -> Option<String>) -> Result<ClientConfig, 
     Ok(cfg)
 }
 
-/// Download settings from the environment.
-pub fn download_options(env: &dyn Fn(&str) -> Option<String>) -> DownloadOptions {
+/// Download settings from the environment (see the module docs).
+pub fn download_options(env: &dyn Fn(&str) -> Option<String>) -> Result<DownloadOptions, LauncherError> {
+    let get = |k: &str| env(k).filter(|v| !v.is_empty());
     let mut o = DownloadOptions::default();
-    if let Some(p) = env("SPARKOSS_DOWNLOAD_PARALLELISM").and_then(|v| v.parse::<usize>().ok()) {
-        o.parallelism = p.clamp(1, 32);
+    if let Some(v) = get("SPARKOSS_DOWNLOAD_PARALLELISM") {
+        let p = v
+            .parse::<usize>()
+            .ok()
+            .filter(|p| (1..=32).contains(p))
+            .ok_or_else(|| LauncherError::Usage(format!("SPARKOSS_DOWNLOAD_PARALLELISM {v:?} is not a number from 1 to 32")))?;
+        o.parallelism = p;
     }
-    o
+    match get("SPARKOSS_DOWNLOAD_SPLIT").as_deref() {
+        None | Some("auto") => {}
+        Some("always") => o.split = Split::Always,
+        Some("never") => o.split = Split::Never,
+        Some(other) => return Err(LauncherError::Usage(format!("SPARKOSS_DOWNLOAD_SPLIT {other:?} is not auto, always or never"))),
+    }
+    Ok(o)
+}
+
+/// Where the credentials chain fetches temporary credentials (see the module docs).
+pub fn credential_endpoints(env: &dyn Fn(&str) -> Option<String>) -> Endpoints {
+    let get = |k: &str| env(k).filter(|v| !v.is_empty());
+    let sts = match get("ALIBABA_CLOUD_STS_ENDPOINT") {
+        Some(e) if e.contains("://") => e,
+        Some(e) => format!("https://{e}"),
+        // Drivers run inside the region's VPC: its STS endpoint needs no internet access.
+        None => match get("ALIBABA_CLOUD_REGION") {
+            Some(r) => format!("https://sts-vpc.{r}.aliyuncs.com"),
+            None => Endpoints::default().sts,
+        },
+    };
+    let metadata = get("SPARKOSS_METADATA_ENDPOINT").unwrap_or_else(|| DEFAULT_METADATA_ENDPOINT.to_owned());
+    Endpoints { metadata, sts }
+}
+
+/// The launcher's credentials chain (see the module docs).
+pub fn credentials_provider(env: &dyn Fn(&str) -> Option<String>) -> Arc<CredentialsProvider> {
+    let allowed = ChainSources { session_name: "sparkoss-launcher", ..ChainSources::WORKLOAD };
+    CredentialsProvider::new(CredentialSource::chain_from_env(env, &allowed), credential_endpoints(env))
 }
 
 /// What a fetch did, for the log line.
@@ -238,15 +295,76 @@ async fn https(url: &str, dest: &Path) -> Result<Fetched, LauncherError> {
 mod tests {
     use super::*;
 
+    fn input<'a>(flag: &'static str, uri: &'a str) -> Input<'a> {
+        Input { flag, uri, in_work_dir: flag == "--file" }
+    }
+
     #[test]
     fn sources_and_destinations() {
         assert!(matches!(Source::parse("oss://b-1/a/x.jar"), Ok(Source::Oss(_))));
         assert!(Source::parse("oss://B/x").unwrap_err().to_string().contains("bucket name"));
         assert!(Source::parse("local://rel.jar").is_err());
         assert!(Source::parse("s3://x/y").unwrap_err().to_string().contains("only oss://"));
-        let d = destinations(&["oss://bkt/a/app.jar", "https://h/x/app.jar?sig=secret", "local:///opt/lib.jar"], Path::new("/w")).unwrap();
-        assert_eq!(d, [PathBuf::from("/w/app.jar"), PathBuf::from("/w/1-app.jar"), PathBuf::from("/opt/lib.jar")]);
+        let d = destinations(
+            &[
+                input("--main-application", "oss://bkt/a/app.jar"),
+                input("--jar", "https://h/x/dep.jar?sig=secret"),
+                input("--jar", "local:///opt/lib.jar"),
+                input("--file", "local:///opt/conf/app.conf"),
+                input("--file", "oss://bkt/data/cities.csv"),
+            ],
+            Path::new("/w"),
+        )
+        .unwrap();
+        let expected = ["/w/app.jar", "/w/dep.jar", "/opt/lib.jar", "/w/app.conf", "/w/cities.csv"];
+        assert_eq!(d, expected.map(PathBuf::from));
         assert_eq!(redact("https://h/x?Signature=abc"), "https://h/x");
+    }
+
+    #[test]
+    fn clashing_names_are_a_usage_error_naming_the_flags() {
+        let e = destinations(
+            &[input("--main-application", "oss://bkt/app.jar"), input("--jar", "https://h/x/app.jar?sig=secret")],
+            Path::new("/w"),
+        )
+        .unwrap_err();
+        assert!(matches!(e, LauncherError::Usage(_)));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("--jar \"https://h/x/app.jar\": its file name \"app.jar\" is already used by --main-application"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+        let e = destinations(
+            &[input("--main-application", "oss://bkt/m.jar"), input("--jar", "local:///opt/a.csv"), input("--file", "oss://bkt/d/a.csv")],
+            Path::new("/w"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("--file \"oss://bkt/d/a.csv\": its file name \"a.csv\" is already used by --jar"), "{e}");
+        let e =
+            destinations(&[input("--main-application", "oss://bkt/m.jar"), input("--file", "s3://bkt/x")], Path::new("/w")).unwrap_err();
+        assert!(e.to_string().starts_with("--file \"s3://bkt/x\": only oss://"), "{e}");
+    }
+
+    #[test]
+    fn download_settings_and_credential_endpoints() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        };
+        assert_eq!(download_options(&env(&[])).unwrap(), DownloadOptions::default());
+        let o = download_options(&env(&[("SPARKOSS_DOWNLOAD_PARALLELISM", "8"), ("SPARKOSS_DOWNLOAD_SPLIT", "always")])).unwrap();
+        assert_eq!((o.parallelism, o.split), (8, Split::Always));
+        assert!(download_options(&env(&[("SPARKOSS_DOWNLOAD_PARALLELISM", "0")])).unwrap_err().to_string().contains("PARALLELISM"));
+        assert!(download_options(&env(&[("SPARKOSS_DOWNLOAD_SPLIT", "sometimes")])).unwrap_err().to_string().contains("SPLIT"));
+
+        let e = credential_endpoints(&env(&[("ALIBABA_CLOUD_REGION", "cn-beijing")]));
+        assert_eq!((e.sts.as_str(), e.metadata.as_str()), ("https://sts-vpc.cn-beijing.aliyuncs.com", DEFAULT_METADATA_ENDPOINT));
+        let e = credential_endpoints(&env(&[
+            ("ALIBABA_CLOUD_STS_ENDPOINT", "sts.example"),
+            ("SPARKOSS_METADATA_ENDPOINT", "http://127.0.0.1:9"),
+        ]));
+        assert_eq!((e.sts.as_str(), e.metadata.as_str()), ("https://sts.example", "http://127.0.0.1:9"));
+        assert_eq!(credential_endpoints(&env(&[])).sts, "https://sts.aliyuncs.com");
     }
 
     #[test]

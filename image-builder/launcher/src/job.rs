@@ -9,6 +9,7 @@
 //! | `--name NAME` | application name | `sparkoss-job` |
 //! | `--arg VALUE` | one application argument (repeat, in order) | |
 //! | `--jar URI` | an extra jar (repeat) | |
+//! | `--file URI` | a data or config file (repeat): put in the work dir under its base name (`local:///` ones copied there too) and passed as `--files`, so the application opens it by that name relative to its working directory, and executors get it through Spark | |
 //! | `--conf KEY=VALUE` | Spark configuration (repeat) | |
 //! | `--driver-cores N` / `--driver-memory SIZE` | driver resources | `1` / `1g` |
 //! | `--executor-instances N` | executors; `0` runs `local[driver-cores]` | `0` |
@@ -19,9 +20,14 @@
 //! | `--driver-host HOST` | address executors reach the driver at | `$SPARKOSS_DRIVER_HOST`, else `$SPARKOSS_POD_IP` |
 //! | `--master URL` | Kubernetes API for executors | `k8s://https://kubernetes.default.svc` |
 //!
+//! URIs are `oss://bucket/key`, `https://...` or `local:///path`. Downloads land in the work dir
+//! (`$SPARKOSS_WORK_DIR`, else the current directory), which is also `spark-submit`'s working
+//! directory, under their base names: two inputs with the same base name (main application, jars
+//! and files together, since Spark serves them by name) are a usage error naming the flag.
+//!
 //! The command is `$SPARK_HOME/bin/spark-submit --master M --deploy-mode client --name N
-//! [--class C] --driver-memory D [--jars J1,J2] --conf K=V... <main jar> <args...>`, with the
-//! `--conf` pairs sorted by key. Settings given by flags win over the same keys in `--conf`.
+//! [--class C] --driver-memory D [--jars J1,J2] [--files F1,F2] --conf K=V... <main jar> <args...>`,
+//! with the `--conf` pairs sorted by key. Settings given by flags win over the same keys in `--conf`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +36,17 @@ use crate::LauncherError;
 
 /// The default Kubernetes master for drivers running inside the cluster.
 pub const IN_CLUSTER_MASTER: &str = "k8s://https://kubernetes.default.svc";
+
+/// One URI the job needs, with the flag that named it (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input<'a> {
+    /// `--main-application`, `--jar` or `--file`.
+    pub flag: &'static str,
+    /// The URI as given.
+    pub uri: &'a str,
+    /// Whether a `local:///` URI is copied into the work dir (downloads always land there).
+    pub in_work_dir: bool,
+}
 
 /// A job as described on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +61,8 @@ pub struct JobSpec {
     pub args: Vec<String>,
     /// Extra jar URIs.
     pub jars: Vec<String>,
+    /// File URIs (`--files`).
+    pub files: Vec<String>,
     /// Spark configuration, in the order given (later duplicates win).
     pub conf: Vec<(String, String)>,
     /// Driver cores.
@@ -83,6 +102,7 @@ impl JobSpec {
             name: "sparkoss-job".into(),
             args: Vec::new(),
             jars: Vec::new(),
+            files: Vec::new(),
             conf: Vec::new(),
             driver_cores: 1,
             driver_memory: "1g".into(),
@@ -105,6 +125,7 @@ impl JobSpec {
                 "--name" => spec.name = value()?,
                 "--arg" => spec.args.push(value()?),
                 "--jar" => spec.jars.push(value()?),
+                "--file" => spec.files.push(value()?),
                 "--conf" => {
                     let v = value()?;
                     let (k, val) =
@@ -163,12 +184,17 @@ impl JobSpec {
         Ok(spec)
     }
 
-    /// Every URI to fetch: the main application first, then the extra jars.
-    pub fn uris(&self) -> Vec<&str> {
-        std::iter::once(self.main_application.as_str()).chain(self.jars.iter().map(String::as_str)).collect()
+    /// Everything to fetch, in order: the main application, the extra jars, then the files.
+    pub fn inputs(&self) -> Vec<Input<'_>> {
+        let main = Input { flag: "--main-application", uri: &self.main_application, in_work_dir: false };
+        let jars = self.jars.iter().map(|uri| Input { flag: "--jar", uri, in_work_dir: false });
+        // Files are opened by base name relative to the working directory: even one already in
+        // the image must be there.
+        let files = self.files.iter().map(|uri| Input { flag: "--file", uri, in_work_dir: true });
+        std::iter::once(main).chain(jars).chain(files).collect()
     }
 
-    /// The `spark-submit` argv (program first) given where each URI of [`JobSpec::uris`] is on disk.
+    /// The `spark-submit` argv (program first) given where each of [`JobSpec::inputs`] is on disk.
     pub fn spark_submit_argv(&self, spark_home: &Path, local: &[PathBuf]) -> Vec<String> {
         let program = spark_home.join("bin/spark-submit");
         let mut conf: BTreeMap<String, String> = self.conf.iter().cloned().collect();
@@ -211,9 +237,14 @@ impl JobSpec {
             argv.extend(["--class".into(), class.clone()]);
         }
         argv.extend(["--driver-memory".into(), self.driver_memory.clone()]);
-        let jars: Vec<String> = local.iter().skip(1).map(|p| p.display().to_string()).collect();
+        let joined = |paths: &[PathBuf]| paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
+        let jars = local.get(1..).unwrap_or_default();
+        let (jars, files) = jars.split_at(self.jars.len().min(jars.len()));
         if !jars.is_empty() {
-            argv.extend(["--jars".into(), jars.join(",")]);
+            argv.extend(["--jars".into(), joined(jars)]);
+        }
+        if !files.is_empty() {
+            argv.extend(["--files".into(), joined(files)]);
         }
         for (k, v) in conf {
             argv.extend(["--conf".into(), format!("{k}={v}")]);

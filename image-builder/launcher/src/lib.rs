@@ -5,12 +5,12 @@
 //! sparkoss-launcher run [--dry-run] -- <job description flags>
 //! ```
 //! `fetch` downloads one object (streamed, resumed after dropped connections, CRC-64 checked)
-//! and exits. `run` fetches the main application and extra jars into the work dir, then `exec`s
-//! Spark's `spark-submit` in client mode so Spark's JVM replaces the launcher (see [`job`] for
-//! the flags and the exact command line). Credentials come only from the environment, the RRSA
-//! token file or the ECS metadata service ([`credentials`]), never from arguments.
+//! and exits. `run` fetches the main application, extra jars and files into the work dir, then
+//! `exec`s Spark's `spark-submit` in client mode, in the work dir, so Spark's JVM replaces the
+//! launcher (see [`job`] for the flags and the exact command line). Credentials come only from
+//! the environment, the RRSA token file or the ECS metadata service (the shared chain of
+//! `sparkoss_aliyun::credentials`, restricted as [`fetch`] describes), never from arguments.
 
-pub mod credentials;
 pub mod fetch;
 pub mod job;
 
@@ -25,7 +25,7 @@ pub enum LauncherError {
     Usage(String),
     /// No usable credentials were found, or a credential source failed.
     #[error("credentials: {0}")]
-    Credentials(String),
+    Credentials(#[from] sparkoss_aliyun::credentials::CredentialsError),
     /// An OSS download failed (the message names the object, the OSS code and request id).
     #[error("cannot fetch {uri}: {source}")]
     Oss {

@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use sparkoss_launcher::fetch::{self, Source};
 use sparkoss_launcher::job::{shell_line, JobSpec};
-use sparkoss_launcher::{credentials, LauncherError};
+use sparkoss_launcher::LauncherError;
 
 const USAGE: &str = "usage: sparkoss-launcher fetch <oss://bucket/key|https://...|local:///...> <dest-file>\n       \
                      sparkoss-launcher run [--dry-run] -- --main-application URI [--main-class C] [--name N] [--arg A]... \
-                     [--jar URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] [--executor-instances N] \
+                     [--jar URI]... [--file URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] [--executor-instances N] \
                      [--executor-cores N] [--executor-memory M] [--namespace NS] [--image IMG] [--driver-pod-name P] \
                      [--driver-host H] [--master URL]\n\
                      credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, RRSA variables, or the ECS metadata service";
@@ -33,7 +33,7 @@ async fn fetch_all(uris: &[&str], dests: &[PathBuf]) -> Result<(), LauncherError
     let needs_oss = uris.iter().any(|u| matches!(Source::parse(u), Ok(Source::Oss(_))));
     let client = if needs_oss {
         let cfg = fetch::oss_config(&env)?;
-        let creds = credentials::resolve(&env).await?;
+        let creds = fetch::credentials_provider(&env).get().await?;
         Some(
             sparkoss_aliyun::oss::Client::new(cfg, creds)
                 .map_err(|source| LauncherError::Oss { uri: "oss://".into(), source: Box::new(source) })?,
@@ -41,7 +41,7 @@ async fn fetch_all(uris: &[&str], dests: &[PathBuf]) -> Result<(), LauncherError
     } else {
         None
     };
-    let opts = fetch::download_options(&env);
+    let opts = fetch::download_options(&env)?;
     for (uri, dest) in uris.iter().zip(dests) {
         let started = Instant::now();
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -85,27 +85,31 @@ fn cmd_run(args: &[String]) -> Result<(), LauncherError> {
             source,
         })?,
     };
-    let uris = spec.uris();
-    let dests = fetch::destinations(&uris, &work_dir)?;
+    let inputs = spec.inputs();
+    let dests = fetch::destinations(&inputs, &work_dir)?;
     let argv = spec.spark_submit_argv(Path::new(&spark_home), &dests);
     if dry_run {
         println!("{}", shell_line(&argv));
         return Ok(());
     }
+    // Also when nothing is downloaded: it becomes spark-submit's working directory.
+    std::fs::create_dir_all(&work_dir).map_err(|source| LauncherError::Io { path: work_dir.clone(), what: "creating", source })?;
+    let uris: Vec<&str> = inputs.iter().map(|i| i.uri).collect();
     let rt = runtime()?;
     rt.block_on(fetch_all(&uris, &dests))?;
     // No threads may linger into spark-submit: the runtime goes before exec.
     drop(rt);
-    exec(&argv)
+    exec(&argv, &work_dir)
 }
 
-fn exec(argv: &[String]) -> Result<(), LauncherError> {
+/// Replaces this process with `argv`, in `work_dir` so `--file`s open by their base names.
+fn exec(argv: &[String], work_dir: &Path) -> Result<(), LauncherError> {
     use std::os::unix::process::CommandExt;
     let Some((program, args)) = argv.split_first() else {
         return Err(LauncherError::Usage("empty command".into()));
     };
-    eprintln!("sparkoss-launcher: exec {}", shell_line(argv));
-    let source = std::process::Command::new(program).args(args).exec();
+    eprintln!("sparkoss-launcher: exec {} (in {})", shell_line(argv), work_dir.display());
+    let source = std::process::Command::new(program).args(args).current_dir(work_dir).exec();
     Err(LauncherError::Exec { program: PathBuf::from(program), source })
 }
 

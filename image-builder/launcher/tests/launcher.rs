@@ -363,3 +363,239 @@ async fn credentials_from_the_metadata_service() {
     server.abort();
     cloud.stop().await;
 }
+
+#[tokio::test]
+async fn dry_run_passes_files_and_refuses_clashing_names() {
+    let out = launcher(
+        &[
+            "run",
+            "--dry-run",
+            "--",
+            "--main-application",
+            "oss://jobs/etl/app.jar",
+            "--jar",
+            "oss://jobs/lib/dep.jar",
+            "--file",
+            "oss://jobs/data/cities.csv",
+            "--file",
+            "local:///etc/sparkoss/app.conf",
+            "--file",
+            "https://files.example/ref/rates.json?Signature=abc",
+        ],
+        &[("SPARK_HOME", "/s"), ("SPARKOSS_WORK_DIR", "/w")],
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "/s/bin/spark-submit --master 'local[1]' --deploy-mode client --name sparkoss-job --driver-memory 1g \
+         --jars /w/dep.jar --files /w/cities.csv,/w/app.conf,/w/rates.json --conf spark.driver.cores=1 /w/app.jar\n"
+    );
+
+    let out = launcher(
+        &[
+            "run",
+            "--dry-run",
+            "--",
+            "--main-application",
+            "oss://jobs/a/app.jar",
+            "--jar",
+            "oss://jobs/lib/x.jar",
+            "--file",
+            "oss://jobs/data/x.jar",
+        ],
+        &[("SPARK_HOME", "/s"), ("SPARKOSS_WORK_DIR", "/w")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let line = stderr_line(&out);
+    assert!(
+        line.contains("--file \"oss://jobs/data/x.jar\": its file name \"x.jar\" is already used by --jar \"oss://jobs/lib/x.jar\""),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_puts_files_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = pattern(70_000);
+    let cloud = cloud_with(dir.path(), &[("etl/app.jar", b"main jar"), ("data/cities.csv", &csv)]).await;
+    let spark_home = dir.path().join("spark");
+    std::fs::create_dir_all(spark_home.join("bin")).unwrap();
+    let stand_in = spark_home.join("bin/spark-submit");
+    // What a Spark application in local mode does with a --files entry: open it by base name.
+    std::fs::write(
+        &stand_in,
+        "#!/bin/sh\npwd > \"$OUT/pwd\"\ncat cities.csv > \"$OUT/cities.csv\"\ncat app.conf > \"$OUT/app.conf\"\n\
+         for a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$OUT/argv\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = dir.path().join("app.conf");
+    std::fs::write(&conf, b"threshold = 3\n").unwrap();
+    let conf_uri = format!("local://{}", conf.display());
+    let work = dir.path().join("work");
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut env = oss_env(&cloud, SK);
+    env.extend([
+        ("SPARK_HOME", spark_home.display().to_string()),
+        ("SPARKOSS_WORK_DIR", work.display().to_string()),
+        ("OUT", out_dir.display().to_string()),
+    ]);
+    let out = launcher(
+        &["run", "--", "--main-application", "oss://jobs/etl/app.jar", "--file", "oss://jobs/data/cities.csv", "--file", &conf_uri],
+        &borrowed(&env),
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let canonical_work = std::fs::canonicalize(&work).unwrap();
+    assert_eq!(std::fs::read_to_string(out_dir.join("pwd")).unwrap().trim(), canonical_work.display().to_string());
+    assert_eq!(std::fs::read(out_dir.join("cities.csv")).unwrap(), csv);
+    assert_eq!(std::fs::read(out_dir.join("app.conf")).unwrap(), b"threshold = 3\n");
+    assert_eq!(std::fs::read(work.join("cities.csv")).unwrap(), csv);
+    let argv: Vec<String> = std::fs::read_to_string(out_dir.join("argv")).unwrap().lines().map(str::to_owned).collect();
+    let files = format!("{w}/cities.csv,{w}/app.conf", w = work.display());
+    let at = argv.iter().position(|a| a == "--files").unwrap();
+    assert_eq!(argv[at + 1], files);
+    assert_eq!(argv.last().unwrap(), &format!("{}/app.jar", work.display()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fetched oss://jobs/data/cities.csv") && stderr.contains("CRC-64 verified"), "{stderr}");
+    cloud.stop().await;
+}
+
+/// What the local STS stand-in saw: the form of each AssumeRoleWithOIDC call.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>;
+
+fn form(body: &str) -> std::collections::HashMap<String, String> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (sparkoss_aliyun::percent_decode(k), sparkoss_aliyun::percent_decode(v)))
+        .collect()
+}
+
+/// A local STS: AssumeRoleWithOIDC for `role` with `token` yields the given temporary keys.
+async fn sts_stand_in(
+    role: &'static str,
+    provider: &'static str,
+    token: &'static str,
+    keys: (&'static str, &'static str, &'static str),
+) -> (String, Seen) {
+    let seen: Seen = Default::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |body: String| {
+            let log = log.clone();
+            async move {
+                let f = form(&body);
+                log.lock().unwrap().push(f.clone());
+                let field = |k: &str| f.get(k).map(String::as_str);
+                let ok = field("Action") == Some("AssumeRoleWithOIDC")
+                    && field("RoleArn") == Some(role)
+                    && field("OIDCProviderArn") == Some(provider)
+                    && field("OIDCToken") == Some(token);
+                if ok {
+                    let (id, secret, sts_token) = keys;
+                    (
+                        axum::http::StatusCode::OK,
+                        axum::Json(json!({"RequestId": "STS-OK", "Credentials": {"AccessKeyId": id, "AccessKeySecret": secret, "SecurityToken": sts_token, "Expiration": "2099-01-01T00:00:00Z"}})),
+                    )
+                } else {
+                    (
+                        axum::http::StatusCode::FORBIDDEN,
+                        axum::Json(json!({"RequestId": "STS-DENIED", "Code": "AuthenticationFail.OIDCToken.Invalid", "Message": "denied"})),
+                    )
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// A pass-through to `upstream` that records each request's `x-oss-security-token` header.
+async fn recording_proxy(upstream: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>) {
+    let tokens: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>> = Default::default();
+    let log = tokens.clone();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (log, http, upstream) = (log.clone(), http.clone(), upstream.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            log.lock().unwrap().push(parts.headers.get("x-oss-security-token").map(|v| v.to_str().unwrap().to_owned()));
+            let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut rb = http.request(parts.method, format!("{upstream}{path}")).body(body);
+            for (k, v) in &parts.headers {
+                if k != "host" {
+                    rb = rb.header(k, v);
+                }
+            }
+            let resp = rb.send().await.unwrap();
+            let mut out = axum::http::Response::builder().status(resp.status());
+            for (k, v) in resp.headers() {
+                out = out.header(k, v);
+            }
+            out.body(axum::body::Body::from(resp.bytes().await.unwrap())).unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, tokens)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_rrsa_through_sts() {
+    const ROLE: &str = "acs:ram::1234:role/spark-jobs";
+    const PROVIDER: &str = "acs:ram::1234:oidc-provider/ack-rrsa-c1";
+    const OIDC: &str = "eyJhbGciOiJSUzI1NiJ9.payload.sig";
+    const TEMP: (&str, &str, &str) = ("STS.NTempKeyId", "temp-secret-from-sts", "CAIS-security-token-xyz");
+    let dir = tempfile::tempdir().unwrap();
+    // The emulator knows only the temporary keys: the download succeeds only with what STS issued.
+    let cloud = start_local(&dir.path().join("cloud"), TEMP.0, TEMP.1).await.unwrap();
+    let cfg = ClientConfig::new(Endpoint::parse(&cloud.endpoints.oss_endpoint).unwrap(), "cn-local");
+    let c = Client::new(cfg, Credentials::new(TEMP.0, TEMP.1)).unwrap();
+    c.create_bucket("jobs").await.unwrap();
+    let data = pattern(200_000);
+    c.put_object("jobs", "etl/app.jar", &data, None).await.unwrap();
+    let (sts, seen) = sts_stand_in(ROLE, PROVIDER, OIDC, TEMP).await;
+    let (oss, tokens) = recording_proxy(cloud.endpoints.oss_endpoint.clone()).await;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{OIDC}\n")).unwrap();
+    let dest = dir.path().join("app.jar");
+    let token_path = token_file.display().to_string();
+    let vars = |role: &'static str| {
+        vec![
+            ("SPARKOSS_OSS_ENDPOINT", oss.clone()),
+            ("ALIBABA_CLOUD_REGION", "cn-local".to_owned()),
+            ("ALIBABA_CLOUD_ROLE_ARN", role.to_owned()),
+            ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", PROVIDER.to_owned()),
+            ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token_path.clone()),
+            ("ALIBABA_CLOUD_STS_ENDPOINT", sts.clone()),
+        ]
+    };
+    let env = vars(ROLE);
+    let out = launcher(&["fetch", "oss://jobs/etl/app.jar", dest.to_str().unwrap()], &borrowed(&env)).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    assert!(!stderr.contains(TEMP.1) && !stderr.contains(TEMP.2) && !stderr.contains(OIDC), "{stderr}");
+    let calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].get("RoleSessionName").map(String::as_str), Some("sparkoss-launcher"));
+    let tokens = tokens.lock().unwrap().clone();
+    assert!(tokens.len() >= 2 && tokens.iter().all(|t| t.as_deref() == Some(TEMP.2)), "HEAD and GET carry the STS token: {tokens:?}");
+
+    // STS refusing the exchange: one line naming the call and STS's code, exit 4.
+    let env = vars("acs:ram::1234:role/other");
+    let out = launcher(&["fetch", "oss://jobs/etl/app.jar", dest.to_str().unwrap()], &borrowed(&env)).await;
+    assert_eq!(out.status.code(), Some(4));
+    let line = stderr_line(&out);
+    assert!(line.contains("STS AssumeRoleWithOIDC") && line.contains("AuthenticationFail.OIDCToken.Invalid"), "{line}");
+    assert!(!line.contains(OIDC), "{line}");
+    cloud.stop().await;
+}
