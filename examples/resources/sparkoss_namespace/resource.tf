@@ -21,3 +21,15 @@ resource "sparkoss_namespace" "team_a" {
     access_key_secret = var.team_a_oss_access_key_secret
   }
 }
+
+variable "team_a_oss_access_key_id" {
+  description = "AccessKey ID of team A's RAM user for OSS (pass it with TF_VAR_team_a_oss_access_key_id)."
+  type        = string
+  sensitive   = true
+}
+
+variable "team_a_oss_access_key_secret" {
+  description = "Its secret."
+  type        = string
+  sensitive   = true
+}
