@@ -156,7 +156,9 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
 
     // A fresh password per run; it reaches image-builder on stdin only.
     let password = sha256_hex(format!("{}-{:?}", std::process::id(), Instant::now()).as_bytes())[..24].to_owned();
-    let registry = Registry::start("sparkoss", &password).map_err(|e| failed("docker-registry", e))?;
+    // The registry's storage outlives it, so the next run's push finds every layer there.
+    let storage = repo_root().join("target").join("quickstart").join("registry");
+    let registry = Registry::start_with_storage("sparkoss", &password, Some(&storage)).map_err(|e| failed("docker-registry", e))?;
     progress(&format!("Maven repository {} and docker-registry {} (htpasswd) on 127.0.0.1", maven.url, registry.host));
 
     let pushed_tag = format!("{}/{IMAGE}:{}", registry.host, base.spark_version);

@@ -266,6 +266,12 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry with one user; waits (bounded) until `/v2/` answers 401.
     pub fn start(username: &str, password: &str) -> R<Self> {
+        Self::start_with_storage(username, password, None)
+    }
+
+    /// Like [`Registry::start`], keeping blobs and manifests in `storage` when given (so a later
+    /// registry on the same folder already has the layers: a second push uploads none).
+    pub fn start_with_storage(username: &str, password: &str, storage: Option<&std::path::Path>) -> R<Self> {
         let dir = tempfile::tempdir().map_err(fail)?;
         // htpasswd reads the password from stdin (-i) so it never shows in a process list.
         let mut hp = Command::new("htpasswd")
@@ -286,7 +292,13 @@ impl Registry {
         std::fs::write(&htpasswd, &out.stdout).map_err(fail)?;
         let port = free_port()?;
         let config = dir.path().join("config.yml");
-        let storage = dir.path().join("data");
+        let storage = match storage {
+            Some(s) => {
+                std::fs::create_dir_all(s).map_err(fail)?;
+                s.to_path_buf()
+            }
+            None => dir.path().join("data"),
+        };
         let yml = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: sparkoss-test\n    path: {}\n",
             storage.display(),
