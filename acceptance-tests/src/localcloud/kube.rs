@@ -585,47 +585,46 @@ impl Api {
                 });
             }
         }
+        self.with_store(dry_run, |s| {
+            if t.kind.plural == "pods" {
+                apply_limit_ranges(s, &ns, &mut obj);
+                admit_pod(s, &ns, &obj)?;
+            }
+            let created = s.create(t.kind, &ns, obj)?;
+            if t.kind.plural == "pods" || t.kind.plural == "resourcequotas" {
+                s.refresh_quotas(&ns);
+            }
+            let created = s.get(t.kind, &ns, created["metadata"]["name"].as_str().unwrap_or("")).unwrap_or(created);
+            Ok((201, created))
+        })
+    }
+
+    /// Runs `f` on the store, or, for `dryRun=All`, on a throwaway copy of it that watchers
+    /// never see (create, update and patch are checked and answered as if they happened).
+    fn with_store<R>(&self, dry_run: bool, f: impl FnOnce(&mut Store) -> R) -> R {
         let mut guard = self.lock();
-        let mut scratch;
-        let s: &mut Store = if dry_run {
-            scratch = guard.dry_run_copy();
-            &mut scratch
+        if dry_run {
+            f(&mut guard.dry_run_copy())
         } else {
-            &mut guard
-        };
-        if t.kind.plural == "pods" {
-            apply_limit_ranges(s, &ns, &mut obj);
-            admit_pod(s, &ns, &obj)?;
+            f(&mut guard)
         }
-        let created = s.create(t.kind, &ns, obj)?;
-        if t.kind.plural == "pods" || t.kind.plural == "resourcequotas" {
-            s.refresh_quotas(&ns);
-        }
-        let created = s.get(t.kind, &ns, created["metadata"]["name"].as_str().unwrap_or("")).unwrap_or(created);
-        Ok((201, created))
     }
 
     fn put(&self, t: &Target, name: &str, sub: Option<&str>, body: &[u8], dry_run: bool) -> Result<(u16, Json), ApiError> {
         let obj = Self::parse_body(body)?;
         let ns = t.namespace.clone().unwrap_or_default();
-        let mut guard = self.lock();
-        let mut scratch;
-        let s: &mut Store = if dry_run {
-            scratch = guard.dry_run_copy();
-            &mut scratch
-        } else {
-            &mut guard
-        };
-        match sub {
-            None => s.replace(t.kind, &ns, name, obj, false).map(|o| (200, o)),
-            Some("status") => s.replace(t.kind, &ns, name, obj, true).map(|o| (200, o)),
-            Some("finalize") if t.kind.plural == "namespaces" => s.get(t.kind, "", name).map(|o| (200, o)),
-            Some(other) => Err(ApiError::bad_request(format!("unknown subresource {other}"))),
-        }
-        .inspect(|_| {
-            if t.kind.plural == "resourcequotas" {
-                s.refresh_quotas(&ns);
+        self.with_store(dry_run, |s| {
+            match sub {
+                None => s.replace(t.kind, &ns, name, obj, false).map(|o| (200, o)),
+                Some("status") => s.replace(t.kind, &ns, name, obj, true).map(|o| (200, o)),
+                Some("finalize") if t.kind.plural == "namespaces" => s.get(t.kind, "", name).map(|o| (200, o)),
+                Some(other) => Err(ApiError::bad_request(format!("unknown subresource {other}"))),
             }
+            .inspect(|_| {
+                if t.kind.plural == "resourcequotas" {
+                    s.refresh_quotas(&ns);
+                }
+            })
         })
     }
 
@@ -649,31 +648,25 @@ impl Api {
         }
         let patch = Self::parse_body(body)?;
         let ns = t.namespace.clone().unwrap_or_default();
-        let mut guard = self.lock();
-        let mut scratch;
-        let s: &mut Store = if dry_run {
-            scratch = guard.dry_run_copy();
-            &mut scratch
-        } else {
-            &mut guard
-        };
-        let mut obj = s.get(t.kind, &ns, name)?;
-        if ct.starts_with("application/strategic-merge-patch+json") {
-            openapi::strategic_merge(t.kind, &mut obj, &patch);
-        } else {
-            merge_patch(&mut obj, &patch);
-        }
-        if let Some(m) = obj["metadata"].as_object_mut() {
-            // A patch is applied to the current version; a stale one in the patch is ignored.
-            if patch["metadata"]["resourceVersion"].is_null() {
-                m.remove("resourceVersion");
+        self.with_store(dry_run, |s| {
+            let mut obj = s.get(t.kind, &ns, name)?;
+            if ct.starts_with("application/strategic-merge-patch+json") {
+                openapi::strategic_merge(t.kind, &mut obj, &patch);
+            } else {
+                merge_patch(&mut obj, &patch);
             }
-        }
-        let r = s.replace(t.kind, &ns, name, obj, sub == Some("status"));
-        if t.kind.plural == "resourcequotas" {
-            s.refresh_quotas(&ns);
-        }
-        r.map(|o| (200, o))
+            if let Some(m) = obj["metadata"].as_object_mut() {
+                // A patch is applied to the current version; a stale one in the patch is ignored.
+                if patch["metadata"]["resourceVersion"].is_null() {
+                    m.remove("resourceVersion");
+                }
+            }
+            let r = s.replace(t.kind, &ns, name, obj, sub == Some("status"));
+            if t.kind.plural == "resourcequotas" {
+                s.refresh_quotas(&ns);
+            }
+            r.map(|o| (200, o))
+        })
     }
 
     fn delete(&self, t: &Target, name: &str) -> Result<(u16, Json), ApiError> {
