@@ -32,7 +32,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
 
-use super::kubelet::{event, NODE, RULE_ANNOTATION};
+use super::kubelet::{event, mark_completed, running_conditions, NODE, RULE_ANNOTATION};
 use super::store::{kind, now_rfc3339, parse_quantity, pod_usage, Store};
 
 /// Label on every container the kubelet starts: the pod's uid.
@@ -239,12 +239,7 @@ async fn run_pod(node: &Node, pod: Json, mut shutdown: tokio::sync::watch::Recei
     let still_there = update_pod(node, &pod, |p| {
         p["status"]["phase"] = json!("Running");
         p["status"]["startTime"] = json!(started_at);
-        p["status"]["conditions"] = json!([
-            {"type": "PodScheduled", "status": "True", "lastTransitionTime": started_at},
-            {"type": "Initialized", "status": "True", "lastTransitionTime": started_at},
-            {"type": "ContainersReady", "status": "True", "lastTransitionTime": started_at},
-            {"type": "Ready", "status": "True", "lastTransitionTime": started_at},
-        ]);
+        p["status"]["conditions"] = running_conditions(&started_at);
         p["status"]["containerStatuses"] =
             json!([container_status(&container, json!({"running": {"startedAt": started_at}}), true, Some(&id), Some(&image_id))]);
     });
@@ -648,14 +643,7 @@ async fn finish(node: &Node, pod: &Json, container: &Json, id: &str, image_id: &
         p["status"]["phase"] = json!(if failed { "Failed" } else { "Succeeded" });
         p["status"]["containerStatuses"] =
             json!([container_status(container, json!({"terminated": term}), false, Some(id), Some(image_id))]);
-        if let Some(conds) = p["status"]["conditions"].as_array_mut() {
-            for c in conds {
-                if c["type"] == "Ready" || c["type"] == "ContainersReady" {
-                    c["status"] = json!("False");
-                    c["reason"] = json!("PodCompleted");
-                }
-            }
-        }
+        mark_completed(p);
     });
     let mut s = node.lock();
     s.refresh_quotas(&ns);

@@ -114,6 +114,28 @@ pub async fn run(
     }
 }
 
+/// The conditions of a pod whose containers run and are ready (both kubelets write them).
+pub(super) fn running_conditions(now: &str) -> Json {
+    json!([
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+        {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+        {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+        {"type": "Ready", "status": "True", "lastTransitionTime": now},
+    ])
+}
+
+/// A finished pod is no longer ready: `Ready` and `ContainersReady` turn false (`PodCompleted`).
+pub(super) fn mark_completed(pod: &mut Json) {
+    if let Some(conds) = pod["status"]["conditions"].as_array_mut() {
+        for c in conds {
+            if c["type"] == "Ready" || c["type"] == "ContainersReady" {
+                c["status"] = json!("False");
+                c["reason"] = json!("PodCompleted");
+            }
+        }
+    }
+}
+
 /// Records a kubelet event about `pod` (both kubelets report the same way).
 pub(super) fn event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, message: &str) {
     let Some(ev) = kind("", "events") else { return };
@@ -197,12 +219,7 @@ fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String
                         p["status"]["hostIP"] = json!("127.0.0.1");
                         p["status"]["podIP"] = json!("127.0.0.1");
                         p["status"]["startTime"] = json!(now);
-                        p["status"]["conditions"] = json!([
-                            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
-                            {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                            {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
-                            {"type": "Ready", "status": "True", "lastTransitionTime": now},
-                        ]);
+                        p["status"]["conditions"] = running_conditions(&now);
                         p["status"]["containerStatuses"] = json!(statuses);
                     });
                     event(s, &pod, "Normal", "Scheduled", &format!("Successfully assigned {ns}/{name} to {NODE}"));
@@ -239,14 +256,7 @@ fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String
                 s.update_with(pods, &ns, &name, |p| {
                     p["status"]["phase"] = json!(if failed { "Failed" } else { "Succeeded" });
                     p["status"]["containerStatuses"] = json!(statuses);
-                    if let Some(conds) = p["status"]["conditions"].as_array_mut() {
-                        for c in conds {
-                            if c["type"] == "Ready" || c["type"] == "ContainersReady" {
-                                c["status"] = json!("False");
-                                c["reason"] = json!("PodCompleted");
-                            }
-                        }
-                    }
+                    mark_completed(p);
                 });
                 s.refresh_quotas(&ns);
             }
