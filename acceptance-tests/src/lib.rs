@@ -51,4 +51,13 @@ pub enum HarnessError {
         /// Why.
         detail: String,
     },
+    /// An input is not what a recipe expects (a missing tool, a jar not found).
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Maps an I/O error to [`HarnessError::Io`], saying what was being done.
+pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
+    let what = what.into();
+    move |source| HarnessError::Io { what, source }
 }

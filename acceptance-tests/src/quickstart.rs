@@ -22,7 +22,7 @@ use sparkoss_image_builder::catalog::Jar;
 use sparkoss_image_builder::testkit::{sha256_hex, FileServer, Registry};
 
 use crate::spark_base::ensure_spark_base_image;
-use crate::{cargo_bin, repo_root, HarnessError};
+use crate::{cargo_bin, io_error as io, repo_root, HarnessError};
 
 /// Repository of the quick start image on the engine.
 pub const IMAGE: &str = "sparkoss/spark-oss";
@@ -49,11 +49,6 @@ pub struct QuickstartImage {
     pub base_seconds: f64,
     /// Seconds `image-builder build --push` took.
     pub build_seconds: f64,
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
-    let what = what.into();
-    move |source| HarnessError::Io { what, source }
 }
 
 fn failed(what: &str, detail: impl std::fmt::Display) -> HarnessError {
@@ -139,7 +134,7 @@ fn image_id_of(reference: &str) -> Option<String> {
 /// Builds (or reuses, through the caches) the quick start image. `progress` receives one line per step.
 pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<QuickstartImage, HarnessError> {
     let t = Instant::now();
-    let base = ensure_spark_base_image(None).map_err(|e| failed("the local Spark base image", e))?;
+    let base = ensure_spark_base_image(None)?;
     let base_seconds = if base.built { t.elapsed().as_secs_f64() } else { 0.0 };
     progress(&format!("base image {} (Spark {}, {})", base.reference, base.spark_version, if base.built { "built" } else { "reused" }));
 
