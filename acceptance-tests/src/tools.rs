@@ -1,15 +1,10 @@
 //! Locating the project-local tools and the provider binary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::HarnessError;
-
-/// The repository root (the workspace folder).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
-}
+use crate::{cargo_bin, repo_root, HarnessError};
 
 fn tools_dir() -> PathBuf {
     std::env::var_os("SPARKOSS_TOOLS").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".tools"))
@@ -62,29 +57,6 @@ impl Terraform {
             .map_err(|source| HarnessError::Io { what: format!("running {}", self.bin.display()), source })?;
         Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned())
     }
-}
-
-/// Builds binary `bin` of package `package` with the same cargo that runs the tests (a debug
-/// build for tests, a release build when the harness itself is optimised, as in benchmarks) and
-/// returns the executable cargo reports, with no guessing about target directories.
-pub fn cargo_bin(package: &str, bin: &str) -> Result<PathBuf, HarnessError> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(repo_root()).args(["build", "--quiet", "-p", package, "--bin", bin, "--message-format=json"]);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let what = || format!("building {bin}");
-    let out = cmd.output().map_err(|source| HarnessError::Io { what: what(), source })?;
-    if !out.status.success() {
-        return Err(HarnessError::Command { what: what(), detail: String::from_utf8_lossy(&out.stderr).into_owned() });
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| HarnessError::Output { what: what(), detail: format!("cargo reported no {bin} executable") })
 }
 
 /// The provider binary, built once per process (see [`cargo_bin`]).

@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
-use sparkoss_acceptance_tests::localcloud::ack::Control;
-use sparkoss_acceptance_tests::{provider_bin, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_acceptance_tests::{cluster_config, provider_bin, LocalCloudProcess, Terraform, Workdir};
 use sparkoss_aliyun::ack::AckClient;
 use sparkoss_aliyun::credentials::CredentialsProvider;
 use sparkoss_aliyun::signing::Credentials;
+use sparkoss_localcloud::ack::Control;
 
 const AK: &str = "LTAIcluster";
 const SK: &str = "cluster-secret";
@@ -22,25 +22,7 @@ fn cloud(delay: &str) -> (LocalCloudProcess, Control) {
 }
 
 fn config(cloud: &LocalCloudProcess, name: &str, body: &str) -> String {
-    format!(
-        r#"terraform {{
-  required_providers {{
-    sparkoss = {{ source = "sparkoss/sparkoss" }}
-  }}
-}}
-provider "sparkoss" {{
-  region = "cn-local"
-  endpoints {{
-    ack = "{ack}"
-  }}
-}}
-resource "sparkoss_cluster" "c" {{
-  name = "{name}"
-{body}
-}}
-"#,
-        ack = cloud.endpoints.ack_endpoint
-    )
+    cluster_config(&cloud.endpoints.ack_endpoint, name, body)
 }
 
 const POOL: &str = r#"  worker_pool {

@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::localcloud::kube::docker_kubelet::containers_started_by;
-use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, request};
 use sparkoss_acceptance_tests::LocalCloudProcess;
+use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
+use sparkoss_localcloud::kube::{kubeconfig_for, request};
 
 const IMAGE: &str = "sparkoss-test/busybox:kubelet";
 

@@ -15,11 +15,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use serde_json::Value;
-use sparkoss_acceptance_tests::localcloud::kube::docker_kubelet::containers_started_by;
-use sparkoss_acceptance_tests::localcloud::kube::request;
-use sparkoss_acceptance_tests::quickstart::{build_quickstart_image, quickstart_dir};
-use sparkoss_acceptance_tests::spark_base::example_job_jar;
 use sparkoss_acceptance_tests::{provider_bin, repo_root, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
+use sparkoss_localcloud::kube::request;
+use sparkoss_quickstart::image::{build_quickstart_image, quickstart_dir};
+use sparkoss_quickstart::spark_base::example_job_jar;
 
 /// A text with repeated words, punctuation and mixed case (tokenising matters).
 fn input_text() -> String {

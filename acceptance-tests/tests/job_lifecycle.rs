@@ -8,16 +8,10 @@
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, request, set_kubelet_rule};
-use sparkoss_acceptance_tests::{provider_bin, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_acceptance_tests::{local_provider, provider_bin, KubeconfigFile, LocalCloudProcess, Terraform, Workdir, TERRAFORM_HEADER};
+use sparkoss_localcloud::kube::{request, set_kubelet_rule};
 
-const HEADER: &str = r#"
-terraform {
-  required_providers {
-    sparkoss = { source = "sparkoss/sparkoss" }
-  }
-}
-"#;
+const HEADER: &str = TERRAFORM_HEADER;
 
 fn job(label: &str, conn: &str, ns: &str, name: &str, extra: &str) -> String {
     format!(
@@ -59,10 +53,8 @@ fn job_runs_imports_reruns_and_is_destroyed() {
     let ep = lc.endpoints.kubernetes_endpoint.clone();
     set_kubelet_rule(&ep, &json!({"outcome": "succeed", "run_ms": 1200, "log_lines": 3})).expect("rule");
     let provider = provider_bin().expect("provider builds");
-    let kc_dir = tempfile::tempdir().expect("tempdir");
-    let kc = kc_dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
-    let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+    let kc = KubeconfigFile::new(&ep).expect("kubeconfig");
+    let conn = kc.argument();
     for tf in Terraform::all().expect("terraform") {
         let ns = format!("jobs-{}", tf.label.replace('.', "-"));
         let main = format!(
@@ -119,7 +111,7 @@ fn job_runs_imports_reruns_and_is_destroyed() {
             ),
         )
         .expect("workdir");
-        imp.set_env("KUBECONFIG", &kc.display().to_string());
+        imp.set_env("KUBECONFIG", &kc.path.display().to_string());
         let out = imp.import("sparkoss_job.etl", &format!("{ns}/etl")).expect("import runs");
         assert!(out.success, "terraform {} import: {}\n{}", tf.label, out.stdout, out.stderr);
         let plan = imp.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan");
@@ -147,10 +139,8 @@ fn job_failures_are_reported_with_their_reason() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let ep = lc.endpoints.kubernetes_endpoint.clone();
     let provider = provider_bin().expect("provider builds");
-    let kc_dir = tempfile::tempdir().expect("tempdir");
-    let kc = kc_dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
-    let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+    let kc = KubeconfigFile::new(&ep).expect("kubeconfig");
+    let conn = kc.argument();
     for (ns, quota) in [("fails", None), ("small", Some("3")), ("pull", None), ("jar", None)] {
         let (code, body) = request(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": ns}}))).expect("create ns");
         assert_eq!(code, 201, "{body}");
@@ -164,10 +154,7 @@ fn job_failures_are_reported_with_their_reason() {
     set_kubelet_rule(&ep, &json!({"outcome": "image-pull-backoff", "namespace": "pull"})).expect("rule");
 
     let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
-    let provider_block = format!(
-        "provider \"sparkoss\" {{\n  region = \"cn-local\"\n  access_key = {:?}\n  secret_key = {:?}\n  endpoints {{\n    oss = {:?}\n  }}\n}}\n",
-        lc.endpoints.access_key_id, lc.endpoints.access_key_secret, lc.endpoints.oss_endpoint
-    );
+    let provider_block = local_provider(&lc.endpoints, &["oss"]);
     let main = [
         HEADER.to_owned(),
         provider_block,
@@ -234,14 +221,9 @@ fn a_jar_replaced_on_oss_plans_a_rerun() {
     assert_eq!(request(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": "etag"}}))).expect("ns").0, 201);
     put_jar(&lc, "first build");
     let provider = provider_bin().expect("provider builds");
-    let kc_dir = tempfile::tempdir().expect("tempdir");
-    let kc = kc_dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
-    let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
-    let provider_block = format!(
-        "provider \"sparkoss\" {{\n  region = \"cn-local\"\n  access_key = {:?}\n  secret_key = {:?}\n  endpoints {{\n    oss = {:?}\n  }}\n}}\n",
-        lc.endpoints.access_key_id, lc.endpoints.access_key_secret, lc.endpoints.oss_endpoint
-    );
+    let kc = KubeconfigFile::new(&ep).expect("kubeconfig");
+    let conn = kc.argument();
+    let provider_block = local_provider(&lc.endpoints, &["oss"]);
     let main = [
         HEADER.to_owned(),
         provider_block,

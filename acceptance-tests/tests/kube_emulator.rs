@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, set_kubelet_rule};
 use sparkoss_acceptance_tests::{repo_root, LocalCloudProcess};
+use sparkoss_localcloud::kube::{kubeconfig_for, set_kubelet_rule};
 
 fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;

@@ -2,17 +2,12 @@
 //! API: create → no-op plan → drift detected and repaired → import-verify → destroy.
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, request};
-use sparkoss_acceptance_tests::{provider_bin, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_acceptance_tests::{provider_bin, KubeconfigFile, LocalCloudProcess, Terraform, Workdir, TERRAFORM_HEADER};
+use sparkoss_localcloud::kube::request;
 
 fn config(name: &str, connection: &str) -> String {
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    sparkoss = {{ source = "sparkoss/sparkoss" }}
-  }}
-}}
+        r#"{TERRAFORM_HEADER}
 provider "sparkoss" {{}}
 resource "sparkoss_namespace" "team" {{
   {connection}
@@ -42,12 +37,10 @@ fn namespace_create_drift_import_destroy() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let ep = lc.endpoints.kubernetes_endpoint.clone();
     let provider = provider_bin().expect("provider builds");
-    let kc_dir = tempfile::tempdir().expect("tempdir");
-    let kc = kc_dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
+    let kc = KubeconfigFile::new(&ep).expect("kubeconfig");
     for tf in Terraform::all().expect("terraform") {
         let name = format!("team-{}", tf.label.replace('.', "-"));
-        let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+        let conn = kc.argument();
         let wd = Workdir::new(&tf, &provider, &config(&name, &conn)).expect("workdir");
         let out = wd.apply(&[]).expect("apply runs");
         assert!(out.success, "terraform {} apply: {}\n{}", tf.label, out.stdout, out.stderr);
@@ -95,7 +88,7 @@ fn namespace_create_drift_import_destroy() {
         // Import-verify: a configuration without connection attributes reaches the cluster through
         // KUBECONFIG, as import does; the imported state then plans no changes.
         let mut imp = Workdir::new(&tf, &provider, &config(&name, "")).expect("workdir");
-        imp.set_env("KUBECONFIG", &kc.display().to_string());
+        imp.set_env("KUBECONFIG", &kc.path.display().to_string());
         let out = imp.import("sparkoss_namespace.team", &name).expect("import runs");
         assert!(out.success, "terraform {} import: {}\n{}", tf.label, out.stdout, out.stderr);
         let state = imp.state_resources();
@@ -129,12 +122,7 @@ fn namespace_create_drift_import_destroy() {
 
 fn creds_config(name: &str, connection: &str, creds: &str) -> String {
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    sparkoss = {{ source = "sparkoss/sparkoss" }}
-  }}
-}}
+        r#"{TERRAFORM_HEADER}
 provider "sparkoss" {{}}
 resource "sparkoss_namespace" "team" {{
   {connection}
@@ -178,10 +166,8 @@ fn namespace_oss_credentials_secret_lifecycle() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let ep = lc.endpoints.kubernetes_endpoint.clone();
     let provider = provider_bin().expect("provider builds");
-    let kc_dir = tempfile::tempdir().expect("tempdir");
-    let kc = kc_dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
-    let conn = format!("kubeconfig_path = {:?}", kc.display().to_string());
+    let kc = KubeconfigFile::new(&ep).expect("kubeconfig");
+    let conn = kc.argument();
     let block = |secret: &str, token: Option<&str>| {
         let token = token.map(|t| format!("    security_token    = {t:?}\n")).unwrap_or_default();
         format!("oss_credentials {{\n    access_key_id     = \"AKID-team\"\n    access_key_secret = {secret:?}\n{token}  }}")

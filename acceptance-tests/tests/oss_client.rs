@@ -8,12 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::localcloud::oss::testing::start_local;
-use sparkoss_acceptance_tests::localcloud::oss::AccessEntry;
-use sparkoss_acceptance_tests::localcloud::LocalCloud;
 use sparkoss_aliyun::checksum::crc64::Crc64;
 use sparkoss_aliyun::oss::{Client, ClientConfig, DownloadOptions, Endpoint, OssError, RetryPolicy, SignatureVersion, Split};
 use sparkoss_aliyun::signing::Credentials;
+use sparkoss_localcloud::oss::testing::start_local;
+use sparkoss_localcloud::oss::AccessEntry;
+use sparkoss_localcloud::LocalCloud;
 
 const AK: &str = "LTAIoss-test-key";
 const SK: &str = "oss-test-secret-0123456789";

@@ -7,9 +7,9 @@
 use std::process::Stdio;
 
 use serde_json::Value;
-use sparkoss_acceptance_tests::localcloud::oss::testing::start_local;
 use sparkoss_acceptance_tests::repo_root;
 use sparkoss_aliyun::checksum::crc64::Crc64;
+use sparkoss_localcloud::oss::testing::start_local;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_sdks_use_the_emulator() {

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sparkoss_acceptance_tests::spark_base::{ensure_spark_base_image, example_job_jar, CONTENT_LABEL};
+use sparkoss_quickstart::spark_base::{ensure_spark_base_image, example_job_jar, CONTENT_LABEL};
 
 /// Removes the container when the test ends, however it ends.
 struct ContainerGuard(String);

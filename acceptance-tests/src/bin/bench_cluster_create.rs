@@ -14,8 +14,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use sparkoss_acceptance_tests::localcloud::ack::Control;
-use sparkoss_acceptance_tests::{provider_bin, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_acceptance_tests::{cluster_config, provider_bin, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_localcloud::ack::Control;
 
 const REAL_CREATE_SECS: f64 = 15.0 * 60.0;
 /// The provider's longest wait between two polls, at real scale.
@@ -84,30 +84,8 @@ fn one(tf: &Terraform, scale: f64, real_secs: f64) -> Result<Figures, String> {
     ])
     .map_err(|e| e.to_string())?;
     let ctl = Control::new(&cloud.endpoints.ack_endpoint);
-    let main_tf = format!(
-        r#"terraform {{
-  required_providers {{
-    sparkoss = {{ source = "sparkoss/sparkoss" }}
-  }}
-}}
-provider "sparkoss" {{
-  region = "cn-local"
-  endpoints {{
-    ack = "{}"
-  }}
-}}
-resource "sparkoss_cluster" "bench" {{
-  name = "bench"
-  worker_pool {{
-    name           = "workers"
-    instance_types = ["ecs.g7.xlarge"]
-    min_size       = 1
-    max_size       = 10
-  }}
-}}
-"#,
-        cloud.endpoints.ack_endpoint
-    );
+    let pool = "  worker_pool {\n    name           = \"workers\"\n    instance_types = [\"ecs.g7.xlarge\"]\n    min_size       = 1\n    max_size       = 10\n  }";
+    let main_tf = cluster_config(&cloud.endpoints.ack_endpoint, "bench", pool);
     let mut wd = Workdir::new(tf, &provider_bin().map_err(|e| e.to_string())?, &main_tf).map_err(|e| e.to_string())?;
     wd.set_env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIbench");
     wd.set_env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "bench-secret");

@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sparkoss_acceptance_tests::localcloud::kube::{kubeconfig_for, request, set_kubelet_rule};
-use sparkoss_acceptance_tests::{provider_bin, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_acceptance_tests::{local_provider, provider_bin, KubeconfigFile, LocalCloudProcess, Terraform, Workdir, TERRAFORM_HEADER};
+use sparkoss_localcloud::kube::{request, set_kubelet_rule};
 
 /// Bucket of the shared jar in `oss` mode.
 const BUCKET: &str = "bench-jars";
@@ -58,28 +58,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let tf = Terraform::all()?.into_iter().next().ok_or("no terraform")?;
     let provider = provider_bin()?;
-    let kc_dir = tempfile::tempdir()?;
-    let kc = kc_dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&ep))?;
+    let kc = KubeconfigFile::new(&ep)?;
     let (provider_block, jar) = if oss {
         upload_jar(&lc)?;
-        (
-            format!(
-                "provider \"sparkoss\" {{\n  region     = \"cn-local\"\n  access_key = {:?}\n  secret_key = {:?}\n  endpoints {{\n    oss = {:?}\n  }}\n}}",
-                lc.endpoints.access_key_id, lc.endpoints.access_key_secret, lc.endpoints.oss_endpoint
-            ),
-            format!("oss://{BUCKET}/app.jar"),
-        )
+        (local_provider(&lc.endpoints, &["oss"]), format!("oss://{BUCKET}/app.jar"))
     } else {
         ("provider \"sparkoss\" {}".to_owned(), "local:///opt/app.jar".to_owned())
     };
 
     let jobs = format!(
-        r#"terraform {{
-  required_providers {{
-    sparkoss = {{ source = "sparkoss/sparkoss" }}
-  }}
-}}
+        r#"{TERRAFORM_HEADER}
 {provider_block}
 resource "sparkoss_job" "j" {{
   count            = {n}
@@ -93,7 +81,7 @@ resource "sparkoss_job" "j" {{
   }}
 }}
 "#,
-        kc.display().to_string()
+        kc.path.display().to_string()
     );
     let data = format!("resource \"terraform_data\" \"d\" {{\n  count = {n}\n  input = \"job-${{count.index}}\"\n}}\n");
     let wd_jobs = Workdir::new(&tf, &provider, &jobs)?;

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sparkoss_acceptance_tests::localcloud::oss::testing::start_local;
 use sparkoss_aliyun::oss::{Client, ClientConfig, Endpoint};
 use sparkoss_aliyun::signing::Credentials;
+use sparkoss_localcloud::oss::testing::start_local;
 
 const AK: &str = "LTAIbench";
 const SK: &str = "bench-secret";
@@ -73,7 +73,7 @@ fn run(cmd: &mut Command) -> Result<Run, String> {
 }
 
 fn launcher_bin() -> Result<PathBuf, String> {
-    sparkoss_acceptance_tests::tools::cargo_bin("sparkoss-launcher", "sparkoss-launcher").map_err(|e| e.to_string())
+    sparkoss_acceptance_tests::cargo_bin("sparkoss-launcher", "sparkoss-launcher").map_err(|e| e.to_string())
 }
 
 fn write_source(path: &Path, size: u64) -> std::io::Result<()> {

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::process::Output;
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::localcloud::oss::testing::start_local;
-use sparkoss_acceptance_tests::localcloud::oss::AccessEntry;
-use sparkoss_acceptance_tests::localcloud::LocalCloud;
 use sparkoss_aliyun::oss::{Client, ClientConfig, Endpoint};
 use sparkoss_aliyun::signing::Credentials;
+use sparkoss_localcloud::oss::testing::start_local;
+use sparkoss_localcloud::oss::AccessEntry;
+use sparkoss_localcloud::LocalCloud;
 
 const AK: &str = "LTAIlauncher-test";
 const SK: &str = "launcher-secret-value-9f8e7d";

@@ -1,9 +1,9 @@
 //! Builds (or reuses) the local Spark base image, an `apache/spark` look-alike with a real JRE and
 //! the real Spark jars, and prints its reference on stdout (progress on stderr).
 //!
-//! Run: `cargo run -p sparkoss-acceptance-tests --bin spark-base-image [-- REFERENCE] [--json]`
+//! Run: `cargo run -p sparkoss-quickstart --bin spark-base-image [-- REFERENCE] [--json]`
 
-use sparkoss_acceptance_tests::spark_base::ensure_spark_base_image;
+use sparkoss_quickstart::spark_base::ensure_spark_base_image;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

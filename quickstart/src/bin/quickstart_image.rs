@@ -1,11 +1,11 @@
 //! Builds (or reuses, through the caches) the quick start's Spark image the way a release
 //! pipeline does: the local Spark base image, then `image-builder build --push` to a local
 //! `docker-registry`; prints the image reference on stdout (progress on stderr). See
-//! [`sparkoss_acceptance_tests::quickstart`].
+//! [`sparkoss_quickstart::image`].
 //!
-//! Run: `cargo run -p sparkoss-acceptance-tests --bin quickstart-image`
+//! Run: `cargo run -p sparkoss-quickstart --bin quickstart-image`
 
-use sparkoss_acceptance_tests::quickstart::build_quickstart_image;
+use sparkoss_quickstart::image::build_quickstart_image;
 
 fn main() -> std::process::ExitCode {
     if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {

@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
-use crate::{io_error as io, repo_root, HarnessError};
+use crate::{io_error as io, repo_root, Error};
 
 /// The image label holding the hash of everything the image was built from.
 pub const CONTENT_LABEL: &str = "io.sparkoss.base.content";
@@ -51,7 +51,7 @@ const JDK_SKIP: &[&str] = &["docs", "man", "include", "jmods", "lib/src.zip", "l
 /// Fixed modification time of generated entries (2024-01-01), so nothing depends on the clock.
 const FIXED_MTIME: u64 = 1_704_067_200;
 
-type Result<T> = std::result::Result<T, HarnessError>;
+type Result<T> = std::result::Result<T, Error>;
 
 /// The image [`ensure_spark_base_image`] made or found.
 #[derive(Debug, Clone)]
@@ -71,12 +71,12 @@ fn script_path(script: &str) -> Result<PathBuf> {
     let path = repo_root().join("scripts").join(script);
     let out = Command::new(&path).stderr(Stdio::inherit()).output().map_err(io(format!("running {}", path.display())))?;
     if !out.status.success() {
-        return Err(HarnessError::Command { what: format!("scripts/{script}"), detail: format!("{}", out.status) });
+        return Err(Error::Command { what: format!("scripts/{script}"), detail: format!("{}", out.status) });
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().map(str::trim).unwrap_or_default();
     if last.is_empty() {
-        return Err(HarnessError::Input(format!("scripts/{script} printed no path")));
+        return Err(Error::Input(format!("scripts/{script} printed no path")));
     }
     Ok(PathBuf::from(last))
 }
@@ -329,7 +329,7 @@ fn spark_version_of(spark_home: &Path) -> Result<String> {
             }
         }
     }
-    Err(HarnessError::Input(format!("no spark-core jar in {}", jars.display())))
+    Err(Error::Input(format!("no spark-core jar in {}", jars.display())))
 }
 
 /// Assembles the root filesystem from the host JRE and the Spark distribution.
@@ -341,7 +341,7 @@ fn assemble(java_home: &Path, spark_home: &Path) -> Result<Rootfs> {
 
     // The JRE: java and keytool only from bin/ (the JDK's compilers are not a runtime's).
     if !java_home.join("bin/java").is_file() {
-        return Err(HarnessError::Input(format!(
+        return Err(Error::Input(format!(
             "no JRE at {} (Debian package openjdk-17-jre-headless; or set SPARKOSS_BASE_JAVA_HOME)",
             java_home.display()
         )));
@@ -371,7 +371,7 @@ fn assemble(java_home: &Path, spark_home: &Path) -> Result<Rootfs> {
     // Shells: bash for Spark's scripts, busybox for the usual tools.
     fs.host_file("bin/bash", Path::new("/bin/bash"))?;
     let busybox = Path::new("/bin/busybox");
-    fs.host_file("bin/busybox", busybox).map_err(|e| HarnessError::Input(format!("{e} (Debian package busybox-static)")))?;
+    fs.host_file("bin/busybox", busybox).map_err(|e| Error::Input(format!("{e} (Debian package busybox-static)")))?;
     let list = Command::new(busybox).arg("--list").output().map_err(io("running busybox --list"))?;
     for applet in String::from_utf8_lossy(&list.stdout).lines().map(str::trim).filter(|a| !a.is_empty()) {
         let path = format!("bin/{applet}");
@@ -476,11 +476,11 @@ pub fn ensure_spark_base_image(reference: Option<&str>) -> Result<SparkBaseImage
     // Streamed: the tar (~600 MB) is never held in memory or written to disk.
     let written = match child.stdin.take() {
         Some(stdin) => fs.write_tar(BufWriter::with_capacity(1 << 20, stdin)),
-        None => Err(HarnessError::Input("docker import has no stdin".into())),
+        None => Err(Error::Input("docker import has no stdin".into())),
     };
     let out = child.wait_with_output().map_err(io("waiting for docker import"))?;
     if !out.status.success() {
-        return Err(HarnessError::Command {
+        return Err(Error::Command {
             what: format!("docker import {reference}"),
             detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
         });

@@ -1036,14 +1036,14 @@ pub fn warning_header(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::localcloud::kube::store::kind;
+    use crate::kube::store::kind;
 
     #[test]
     fn every_served_kind_has_a_schema_and_every_reference_resolves() {
         for k in KINDS {
             assert!(def(&kind_schema_name(k)).is_some(), "no schema for {}", k.kind);
         }
-        for g in ["", crate::localcloud::kube::store::RBAC] {
+        for g in ["", crate::kube::store::RBAC] {
             let doc = document(g);
             let text = doc.to_string();
             let schemas = doc["components"]["schemas"].as_object().expect("schemas");
@@ -1063,7 +1063,7 @@ mod tests {
         let names: Vec<&str> = item["patch"]["parameters"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
         assert!(names.contains(&"fieldValidation") && names.contains(&"dryRun") && names.contains(&"fieldManager"), "{names:?}");
         assert!(doc["paths"]["/api/v1/namespaces/{name}"]["patch"].is_object(), "cluster-scoped item path");
-        let rbac = document(crate::localcloud::kube::store::RBAC);
+        let rbac = document(crate::kube::store::RBAC);
         assert_eq!(
             rbac["paths"]["/apis/rbac.authorization.k8s.io/v1/clusterroles"]["post"]["operationId"],
             "createRbacAuthorizationV1ClusterRole"

@@ -27,7 +27,7 @@ use self::openapi::FieldValidation;
 use self::store::{
     admit_pod, apply_limit_ranges, fields_match, kind, labels_match, parse_label_selector, ApiError, Kind, Store, KINDS, RBAC,
 };
-use super::Shared;
+use crate::shared::Shared;
 
 /// Kubernetes version the emulator reports.
 pub const VERSION_MINOR: &str = "34";

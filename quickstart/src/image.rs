@@ -22,7 +22,7 @@ use sparkoss_image_builder::catalog::Jar;
 use sparkoss_image_builder::testkit::{sha256_hex, FileServer, Registry};
 
 use crate::spark_base::ensure_spark_base_image;
-use crate::{cargo_bin, io_error as io, repo_root, HarnessError};
+use crate::{cargo_bin, io_error as io, repo_root, Error};
 
 /// Repository of the quick start image on the engine.
 pub const IMAGE: &str = "sparkoss/spark-oss";
@@ -51,12 +51,12 @@ pub struct QuickstartImage {
     pub build_seconds: f64,
 }
 
-fn failed(what: &str, detail: impl std::fmt::Display) -> HarnessError {
-    HarnessError::Command { what: what.to_owned(), detail: detail.to_string() }
+fn failed(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Command { what: what.to_owned(), detail: detail.to_string() }
 }
 
 /// Makes one valid, empty stand-in jar with the JDK's `jar` tool.
-fn standin_jar(dir: &Path, artifact: &str, version: &str) -> Result<Vec<u8>, HarnessError> {
+fn standin_jar(dir: &Path, artifact: &str, version: &str) -> Result<Vec<u8>, Error> {
     let content = dir.join(format!("{artifact}-content"));
     let meta = content.join("META-INF");
     std::fs::create_dir_all(&meta).map_err(io("creating a stand-in jar's folder"))?;
@@ -83,7 +83,7 @@ fn standin_jar(dir: &Path, artifact: &str, version: &str) -> Result<Vec<u8>, Har
 }
 
 /// The stand-in connector jars with their pins.
-pub fn standin_jars(dir: &Path) -> Result<Vec<(Jar, Vec<u8>)>, HarnessError> {
+pub fn standin_jars(dir: &Path) -> Result<Vec<(Jar, Vec<u8>)>, Error> {
     STANDINS
         .iter()
         .map(|(artifact, version)| {
@@ -102,7 +102,7 @@ pub fn standin_jars(dir: &Path) -> Result<Vec<(Jar, Vec<u8>)>, HarnessError> {
 fn catalog_toml(spark_version: &str, base: &str, jars: &[(Jar, Vec<u8>)]) -> String {
     let line = spark_version.rsplit_once('.').map_or(spark_version, |(l, _)| l);
     let mut toml = format!(
-        "# The quick start's catalog: stand-in connector jars (see acceptance-tests/src/quickstart.rs).\n\
+        "# The quick start's catalog: stand-in connector jars (see quickstart/src/image.rs).\n\
          [[line]]\nspark = \"{line}\"\ndefault_version = \"{spark_version}\"\nbase_image = \"{base}\"\nhadoop = \"3.3.4\"\njars = [\n"
     );
     for (j, _) in jars {
@@ -116,7 +116,7 @@ fn catalog_toml(spark_version: &str, base: &str, jars: &[(Jar, Vec<u8>)]) -> Str
     toml
 }
 
-fn docker(args: &[&str]) -> Result<(), HarnessError> {
+fn docker(args: &[&str]) -> Result<(), Error> {
     let out = Command::new("docker").args(args).output().map_err(io("running docker"))?;
     if !out.status.success() {
         return Err(failed(&format!("docker {}", args.join(" ")), String::from_utf8_lossy(&out.stderr)));
@@ -132,7 +132,7 @@ fn image_id_of(reference: &str) -> Option<String> {
 }
 
 /// Builds (or reuses, through the caches) the quick start image. `progress` receives one line per step.
-pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<QuickstartImage, HarnessError> {
+pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<QuickstartImage, Error> {
     let t = Instant::now();
     let base = ensure_spark_base_image(None)?;
     let base_seconds = if base.built { t.elapsed().as_secs_f64() } else { 0.0 };
@@ -197,12 +197,12 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
         return Err(failed("image-builder build --push", String::from_utf8_lossy(&out.stderr)));
     }
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| HarnessError::Output { what: "image-builder --output json".into(), detail: e.to_string() })?;
+        .map_err(|e| Error::Output { what: "image-builder --output json".into(), detail: e.to_string() })?;
     let image_id = doc["image_id"].as_str().unwrap_or_default().to_owned();
     let digest = doc["pushed"][0]["digest"].as_str().unwrap_or_default().to_owned();
     let layers_pushed = doc["pushed"][0]["layers_pushed"].as_u64().unwrap_or(0);
     if image_id.is_empty() || digest.is_empty() {
-        return Err(HarnessError::Output { what: "image-builder --output json".into(), detail: format!("no image id or digest in {doc}") });
+        return Err(Error::Output { what: "image-builder --output json".into(), detail: format!("no image id or digest in {doc}") });
     }
     progress(&format!(
         "image-builder built {image_id} and pushed {pushed_tag}@{digest} ({layers_pushed} layers uploaded) in {build_seconds:.1}s"

@@ -45,7 +45,7 @@ use sha2::{Digest, Sha256};
 use sparkoss_aliyun::ack::model::{CreateClusterRequest, NodePool, Tag};
 use sparkoss_aliyun::percent_decode;
 
-use super::Shared;
+use crate::shared::Shared;
 
 /// Cluster specifications the emulator accepts, as ACK does for managed clusters.
 const SPECS: &[&str] = &["ack.pro.small", "ack.standard"];

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sparkoss_acceptance_tests::localcloud::{self, Config};
+use sparkoss_localcloud::{self as localcloud, Config};
 use tokio::signal::unix::{signal, SignalKind};
 
 fn usage(msg: &str) -> ExitCode {

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sparkoss_acceptance_tests::localcloud::{self, ack::Control, Config, LocalCloud};
 use sparkoss_aliyun::ack::model::*;
 use sparkoss_aliyun::ack::{AckClient, AckError};
 use sparkoss_aliyun::credentials::CredentialsProvider;
 use sparkoss_aliyun::retry::RetryPolicy;
 use sparkoss_aliyun::signing::Credentials;
+use sparkoss_localcloud::{self as localcloud, ack::Control, Config, LocalCloud};
 
 const AK: &str = "LTAIapi";
 const SK: &str = "api-secret";

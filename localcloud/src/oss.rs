@@ -37,7 +37,7 @@ use sparkoss_aliyun::signing::oss_v4::OssRequest;
 use sparkoss_aliyun::signing::{oss_v1, oss_v4};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::Shared;
+use crate::shared::Shared;
 
 /// Multipart parts other than the last must be at least this large (OSS's 100 KB).
 const MIN_PART: u64 = 100 * 1024;
@@ -1183,7 +1183,7 @@ pub mod testing {
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::localcloud::{start, Config, LocalCloud};
+    use crate::{start, Config, LocalCloud};
 
     /// Starts the local cloud on 127.0.0.1 with data under `data_dir`, the given keys and no
     /// kubelet.

@@ -1,0 +1,77 @@
+//! What every emulator may read: the start-up configuration, everyone's endpoints (the ACK
+//! emulator hands out kubeconfigs that point at the Kubernetes emulator) and the shutdown signal.
+//! Its own module so that the services depend on it and not on the root that mounts them.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+/// How the local cloud was started.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (a loopback address).
+    pub listen: IpAddr,
+    /// Where buckets, objects and cluster records are kept.
+    pub data_dir: PathBuf,
+    /// The one AccessKey the emulators accept.
+    pub access_key_id: String,
+    /// Its secret.
+    pub access_key_secret: String,
+    /// How long an emulated cluster takes to become `running` (and to be deleted).
+    pub create_delay: Duration,
+    /// Run pods as Docker containers when an engine is reachable (`--kubelet docker`); otherwise
+    /// the rule-based kubelet moves every pod.
+    pub kubelet: bool,
+}
+
+/// Where each emulator listens; printed as one JSON line when the local cloud is ready.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Region id the emulators answer for.
+    pub region: String,
+    /// ACK OpenAPI base URL.
+    pub ack_endpoint: String,
+    /// OSS base URL.
+    pub oss_endpoint: String,
+    /// Kubernetes API server base URL.
+    pub kubernetes_endpoint: String,
+    /// AccessKey ID to use.
+    pub access_key_id: String,
+    /// AccessKey secret to use.
+    pub access_key_secret: String,
+}
+
+/// What every emulator may read: the configuration and everyone's endpoints (the ACK emulator
+/// hands out kubeconfigs that point at the Kubernetes emulator).
+#[derive(Debug)]
+pub struct Shared {
+    /// Start-up configuration.
+    pub config: Config,
+    /// All endpoints.
+    pub endpoints: Endpoints,
+    /// Becomes true at shutdown (emulators stop background work, the kubelet its containers).
+    pub shutdown: watch::Receiver<bool>,
+    /// Background work the emulators started; [`crate::LocalCloud::stop`] waits for it (the Docker
+    /// kubelet removes its containers before it ends).
+    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// State for emulators started with `config` at `endpoints`; `shutdown` turns true at stop.
+    pub fn new(config: Config, endpoints: Endpoints, shutdown: watch::Receiver<bool>) -> Shared {
+        Shared { config, endpoints, shutdown, background: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// Hands background work to the local cloud, which waits for it at stop.
+    pub fn keep(&self, task: tokio::task::JoinHandle<()>) {
+        self.background.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+    }
+
+    /// The background work handed over so far, for [`crate::LocalCloud::stop`] to wait on.
+    pub(crate) fn take_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
