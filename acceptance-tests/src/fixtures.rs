@@ -45,7 +45,7 @@ impl KubeconfigFile {
     pub fn new(kubernetes_endpoint: &str) -> std::io::Result<KubeconfigFile> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("kubeconfig");
-        std::fs::write(&path, kubeconfig_for(kubernetes_endpoint))?;
+        std::fs::write(&path, kubeconfig_for(kubernetes_endpoint)?)?;
         Ok(KubeconfigFile { _dir: dir, path })
     }
 
@@ -62,4 +62,41 @@ pub fn cluster_config(ack_endpoint: &str, name: &str, body: &str) -> String {
     format!(
         "{TERRAFORM_HEADER}provider \"sparkoss\" {{\n  region = \"cn-local\"\n  endpoints {{\n    ack = {ack_endpoint:?}\n  }}\n}}\nresource \"sparkoss_cluster\" \"c\" {{\n  name = {name:?}\n{body}\n}}\n"
     )
+}
+
+/// Imports `/bin/busybox` (Debian's busybox-static) as a one-layer image named `tag` with the
+/// given applets as links, once: the engine here pulls nothing, so test images are made locally.
+pub fn busybox_image(tag: &str, applets: &[&str]) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let exists = Command::new("docker").args(["image", "inspect", tag]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if exists.is_ok_and(|s| s.success()) {
+        return;
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian package busybox-static)");
+    let mut h = tar::Header::new_gnu();
+    h.set_size(busybox.len() as u64);
+    h.set_mode(0o755);
+    h.set_mtime(1_704_067_200);
+    tar.append_data(&mut h, "bin/busybox", busybox.as_slice()).expect("tar busybox");
+    for applet in applets {
+        let mut l = tar::Header::new_gnu();
+        l.set_entry_type(tar::EntryType::Symlink);
+        l.set_size(0);
+        l.set_mode(0o777);
+        l.set_mtime(1_704_067_200);
+        tar.append_link(&mut l, format!("bin/{applet}"), "busybox").expect("tar link");
+    }
+    let bytes = tar.into_inner().expect("tar");
+    let mut child = Command::new("docker")
+        .args(["import", "--change", "ENV PATH=/bin", "-", tag])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker import");
+    child.stdin.take().expect("stdin").write_all(&bytes).expect("write tar");
+    let out = child.wait_with_output().expect("docker import ends");
+    assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
 }

@@ -7,49 +7,19 @@
 //!
 //! The image is a one-file busybox root filesystem imported on the engine (nothing is pulled).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::LocalCloudProcess;
+use sparkoss_acceptance_tests::{busybox_image, LocalCloudProcess};
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_localcloud::kube::{kubeconfig_for, request};
 
 const IMAGE: &str = "sparkoss-test/busybox:kubelet";
 
-/// Imports `/bin/busybox` (Debian's busybox-static) as a one-layer image, once.
+/// A busybox image with the applets this test runs.
 fn ensure_busybox_image() {
-    let exists = Command::new("docker").args(["image", "inspect", IMAGE]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    if exists.is_ok_and(|s| s.success()) {
-        return;
-    }
-    let mut tar = tar::Builder::new(Vec::new());
-    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (Debian package busybox-static)");
-    let mut h = tar::Header::new_gnu();
-    h.set_size(busybox.len() as u64);
-    h.set_mode(0o755);
-    h.set_mtime(1_704_067_200);
-    tar.append_data(&mut h, "bin/busybox", busybox.as_slice()).expect("tar busybox");
-    for applet in ["sh", "echo", "sleep", "cat", "env", "true"] {
-        let mut l = tar::Header::new_gnu();
-        l.set_entry_type(tar::EntryType::Symlink);
-        l.set_size(0);
-        l.set_mode(0o777);
-        l.set_mtime(1_704_067_200);
-        tar.append_link(&mut l, format!("bin/{applet}"), "busybox").expect("tar link");
-    }
-    let bytes = tar.into_inner().expect("tar");
-    let mut child = Command::new("docker")
-        .args(["import", "--change", "ENV PATH=/bin", "-", IMAGE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("docker import");
-    child.stdin.take().expect("stdin").write_all(&bytes).expect("write tar");
-    let out = child.wait_with_output().expect("docker import ends");
-    assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
+    busybox_image(IMAGE, &["sh", "echo", "sleep", "cat", "env", "true"]);
 }
 
 fn api(ep: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -126,7 +96,7 @@ fn pods_run_as_docker_containers() {
     // The log, through the API and through kubectl with a label selector.
     let kc_dir = tempfile::tempdir().expect("tempdir");
     let kc = kc_dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&ep)).expect("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&ep).expect("admin kubeconfig")).expect("kubeconfig");
     let out = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&kc)
@@ -135,8 +105,11 @@ fn pods_run_as_docker_containers() {
         .expect("kubectl runs");
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "kubectl logs: {}", String::from_utf8_lossy(&out.stderr));
+    // The pod's own address on the pod network, as the downward API and the status say.
+    let ip = p["status"]["podIP"].as_str().expect("podIP");
+    assert!(ip.starts_with("172.30.") && ip != p["status"]["hostIP"], "a pod IP of its own: {p}");
     assert!(
-        log.contains("user=alice token=s3cr3t greeting=hello pod=env-and-fail ns=kubelet ip=127.0.0.1"),
+        log.contains(&format!("user=alice token=s3cr3t greeting=hello pod=env-and-fail ns=kubelet ip={ip}")),
         "environment resolved as on a node:\n{log}"
     );
     assert!(log.contains("second line"), "{log}");
@@ -228,4 +201,134 @@ fn pods_run_as_docker_containers() {
     let pid = lc.pid();
     assert!(lc.stop(), "the local cloud stops on SIGTERM");
     assert!(containers_started_by(pid).is_empty(), "containers left after stop: {:?}", containers_started_by(pid));
+}
+
+const NET_IMAGE: &str = "sparkoss-test/busybox:net";
+
+/// `kubectl` against the local cloud's HTTPS API as the holder of `token` (trusting `ca`).
+fn kubectl_as(server: &str, ca: &std::path::Path, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new("kubectl")
+        .arg(format!("--server={server}"))
+        .arg(format!("--certificate-authority={}", ca.display()))
+        .arg(format!("--token={token}"))
+        .args(args)
+        .output()
+        .expect("kubectl runs")
+}
+
+#[test]
+fn pods_get_their_own_ips_cluster_dns_and_in_cluster_api_access() {
+    busybox_image(NET_IMAGE, &["sh", "echo", "sleep", "cat", "nc", "nslookup", "hostname", "test", "ls", "printf", "head", "sed"]);
+    let mut lc = LocalCloudProcess::start(&["--kubelet", "docker"]).expect("localcloud starts");
+    let ep = lc.endpoints.kubernetes_endpoint.clone();
+    let pid = lc.pid();
+    let networks = sparkoss_localcloud::network::networks_created_by(pid).expect("docker network ls runs");
+    assert_eq!(networks.len(), 1, "one pod network of its own: {networks:?}");
+
+    // Two servers on the same port in two namespaces, each behind a headless service.
+    for ns in ["net-a", "net-b"] {
+        assert_eq!(api(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": ns}}))).0, 201);
+        create_pod(
+            &ep,
+            ns,
+            json!({"metadata": {"name": "server", "labels": {"app": "server"}}, "spec": {"restartPolicy": "Never", "containers": [{
+                "name": "main", "image": NET_IMAGE, "command": ["sh", "-c", "while true; do echo \"hello from $(hostname) in $NS\" | nc -l -p 7078; done"],
+                "env": [{"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]}]}}),
+        );
+        let svc = json!({"metadata": {"name": "server"}, "spec": {"clusterIP": "None", "selector": {"app": "server"}, "ports": [{"port": 7078}]}});
+        assert_eq!(api(&ep, "POST", &format!("/api/v1/namespaces/{ns}/services"), Some(&svc)).0, 201);
+    }
+    let a = wait_pod(&ep, "net-a", "server", Duration::from_secs(60), |p| phase(p) == "Running");
+    let b = wait_pod(&ep, "net-b", "server", Duration::from_secs(60), |p| phase(p) == "Running");
+    let (ip_a, ip_b) = (a["status"]["podIP"].as_str().unwrap_or(""), b["status"]["podIP"].as_str().unwrap_or(""));
+    assert!(ip_a.starts_with("172.30.") && ip_b.starts_with("172.30.") && ip_a != ip_b, "own IPs: {ip_a} {ip_b}");
+    let gateway = a["status"]["hostIP"].as_str().unwrap_or("").to_owned();
+
+    // A client in net-a: the cluster DNS, both servers by service name, its service account's
+    // files, the API's address, and the local OSS at the endpoint the local cloud hands out.
+    let oss = lc.endpoints.oss_endpoint.trim_start_matches("http://").to_owned();
+    let (oss_host, oss_port) = oss.split_once(':').expect("host:port");
+    assert_eq!(oss_host, gateway, "the OSS endpoint is on the pod network's gateway");
+    let script = "nslookup kubernetes.default.svc.cluster.local; \
+        for svc in server server.net-b.svc.cluster.local; do r=''; for i in 1 2 3 4 5 6 7 8 9 10; do r=$(nc -w 2 $svc 7078 </dev/null) && [ -n \"$r\" ] && break; sleep 1; done; echo \"$svc says: $r\"; done; \
+        d=/var/run/secrets/kubernetes.io/serviceaccount; echo \"ns=$(cat $d/namespace)\"; echo \"token=$(cat $d/token)\"; \
+        test -s $d/ca.crt && echo ca=present; \
+        printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $OSS_HOST $OSS_PORT | head -n 1 | sed 's/^/oss answered: /'; echo \"api=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT\"";
+    create_pod(
+        &ep,
+        "net-a",
+        json!({"metadata": {"name": "client"}, "spec": {"restartPolicy": "Never", "containers": [{
+            "name": "main", "image": NET_IMAGE, "command": ["sh", "-c", script],
+            "env": [{"name": "OSS_HOST", "value": oss_host}, {"name": "OSS_PORT", "value": oss_port}]}]}}),
+    );
+    wait_pod(&ep, "net-a", "client", Duration::from_secs(90), |p| matches!(phase(p), "Succeeded" | "Failed"));
+    let log = api_text(&ep, "/api/v1/namespaces/net-a/pods/client/log");
+    assert!(log.contains("server says: hello from server in net-a"), "the headless service resolves to its pod:\n{log}");
+    assert!(log.contains("server.net-b.svc.cluster.local says: hello from server in net-b"), "and across namespaces:\n{log}");
+    assert!(log.contains(&gateway), "kubernetes.default.svc resolves to the API server's address {gateway}:\n{log}");
+    assert!(log.contains(&format!("api={gateway}:443")), "{log}");
+    assert!(log.contains("ns=net-a") && log.contains("ca=present"), "{log}");
+    assert!(log.contains("oss answered: HTTP/1.0 403"), "the local OSS answers pods:\n{log}");
+    let token = log.lines().find_map(|l| l.strip_prefix("token=")).filter(|t| t.len() > 20).expect("a mounted token").to_owned();
+
+    // The token authenticates as the pod's service account, and RBAC decides what it may do:
+    // nothing at first (Kubernetes' 403), then what Spark's documented set-up grants.
+    let kc = kubeconfig_for(&ep).expect("admin kubeconfig");
+    let ca_b64 = kc.lines().find_map(|l| l.trim().strip_prefix("certificate-authority-data: ")).expect("CA in the kubeconfig");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.crt");
+    use base64::Engine as _;
+    std::fs::write(&ca, base64::engine::general_purpose::STANDARD.decode(ca_b64).expect("base64")).expect("ca.crt");
+    let admin = dir.path().join("admin.kubeconfig");
+    std::fs::write(&admin, &kc).expect("kubeconfig");
+    let denied = kubectl_as(&ep, &ca, &token, &["get", "pods", "-n", "net-a"]);
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(!denied.status.success(), "no right yet");
+    assert!(
+        err.contains("pods is forbidden: User \"system:serviceaccount:net-a:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"net-a\""),
+        "{err}"
+    );
+    let grant = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&admin)
+        .args(["create", "rolebinding", "spark-edit", "--clusterrole=edit", "--serviceaccount=net-a:default", "-n", "net-a"])
+        .output()
+        .expect("kubectl runs");
+    assert!(grant.status.success(), "{}", String::from_utf8_lossy(&grant.stderr));
+    let allowed = kubectl_as(&ep, &ca, &token, &["get", "pods", "-n", "net-a", "-o", "name"]);
+    assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
+    assert!(String::from_utf8_lossy(&allowed.stdout).contains("pod/client"));
+    let other_ns = kubectl_as(&ep, &ca, &token, &["get", "pods", "-n", "net-b"]);
+    assert!(!other_ns.status.success(), "a RoleBinding grants one namespace only");
+    let forged = kubectl_as(&ep, &ca, &format!("{token}x"), &["get", "pods", "-n", "net-a"]);
+    assert!(String::from_utf8_lossy(&forged.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&forged.stderr));
+    // The token is bound to its pod: deleting the pod ends it.
+    assert_eq!(api(&ep, "DELETE", "/api/v1/namespaces/net-a/pods/client", None).0, 200);
+    let after = kubectl_as(&ep, &ca, &token, &["get", "pods", "-n", "net-a"]);
+    assert!(String::from_utf8_lossy(&after.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&after.stderr));
+
+    // automountServiceAccountToken: false mounts nothing.
+    create_pod(
+        &ep,
+        "net-a",
+        json!({"metadata": {"name": "no-token"}, "spec": {"restartPolicy": "Never", "automountServiceAccountToken": false, "containers": [{
+            "name": "main", "image": NET_IMAGE, "command": ["sh", "-c", "test -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo mounted || echo absent"]}]}}),
+    );
+    wait_pod(&ep, "net-a", "no-token", Duration::from_secs(60), |p| phase(p) == "Succeeded");
+    assert_eq!(api_text(&ep, "/api/v1/namespaces/net-a/pods/no-token/log").trim(), "absent");
+
+    assert!(lc.stop(), "exits 0 on SIGTERM");
+    assert_eq!(containers_started_by(pid), Vec::<String>::new(), "no container left");
+    let left = sparkoss_localcloud::network::networks_created_by(pid).expect("docker network ls runs");
+    assert!(left.is_empty(), "the pod network is removed at stop: {left:?}");
+}
+
+/// A plain-text answer (pod logs) over the loopback listener.
+fn api_text(ep: &str, path: &str) -> String {
+    let out = Command::new("kubectl")
+        .args(["--server", &ep.replace("https://", "http://"), "get", "--raw", path])
+        .output()
+        .expect("kubectl runs");
+    assert!(out.status.success(), "GET {path}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

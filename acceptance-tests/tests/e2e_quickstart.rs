@@ -45,7 +45,8 @@ fn expected_counts(text: &str) -> BTreeMap<String, u64> {
 
 /// GET returning the body as text (pod logs are text/plain).
 fn get_text(endpoint: &str, path: &str) -> String {
-    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    // Plain HTTP on loopback: the API server serves it as the administrator (like `kubectl proxy`).
+    let addr = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
     let mut conn = std::net::TcpStream::connect(addr).expect("connect");
     conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
     write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");

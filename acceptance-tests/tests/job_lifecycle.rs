@@ -144,6 +144,10 @@ fn job_failures_are_reported_with_their_reason() {
     for (ns, quota) in [("fails", None), ("small", Some("3")), ("pull", None), ("jar", None)] {
         let (code, body) = request(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": ns}}))).expect("create ns");
         assert_eq!(code, 201, "{body}");
+        // The driver's service account, as sparkoss_namespace would make it (pods naming a
+        // missing one are refused at admission).
+        let sa = json!({"metadata": {"name": "spark-driver"}});
+        assert_eq!(request(&ep, "POST", &format!("/api/v1/namespaces/{ns}/serviceaccounts"), Some(&sa)).expect("sa").0, 201);
         if let Some(cpu) = quota {
             let q = json!({"metadata": {"name": "compute"}, "spec": {"hard": {"requests.cpu": cpu, "pods": "10"}}});
             assert_eq!(request(&ep, "POST", &format!("/api/v1/namespaces/{ns}/resourcequotas"), Some(&q)).expect("quota").0, 201);
@@ -219,6 +223,8 @@ fn a_jar_replaced_on_oss_plans_a_rerun() {
     let ep = lc.endpoints.kubernetes_endpoint.clone();
     set_kubelet_rule(&ep, &json!({"outcome": "succeed", "run_ms": 100})).expect("rule");
     assert_eq!(request(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": "etag"}}))).expect("ns").0, 201);
+    let sa = json!({"metadata": {"name": "spark-driver"}});
+    assert_eq!(request(&ep, "POST", "/api/v1/namespaces/etag/serviceaccounts", Some(&sa)).expect("sa").0, 201);
     put_jar(&lc, "first build");
     let provider = provider_bin().expect("provider builds");
     let kc = KubeconfigFile::new(&ep).expect("kubeconfig");

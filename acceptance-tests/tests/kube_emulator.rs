@@ -82,7 +82,7 @@ fn kubectl_get_describe_logs_apply_delete() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let kc = dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint)).expect("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig")).expect("kubeconfig");
     // The driver runs long enough to still count against the quota when the next pod is created.
     set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &json!({"outcome": "succeed", "run_ms": 3000, "log_lines": 4})).expect("rule");
 
@@ -159,7 +159,7 @@ fn python_client_lists_and_watches_pods() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let kc = dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint)).expect("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig")).expect("kubeconfig");
     set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &json!({"outcome": "succeed", "run_ms": 300, "log_lines": 5})).expect("rule");
     let py = repo_root().join(".tools/venv/bin/python");
     let out = Command::new(py)
@@ -213,7 +213,7 @@ fn kubectl_validation_uses_the_servers_openapi_and_field_validation() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let dir = tempfile::tempdir().expect("tempdir");
     let kc = dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint)).expect("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig")).expect("kubeconfig");
 
     // Strict (kubectl's default): the server refuses the pod and names both unknown fields.
     let refused = kubectl(&kc, &["apply", "-f", "-"], Some(UNKNOWN_FIELDS));

@@ -499,11 +499,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn kubeconfig(c: &Cluster, server: &str) -> String {
+/// The kubeconfig DescribeClusterUserKubeconfig hands out: the cluster's API server with its CA,
+/// and the cluster administrator's token (every emulated cluster is served by the one Kubernetes
+/// emulator).
+fn kubeconfig(c: &Cluster, server: &str, pki: &crate::pki::Pki) -> String {
     let id = &c.id;
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {server}\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: \"{id}-admin\"\n  name: {id}-admin-context\ncurrent-context: {id}-admin-context\npreferences: {{}}\nusers:\n- name: \"{id}-admin\"\n  user:\n    token: {}\n",
-        c.token
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {server}\n    certificate-authority-data: {}\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: \"{id}-admin\"\n  name: {id}-admin-context\ncurrent-context: {id}-admin-context\npreferences: {{}}\nusers:\n- name: \"{id}-admin\"\n  user:\n    token: {}\n",
+        pki.ca_data(),
+        pki.admin_token()
     )
 }
 
@@ -598,9 +602,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
         "DescribeClusterUserKubeconfig" => {
             let id = segs[1];
             match inner.clusters.get(id) {
-                Some(c) if c.state(now) == "running" => {
-                    ok(json!({"config": kubeconfig(c, &kube), "expiration": rfc3339(now + Duration::from_secs(3 * 365 * 86400))}))
-                }
+                Some(c) if c.state(now) == "running" => ok(
+                    json!({"config": kubeconfig(c, &kube, &app.shared.pki), "expiration": rfc3339(now + Duration::from_secs(3 * 365 * 86400))}),
+                ),
                 Some(c) if c.state(now) != "deleted" => error(
                     StatusCode::BAD_REQUEST,
                     "ErrorClusterState",

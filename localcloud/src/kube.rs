@@ -3,13 +3,20 @@
 //! collection, namespace deletion, pod logs, and a rule-based kubelet ([`kubelet`]); OpenAPI v3
 //! documents and `fieldValidation` on writes ([`openapi`]), and `dryRun=All`.
 //!
-//! Served over plain HTTP without authentication, like an API server behind `kubectl proxy`.
-//! Tests steer the kubelet through `POST /_localcloud/kubelet-rule` (a [`kubelet::Rule`] as
-//! JSON) or the pod annotation [`kubelet::RULE_ANNOTATION`].
+//! Served over HTTPS with the cluster CA's certificate ([`crate::serve`]); callers authenticate
+//! with a bearer token and RBAC decides ([`rbac`]). On loopback, plain HTTP is served too, as
+//! the administrator, like an API server behind `kubectl proxy`. Server-side apply ([`apply`])
+//! records field managers. Pods on the pod network find services through the cluster DNS
+//! ([`dns`]). Tests steer the kubelet through `POST /_localcloud/kubelet-rule` (a
+//! [`kubelet::Rule`] as JSON) or the pod annotation [`kubelet::RULE_ANNOTATION`].
 
+pub mod apply;
+pub mod dns;
 pub mod docker_kubelet;
 pub mod kubelet;
 pub mod openapi;
+pub mod protobuf;
+pub mod rbac;
 pub mod store;
 
 use std::sync::atomic::AtomicBool;
@@ -24,10 +31,18 @@ use serde_json::{json, Value as Json};
 
 use self::kubelet::{Rule, Rules, OUTCOMES};
 use self::openapi::FieldValidation;
+use self::rbac::{authenticate, authorize, Attributes, UserInfo};
 use self::store::{
     admit_pod, apply_limit_ranges, fields_match, kind, labels_match, parse_label_selector, ApiError, Kind, Store, KINDS, RBAC,
 };
+use crate::serve::Transport;
 use crate::shared::Shared;
+
+/// Largest request body the API server reads (the real one allows 3 MiB objects; more room for
+/// lists of them).
+const MAX_BODY: usize = 32 * 1024 * 1024;
+/// A watch that saw no change for this long sends a bookmark, when the client allows them.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
 
 /// Kubernetes version the emulator reports.
 pub const VERSION_MINOR: &str = "34";
@@ -42,21 +57,89 @@ struct Api {
     shared: Arc<Shared>,
 }
 
-/// The emulator's routes; starts the kubelets: the rule-based one always, the Docker one when
-/// the local cloud was started with it (it then runs every pod that names no rule).
-pub fn router(shared: Arc<Shared>) -> Router {
-    let api = Api { store: Arc::new(Mutex::new(Store::new())), rules: Arc::new(Mutex::new(Rules::default())), shared: shared.clone() };
+/// The emulator's routes, over a store that starts with the default cluster roles; starts the
+/// kubelets (the rule-based one always, the Docker one when the local cloud runs pods as
+/// containers: it then runs every pod that names no rule) and, on the pod network, the cluster
+/// DNS on `dns`.
+pub fn router(shared: Arc<Shared>, dns: Option<tokio::net::UdpSocket>) -> Router {
+    let mut store = Store::new();
+    for (plural, obj) in rbac::default_cluster_roles() {
+        if let Some(k) = kind(RBAC, plural) {
+            let _ = store.create(k, "", obj);
+        }
+    }
+    let api = Api { store: Arc::new(Mutex::new(store)), rules: Arc::new(Mutex::new(Rules::default())), shared: shared.clone() };
     let docker_active = Arc::new(AtomicBool::new(false));
     let rule_kubelet = tokio::spawn(kubelet::run(api.store.clone(), api.rules.clone(), docker_active.clone(), shared.shutdown.clone()));
     shared.keep(rule_kubelet);
-    if shared.config.kubelet {
-        let port = shared.endpoints.kubernetes_endpoint.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
-        let docker = tokio::spawn(docker_kubelet::run(api.store.clone(), port, docker_active, shared.shutdown.clone()));
-        shared.keep(docker);
+    if let (Some(socket), Some(net)) = (dns, &shared.network) {
+        shared.keep(tokio::spawn(dns::serve(socket, api.store.clone(), net.gateway, shared.shutdown.clone())));
     }
-    Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+    if shared.docker.is_some() {
+        shared.keep(tokio::spawn(docker_kubelet::run(api.store.clone(), shared.clone(), docker_active)));
+    }
+    Router::new().fallback(move |req: axum::extract::Request| {
         let api = api.clone();
-        async move { api.handle(method, uri, headers, body).await }
+        async move {
+            let (parts, body) = req.into_parts();
+            let transport = parts.extensions.get::<Transport>().copied();
+            let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+                return error_response(&ApiError {
+                    code: 413,
+                    reason: "RequestEntityTooLarge",
+                    message: "the request body is too large".into(),
+                    details: json!({}),
+                });
+            };
+            api.handle(parts.method, parts.uri, parts.headers, body, transport).await
+        }
+    })
+}
+
+/// The ServiceAccount admission plugin: a pod runs as `default` unless it names a service
+/// account, and the one it names must exist.
+fn admit_service_account(s: &Store, ns: &str, pod: &mut Json) -> Result<(), ApiError> {
+    if !pod["spec"].is_object() {
+        return Ok(());
+    }
+    let name = pod["spec"]["serviceAccountName"].as_str().or(pod["spec"]["serviceAccount"].as_str()).unwrap_or("default").to_owned();
+    pod["spec"]["serviceAccountName"] = json!(name);
+    pod["spec"]["serviceAccount"] = json!(name);
+    if kind("", "serviceaccounts").is_some_and(|k| s.get(k, ns, &name).is_ok()) {
+        return Ok(());
+    }
+    let pod_name = pod["metadata"]["name"].as_str().or(pod["metadata"]["generateName"].as_str()).unwrap_or("").to_owned();
+    Err(ApiError {
+        code: 403,
+        reason: "Forbidden",
+        message: format!(
+            "pods \"{pod_name}\" is forbidden: error looking up service account {ns}/{name}: serviceaccount \"{name}\" not found"
+        ),
+        details: json!({"name": pod_name, "kind": "pods"}),
+    })
+}
+
+/// The verb RBAC checks for a request.
+fn verb(method: &Method, named: bool, watch: bool) -> &'static str {
+    match (method.as_str(), named) {
+        ("GET" | "HEAD", _) if watch => "watch",
+        ("GET" | "HEAD", true) => "get",
+        ("GET" | "HEAD", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => "unknown",
+    }
+}
+
+/// Who wrote an object, for `managedFields`: the `fieldManager` parameter, else the client's
+/// name from its user agent (`kubectl/v1.34 ...` → `kubectl`), as the API server derives it.
+fn field_manager(uri: &Uri, headers: &HeaderMap) -> String {
+    query_param(uri, "fieldManager").filter(|m| !m.is_empty()).unwrap_or_else(|| {
+        let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+        ua.split(['/', ' ']).next().filter(|s| !s.is_empty()).unwrap_or("unknown").to_owned()
     })
 }
 
@@ -325,8 +408,26 @@ fn check_fields(t: &Target, method: &Method, uri: &Uri, body: &[u8]) -> Result<V
 }
 
 impl Api {
-    async fn handle(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    async fn handle(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes, transport: Option<Transport>) -> Response {
         let path = uri.path().to_owned();
+        let user = if transport == Some(Transport::LoopbackPlain) {
+            UserInfo::admin()
+        } else {
+            let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let s = self.lock();
+            match authenticate(&s, &self.shared.pki, auth) {
+                Ok(u) => u,
+                Err(e) => return error_response(&e),
+            }
+        };
+        if path.starts_with("/_localcloud/") && user != UserInfo::admin() {
+            return error_response(&ApiError {
+                code: 403,
+                reason: "Forbidden",
+                message: "the local cloud's control paths are for its administrator".into(),
+                details: json!({}),
+            });
+        }
         match (method.clone(), path.as_str()) {
             (Method::GET, "/version") => {
                 return json_response(
@@ -336,7 +437,7 @@ impl Api {
                 )
             }
             (Method::GET, "/api") => {
-                let addr = self.shared.endpoints.kubernetes_endpoint.trim_start_matches("http://").to_owned();
+                let addr = self.shared.endpoints.kubernetes_endpoint.trim_start_matches("https://").to_owned();
                 return json_response(
                     200,
                     &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]}),
@@ -362,9 +463,25 @@ impl Api {
             (Method::GET, p) if p.starts_with("/openapi/v3/") => return openapi_document(&p["/openapi/v3/".len()..], &uri),
             (Method::GET, "/healthz" | "/readyz" | "/livez") => return (StatusCode::OK, "ok").into_response(),
             (Method::POST, "/_localcloud/kubelet-rule") => return self.set_rule(&body),
+            (Method::GET, "/_localcloud/kubeconfig") => {
+                return (StatusCode::OK, [(header::CONTENT_TYPE, "application/yaml")], self.shared.admin_kubeconfig()).into_response()
+            }
             _ => {}
         }
         let Some(t) = parse_path(&path) else { return not_found_path() };
+        let watching = truthy(query_param(&uri, "watch"));
+        let attrs = Attributes {
+            verb: verb(&method, t.name.is_some(), watching),
+            group: t.kind.group,
+            resource: t.kind.plural,
+            subresource: t.sub.as_deref(),
+            namespace: t.namespace.as_deref(),
+            name: t.name.as_deref(),
+        };
+        if let Err(e) = authorize(&self.lock(), &user, &attrs) {
+            return error_response(&e);
+        }
+        let manager = field_manager(&uri, &headers);
         let dry_run = match query_param(&uri, "dryRun").as_deref() {
             None | Some("") => false,
             Some("All") => true,
@@ -373,6 +490,29 @@ impl Api {
             }
         };
         let mut warnings = Vec::new();
+        // Objects are kept as JSON. kubectl's typed commands create some objects in protobuf:
+        // those are decoded; any other protobuf body is refused as a media type not served.
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let body = if matches!(method, Method::POST | Method::PUT | Method::PATCH) && ct.starts_with("application/vnd.kubernetes.protobuf")
+        {
+            match (method == Method::POST).then(|| protobuf::decode(&body)) {
+                Some(Ok(obj)) => Bytes::from(obj.to_string()),
+                refused => {
+                    let why = match refused {
+                        Some(Err(e)) => e.0,
+                        _ => "protobuf updates are not served".into(),
+                    };
+                    return error_response(&ApiError {
+                        code: 415,
+                        reason: "UnsupportedMediaType",
+                        message: format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json ({why})"),
+                        details: json!({}),
+                    });
+                }
+            }
+        } else {
+            body
+        };
         if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
             match check_fields(&t, &method, &uri, &body) {
                 Ok(w) => warnings = w,
@@ -381,7 +521,7 @@ impl Api {
         }
         let result = match (method, &t.name, t.sub.as_deref()) {
             (Method::GET, None, None) => {
-                if truthy(query_param(&uri, "watch")) {
+                if watching {
                     return self.watch(&t, &uri);
                 }
                 self.list(&t, &uri, &headers)
@@ -392,9 +532,9 @@ impl Api {
                 s.get(t.kind, t.namespace.as_deref().unwrap_or(""), name)
                     .map(|o| (200, if wants_table(&headers) { table(t.kind, &[o], s.resource_version()) } else { o }))
             }
-            (Method::POST, None, None) => self.create(&t, &body, dry_run),
-            (Method::PUT, Some(name), sub) => self.put(&t, name, sub, &body, dry_run),
-            (Method::PATCH, Some(name), sub) => self.patch(&t, name, sub, &headers, &body, dry_run),
+            (Method::POST, None, None) => self.create(&t, &body, dry_run, &manager),
+            (Method::PUT, Some(name), sub) => self.put(&t, name, sub, &body, dry_run, &manager),
+            (Method::PATCH, Some(name), sub) => self.patch(&t, name, sub, &headers, &body, dry_run, &uri),
             // A dry-run delete answers what would be deleted and leaves it in place.
             (Method::DELETE, Some(name), None) if dry_run => self.lock().get(t.kind, t.namespace.as_deref().unwrap_or(""), name).map(|o| (200, o)),
             (Method::DELETE, Some(name), None) => self.delete(&t, name),
@@ -524,10 +664,13 @@ impl Api {
         };
         let deadline = tokio::time::Instant::now() + timeout;
         let shutdown = self.shared.shutdown.clone();
+        let bookmarks = truthy(query_param(uri, "allowWatchBookmarks"));
+        let store = self.store.clone();
         let state = (std::collections::VecDeque::from(initial), rx, false);
         let stream = futures_util::stream::unfold(state, move |(mut pending, mut rx, done)| {
             let matches = matches.clone();
             let mut shutdown = shutdown.clone();
+            let store = store.clone();
             async move {
                 if done {
                     return None;
@@ -541,6 +684,12 @@ impl Api {
                     tokio::select! {
                         _ = tokio::time::sleep_until(deadline) => return None,
                         _ = shutdown.wait_for(|d| *d) => return None,
+                        // A quiet watch tells the client how far it has seen, so a reconnect resumes there.
+                        _ = tokio::time::sleep(BOOKMARK_EVERY), if bookmarks => {
+                            let rv = store.lock().unwrap_or_else(|p| p.into_inner()).resource_version();
+                            let mark = json!({"kind": kind_.kind, "apiVersion": kind_.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+                            pending.push_back(("BOOKMARK".to_owned(), mark));
+                        }
                         c = rx.recv() => match c {
                             Ok(c) => if matches(c.kind, &c.object) { pending.push_back((c.kind_of_change.to_owned(), c.object)); },
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -565,8 +714,12 @@ impl Api {
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
     }
 
-    fn create(&self, t: &Target, body: &[u8], dry_run: bool) -> Result<(u16, Json), ApiError> {
+    fn create(&self, t: &Target, body: &[u8], dry_run: bool, manager: &str) -> Result<(u16, Json), ApiError> {
         let mut obj = Self::parse_body(body)?;
+        if obj.is_object() {
+            obj["apiVersion"] = json!(t.kind.api_version());
+            apply::record_update(&mut obj, None, manager, &store::now_rfc3339());
+        }
         let ns = t.namespace.clone().unwrap_or_default();
         if t.kind.namespaced {
             if let Some(in_body) = obj["metadata"]["namespace"].as_str() {
@@ -585,18 +738,23 @@ impl Api {
                 });
             }
         }
-        self.with_store(dry_run, |s| {
-            if t.kind.plural == "pods" {
-                apply_limit_ranges(s, &ns, &mut obj);
-                admit_pod(s, &ns, &obj)?;
-            }
-            let created = s.create(t.kind, &ns, obj)?;
-            if t.kind.plural == "pods" || t.kind.plural == "resourcequotas" {
-                s.refresh_quotas(&ns);
-            }
-            let created = s.get(t.kind, &ns, created["metadata"]["name"].as_str().unwrap_or("")).unwrap_or(created);
-            Ok((201, created))
-        })
+        self.with_store(dry_run, |s| Self::create_in(s, t.kind, &ns, obj))
+    }
+
+    /// Creates an object with the API server's admission: limit-range defaults and quota for
+    /// pods, quota status refreshed.
+    fn create_in(s: &mut Store, k: &'static Kind, ns: &str, mut obj: Json) -> Result<(u16, Json), ApiError> {
+        if k.plural == "pods" {
+            admit_service_account(s, ns, &mut obj)?;
+            apply_limit_ranges(s, ns, &mut obj);
+            admit_pod(s, ns, &obj)?;
+        }
+        let created = s.create(k, ns, obj)?;
+        if k.plural == "pods" || k.plural == "resourcequotas" {
+            s.refresh_quotas(ns);
+        }
+        let created = s.get(k, ns, created["metadata"]["name"].as_str().unwrap_or("")).unwrap_or(created);
+        Ok((201, created))
     }
 
     /// Runs `f` on the store, or, for `dryRun=All`, on a throwaway copy of it that watchers
@@ -610,12 +768,17 @@ impl Api {
         }
     }
 
-    fn put(&self, t: &Target, name: &str, sub: Option<&str>, body: &[u8], dry_run: bool) -> Result<(u16, Json), ApiError> {
-        let obj = Self::parse_body(body)?;
+    fn put(&self, t: &Target, name: &str, sub: Option<&str>, body: &[u8], dry_run: bool, manager: &str) -> Result<(u16, Json), ApiError> {
+        let mut obj = Self::parse_body(body)?;
         let ns = t.namespace.clone().unwrap_or_default();
         self.with_store(dry_run, |s| {
             match sub {
-                None => s.replace(t.kind, &ns, name, obj, false).map(|o| (200, o)),
+                None => {
+                    let old = s.get(t.kind, &ns, name)?;
+                    obj["apiVersion"] = json!(t.kind.api_version());
+                    apply::record_update(&mut obj, Some(&old), manager, &store::now_rfc3339());
+                    s.replace(t.kind, &ns, name, obj, false).map(|o| (200, o))
+                }
                 Some("status") => s.replace(t.kind, &ns, name, obj, true).map(|o| (200, o)),
                 Some("finalize") if t.kind.plural == "namespaces" => s.get(t.kind, "", name).map(|o| (200, o)),
                 Some(other) => Err(ApiError::bad_request(format!("unknown subresource {other}"))),
@@ -628,6 +791,7 @@ impl Api {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn patch(
         &self,
         t: &Target,
@@ -636,20 +800,26 @@ impl Api {
         headers: &HeaderMap,
         body: &[u8],
         dry_run: bool,
+        uri: &Uri,
     ) -> Result<(u16, Json), ApiError> {
         let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if ct.starts_with("application/apply-patch+yaml") {
+            return self.server_side_apply(t, name, sub, body, dry_run, uri);
+        }
         if !(ct.starts_with("application/merge-patch+json") || ct.starts_with("application/strategic-merge-patch+json")) {
             return Err(ApiError {
                 code: 415,
                 reason: "UnsupportedMediaType",
-                message: format!("the emulator supports merge and strategic-merge patches, not {ct:?}"),
+                message: format!("the emulator supports apply, merge and strategic-merge patches, not {ct:?}"),
                 details: json!({}),
             });
         }
         let patch = Self::parse_body(body)?;
         let ns = t.namespace.clone().unwrap_or_default();
+        let manager = field_manager(uri, headers);
         self.with_store(dry_run, |s| {
-            let mut obj = s.get(t.kind, &ns, name)?;
+            let old = s.get(t.kind, &ns, name)?;
+            let mut obj = old.clone();
             if ct.starts_with("application/strategic-merge-patch+json") {
                 openapi::strategic_merge(t.kind, &mut obj, &patch);
             } else {
@@ -661,11 +831,65 @@ impl Api {
                     m.remove("resourceVersion");
                 }
             }
+            if sub.is_none() {
+                apply::record_update(&mut obj, Some(&old), &manager, &store::now_rfc3339());
+            }
             let r = s.replace(t.kind, &ns, name, obj, sub == Some("status"));
             if t.kind.plural == "resourcequotas" {
                 s.refresh_quotas(&ns);
             }
             r.map(|o| (200, o))
+        })
+    }
+
+    /// Server-side apply: creates the object when absent (201), else merges the configuration
+    /// with field ownership (200). `fieldManager` is required, `force=true` takes over fields.
+    fn server_side_apply(
+        &self,
+        t: &Target,
+        name: &str,
+        sub: Option<&str>,
+        body: &[u8],
+        dry_run: bool,
+        uri: &Uri,
+    ) -> Result<(u16, Json), ApiError> {
+        if sub.is_some() {
+            return Err(ApiError::bad_request("server-side apply of a subresource is not served"));
+        }
+        let manager = query_param(uri, "fieldManager").filter(|m| !m.is_empty()).ok_or_else(|| ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into(),
+            details: json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}),
+        })?;
+        let force = truthy(query_param(uri, "force"));
+        // YAML is JSON's superset; clients (fabric8, kubectl, client-go) send JSON documents.
+        let applied = serde_json::from_slice::<Json>(body).map_err(|e| {
+            ApiError::bad_request(format!("error decoding YAML: the emulator reads apply configurations written as JSON: {e}"))
+        })?;
+        if applied["metadata"]["name"].as_str().is_some_and(|n| n != name) {
+            return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+        }
+        let ns = t.namespace.clone().unwrap_or_default();
+        let now = store::now_rfc3339();
+        self.with_store(dry_run, |s| match s.get(t.kind, &ns, name) {
+            Ok(current) => {
+                let mut obj = apply::apply(t.kind, Some(&current), &applied, &manager, force, &now)?;
+                if let Some(m) = obj["metadata"].as_object_mut() {
+                    m.remove("resourceVersion");
+                }
+                let r = s.replace(t.kind, &ns, name, obj, false);
+                if t.kind.plural == "resourcequotas" {
+                    s.refresh_quotas(&ns);
+                }
+                r.map(|o| (200, o))
+            }
+            Err(e) if e.code == 404 => {
+                let mut obj = apply::apply(t.kind, None, &applied, &manager, force, &now)?;
+                obj["metadata"]["name"] = json!(name);
+                Self::create_in(s, t.kind, &ns, obj)
+            }
+            Err(e) => Err(e),
         })
     }
 
@@ -798,49 +1022,31 @@ impl Api {
     }
 }
 
-/// A kubeconfig document (no credentials: the emulator does not authenticate) for the emulator
-/// at `endpoint`, with one context named `localcloud`.
-pub fn kubeconfig_for(endpoint: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: localcloud\n  cluster:\n    server: {endpoint}\ncontexts:\n- name: localcloud\n  context:\n    cluster: localcloud\n    user: localcloud\ncurrent-context: localcloud\nusers:\n- name: localcloud\n  user: {{}}\n"
-    )
-}
-
-/// Sets the kubelet rule of the emulator at `endpoint` (blocking; for tests). `rule` is a
-/// [`kubelet::Rule`] as JSON, e.g. `{"outcome": "fail", "message": "boom"}`.
-pub fn set_kubelet_rule(endpoint: &str, rule: &Json) -> std::io::Result<()> {
-    use std::io::{Read, Write};
-    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(addr)?;
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let body = rule.to_string();
-    write!(
-        conn,
-        "POST /_localcloud/kubelet-rule HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer)?;
-    if answer.starts_with("HTTP/1.1 200") {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!("kubelet rule refused: {answer}")))
+/// The admin kubeconfig (cluster CA and admin token) of the emulator at `endpoint`, as the local
+/// cloud wrote it into its data dir; asked over loopback (blocking; for tests and benchmarks).
+pub fn kubeconfig_for(endpoint: &str) -> std::io::Result<String> {
+    let (code, text) = raw_request(endpoint, "GET", "/_localcloud/kubeconfig", "", "application/json")?;
+    if code != 200 {
+        return Err(std::io::Error::other(format!("GET /_localcloud/kubeconfig answered {code}: {text}")));
     }
+    Ok(text)
 }
 
-/// One blocking request to the emulator at `endpoint` (for tests): answers the status code and
-/// the body parsed as JSON (`Null` when it is not JSON). `body` is sent as a merge patch for
-/// PATCH and as JSON otherwise.
-pub fn request(endpoint: &str, method: &str, path: &str, body: Option<&Json>) -> std::io::Result<(u16, Json)> {
+/// `host:port` of an endpoint URL, whatever its scheme.
+fn host_port(endpoint: &str) -> &str {
+    endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/')
+}
+
+/// One blocking plain-HTTP request to the emulator's loopback listener, which serves it as the
+/// administrator (as through `kubectl proxy`); answers the status code and the body.
+fn raw_request(endpoint: &str, method: &str, path: &str, body: &str, content_type: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
-    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let addr = host_port(endpoint);
     let mut conn = std::net::TcpStream::connect(addr)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.map(Json::to_string).unwrap_or_default();
-    let ct = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
     write!(
         conn,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();
@@ -849,6 +1055,27 @@ pub fn request(endpoint: &str, method: &str, path: &str, body: Option<&Json>) ->
     let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_owned() };
+    Ok((code, payload))
+}
+
+/// Sets the kubelet rule of the emulator at `endpoint` (blocking; for tests). `rule` is a
+/// [`kubelet::Rule`] as JSON, e.g. `{"outcome": "fail", "message": "boom"}`.
+pub fn set_kubelet_rule(endpoint: &str, rule: &Json) -> std::io::Result<()> {
+    let (code, answer) = raw_request(endpoint, "POST", "/_localcloud/kubelet-rule", &rule.to_string(), "application/json")?;
+    if code == 200 {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("kubelet rule refused: {code} {answer}")))
+    }
+}
+
+/// One blocking request to the emulator at `endpoint` (for tests): answers the status code and
+/// the body parsed as JSON (`Null` when it is not JSON). `body` is sent as a merge patch for
+/// PATCH and as JSON otherwise.
+pub fn request(endpoint: &str, method: &str, path: &str, body: Option<&Json>) -> std::io::Result<(u16, Json)> {
+    let body = body.map(Json::to_string).unwrap_or_default();
+    let ct = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
+    let (code, payload) = raw_request(endpoint, method, path, &body, ct)?;
     Ok((code, serde_json::from_str(&payload).unwrap_or(Json::Null)))
 }
 

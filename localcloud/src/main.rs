@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET]
-//!            [--create-delay 2s] [--kubelet rules|docker]
+//!            [--create-delay 2s] [--kubelet rules|docker] [--node-cpus N]
 //! ```
-//! `--kubelet docker` runs pods as containers on the Docker Engine (see
-//! `localcloud::kube::docker_kubelet`); the default moves them through their phases by rule.
+//! `--kubelet docker` runs pods as containers on the Docker Engine, each with its own IP on a
+//! Docker network the local cloud creates and removes (see `localcloud::kube::docker_kubelet`);
+//! the default moves them through their phases by rule. `--node-cpus` sets the CPUs the node
+//! offers the scheduler (default: the host's).
 //!
 //! When ready it prints one JSON line with its endpoints and keys on stdout, then serves until
 //! SIGTERM or SIGINT.
@@ -21,7 +23,7 @@ use sparkoss_localcloud::{self as localcloud, Config};
 use tokio::signal::unix::{signal, SignalKind};
 
 fn usage(msg: &str) -> ExitCode {
-    eprintln!("localcloud: {msg}\nusage: localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET] [--create-delay 2s] [--kubelet rules|docker]");
+    eprintln!("localcloud: {msg}\nusage: localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET] [--create-delay 2s] [--kubelet rules|docker] [--node-cpus N]");
     ExitCode::from(2)
 }
 
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
     let mut sk: Option<String> = None;
     let mut delay = Duration::from_secs(2);
     let mut kubelet = false;
+    let mut node_cpus: Option<f64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -83,6 +86,11 @@ fn main() -> ExitCode {
                             ))
                         }
                     };
+                }
+                "--node-cpus" => {
+                    let v = value("--node-cpus")?;
+                    let n = v.parse::<f64>().ok().filter(|n| n.is_finite() && *n > 0.0 && *n <= 1024.0);
+                    node_cpus = Some(n.ok_or_else(|| format!("--node-cpus {v:?} is not a CPU count above 0 (like 4 or 2.5)"))?);
                 }
                 // Kept for scripts written before `--kubelet`: the rule-based kubelet only.
                 "--no-kubelet" => kubelet = false,
@@ -119,6 +127,7 @@ fn main() -> ExitCode {
         access_key_secret: sk.unwrap_or_else(|| random_hex(15)),
         create_delay: delay,
         kubelet,
+        node_cpus,
     };
 
     tracing_subscriber::fmt()

@@ -1195,6 +1195,7 @@ pub mod testing {
             access_key_secret: access_key_secret.to_owned(),
             create_delay: Duration::from_secs(1),
             kubelet: false,
+            node_cpus: None,
         })
         .await
     }

@@ -6,8 +6,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bollard::Docker;
 use serde::Serialize;
 use tokio::sync::watch;
+
+use crate::network::PodNetwork;
+use crate::pki::Pki;
 
 /// How the local cloud was started.
 #[derive(Debug, Clone)]
@@ -25,6 +29,9 @@ pub struct Config {
     /// Run pods as Docker containers when an engine is reachable (`--kubelet docker`); otherwise
     /// the rule-based kubelet moves every pod.
     pub kubelet: bool,
+    /// CPUs the Docker kubelet's node offers to the scheduler (`--node-cpus`); `None`: the
+    /// host's. Requests are what the scheduler counts, as on a real node; limits are enforced.
+    pub node_cpus: Option<f64>,
 }
 
 /// Where each emulator listens; printed as one JSON line when the local cloud is ready.
@@ -42,6 +49,8 @@ pub struct Endpoints {
     pub access_key_id: String,
     /// AccessKey secret to use.
     pub access_key_secret: String,
+    /// An admin kubeconfig for the Kubernetes API (CA and token), written into the data dir.
+    pub kubeconfig: String,
 }
 
 /// What every emulator may read: the configuration and everyone's endpoints (the ACK emulator
@@ -54,6 +63,12 @@ pub struct Shared {
     pub endpoints: Endpoints,
     /// Becomes true at shutdown (emulators stop background work, the kubelet its containers).
     pub shutdown: watch::Receiver<bool>,
+    /// The cluster CA, admin token and service-account token key.
+    pub pki: Pki,
+    /// The Docker Engine, when pods run as containers.
+    pub docker: Option<Docker>,
+    /// The pod network, when pods run as containers on it.
+    pub network: Option<PodNetwork>,
     /// Background work the emulators started; [`crate::LocalCloud::stop`] waits for it (the Docker
     /// kubelet removes its containers before it ends).
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -61,8 +76,23 @@ pub struct Shared {
 
 impl Shared {
     /// State for emulators started with `config` at `endpoints`; `shutdown` turns true at stop.
-    pub fn new(config: Config, endpoints: Endpoints, shutdown: watch::Receiver<bool>) -> Shared {
-        Shared { config, endpoints, shutdown, background: std::sync::Mutex::new(Vec::new()) }
+    pub fn new(
+        config: Config,
+        endpoints: Endpoints,
+        shutdown: watch::Receiver<bool>,
+        pki: Pki,
+        pods: Option<(Docker, PodNetwork)>,
+    ) -> Shared {
+        let (docker, network) = match pods {
+            Some((d, n)) => (Some(d), Some(n)),
+            None => (None, None),
+        };
+        Shared { config, endpoints, shutdown, pki, docker, network, background: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// An admin kubeconfig for the API server as this machine reaches it.
+    pub fn admin_kubeconfig(&self) -> String {
+        self.pki.admin_kubeconfig(&self.endpoints.kubernetes_endpoint)
     }
 
     /// Hands background work to the local cloud, which waits for it at stop.

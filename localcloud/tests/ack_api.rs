@@ -25,6 +25,7 @@ async fn cloud(delay: Duration) -> (LocalCloud, tempfile::TempDir) {
         access_key_secret: SK.into(),
         create_delay: delay,
         kubelet: false,
+        node_cpus: None,
     };
     (localcloud::start(config).await.expect("starts"), dir)
 }
@@ -293,6 +294,7 @@ async fn cluster_records_survive_a_restart_of_the_local_cloud() {
         access_key_secret: SK.into(),
         create_delay: Duration::from_millis(300),
         kubelet: false,
+        node_cpus: None,
     };
     let first = localcloud::start(config()).await.expect("starts");
     let c = client(&first, SK);

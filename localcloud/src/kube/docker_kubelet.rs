@@ -10,10 +10,17 @@
 //!   retries with a bounded back-off;
 //! - resolves the environment (`value`, `fieldRef`, `secretKeyRef`, `configMapKeyRef`, `envFrom`);
 //!   a missing secret is `CreateContainerConfigError`, as on a node;
-//! - runs the first container with the host network (pod IP 127.0.0.1), `command` as entrypoint
-//!   and `args` as cmd, memory and CPU limits applied, streams its output into the pod log, and
-//!   writes the exit code, reason (`Completed`, `Error`, `OOMKilled`) and, under
-//!   `FallbackToLogsOnError`, the log tail as termination message into the pod status;
+//! - runs the first container on the pod network ([`crate::network`]) with an IP of its own,
+//!   known before the container starts (so the downward API's `status.podIP` is right), the
+//!   cluster DNS as its resolver with a pod's search path, `command` as entrypoint and `args` as
+//!   cmd, memory and CPU limits applied; streams its output into the pod log, and writes the exit
+//!   code, reason (`Completed`, `Error`, `OOMKilled`) and, under `FallbackToLogsOnError`, the log
+//!   tail as termination message into the pod status;
+//! - mounts the service account's token, `ca.crt` and `namespace` at
+//!   `/var/run/secrets/kubernetes.io/serviceaccount` (unless `automountServiceAccountToken` is
+//!   false on the pod or its service account) and sets `KUBERNETES_SERVICE_HOST`/`PORT`, so
+//!   in-cluster clients reach the API as on a real node; `emptyDir`, `configMap` and `secret`
+//!   volumes are folders under the data dir, bound where the container mounts them;
 //! - removes the container when the pod ends or is deleted, and every container of its own at
 //!   shutdown. Containers left by a local cloud that was killed are removed at the next start.
 //!
@@ -26,14 +33,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig};
 use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
 
+use super::dns::search_domains;
 use super::kubelet::{event, mark_completed, running_conditions, NODE, RULE_ANNOTATION};
 use super::store::{kind, now_rfc3339, parse_quantity, pod_usage, Store};
+use crate::shared::Shared;
+
+/// Where a pod finds its service account's credentials, as on every node.
+const SA_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// Label on every container the kubelet starts: the pod's uid.
 pub const POD_UID_LABEL: &str = "io.sparkoss.localcloud.pod-uid";
@@ -60,8 +72,8 @@ struct Capacity {
     memory: f64,
 }
 
-fn host_capacity() -> Capacity {
-    let cpu = std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0);
+fn host_capacity(node_cpus: Option<f64>) -> Capacity {
+    let cpu = node_cpus.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0));
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -84,7 +96,7 @@ pub async fn connect() -> Option<Docker> {
 struct Node {
     docker: Docker,
     store: Arc<Mutex<Store>>,
-    kube_port: u16,
+    shared: Arc<Shared>,
     capacity: Capacity,
     /// Pods (by uid) a task is running, and their container names once created.
     running: Mutex<HashMap<String, Option<String>>>,
@@ -98,15 +110,17 @@ impl Node {
 
 /// Runs until shutdown. `active` is set once the engine answered, so the rule-based kubelet
 /// leaves pods without a rule to this one; without an engine it stays unset and returns.
-pub async fn run(store: Arc<Mutex<Store>>, kube_port: u16, active: Arc<AtomicBool>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let Some(docker) = connect().await else {
+pub async fn run(store: Arc<Mutex<Store>>, shared: Arc<Shared>, active: Arc<AtomicBool>) {
+    let Some(docker) = shared.docker.clone() else {
         tracing::warn!("kubelet: no Docker Engine answers; pods follow the kubelet rules instead");
         return;
     };
+    let mut shutdown = shared.shutdown.clone();
     remove_orphans(&docker).await;
     active.store(true, Ordering::SeqCst);
     tracing::info!("kubelet: running pods as Docker containers");
-    let node = Arc::new(Node { docker, store, kube_port, capacity: host_capacity(), running: Mutex::new(HashMap::new()) });
+    let capacity = host_capacity(shared.config.node_cpus);
+    let node = Arc::new(Node { docker, store, shared, capacity, running: Mutex::new(HashMap::new()) });
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -142,6 +156,11 @@ pub async fn run(store: Arc<Mutex<Store>>, kube_port: u16, active: Arc<AtomicBoo
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} }).await;
     remove_own(&node.docker).await;
+    // The network goes last: the engine refuses to remove one that containers still use.
+    if let Some(net) = &node.shared.network {
+        net.remove(&node.docker).await;
+    }
+    let _ = std::fs::remove_dir_all(node.shared.config.data_dir.join("kube").join("pods"));
 }
 
 /// Pods to start (pending, not yet handled, no rule of their own) and the uids of all live pods.
@@ -190,13 +209,28 @@ fn container_status(c: &Json, state: Json, ready: bool, id: Option<&str>, image_
     st
 }
 
-/// One pod from scheduling to its end.
-async fn run_pod(node: &Node, pod: Json, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// One pod from scheduling to its end; its address and folders are given back at the end.
+async fn run_pod(node: &Node, pod: Json, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let Some(ip) = schedule(node, &pod) else { return };
+    run_scheduled(node, &pod, ip, shutdown).await;
+    if let (Some(net), Some(std::net::IpAddr::V4(v4))) = (&node.shared.network, ip) {
+        net.release(v4);
+    }
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
+    if !uid.is_empty() {
+        let _ = std::fs::remove_dir_all(pod_dir(node, uid));
+    }
+}
+
+/// The pod's folder on the node: its service-account files and volumes.
+fn pod_dir(node: &Node, uid: &str) -> std::path::PathBuf {
+    node.shared.config.data_dir.join("kube").join("pods").join(uid)
+}
+
+async fn run_scheduled(node: &Node, pod: &Json, ip: Option<std::net::IpAddr>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let pod = pod.clone();
     let container = pod["spec"]["containers"][0].clone();
     let image = container["image"].as_str().unwrap_or("").to_owned();
-    if !schedule(node, &pod) {
-        return;
-    }
     let Some(image_id) = ensure_image(node, &pod, &container, &image, &mut shutdown).await else { return };
     let env = match resolve_env(node, &pod, &container) {
         Ok(env) => env,
@@ -218,8 +252,21 @@ async fn run_pod(node: &Node, pod: Json, mut shutdown: tokio::sync::watch::Recei
     };
     let (ns, name) = pod_key(&pod);
     let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+    let binds = match prepare_mounts(node, &pod, &container) {
+        Ok(b) => b,
+        Err(message) => {
+            update_pod(node, &pod, |p| {
+                p["status"]["containerStatuses"] =
+                    json!([container_status(&container, json!({"waiting": {"reason": "ContainerCreating"}}), false, None, None)]);
+            });
+            let mut s = node.lock();
+            event(&mut s, &pod, "Warning", "FailedMount", &message);
+            return;
+        }
+    };
     let cname = container_name(&ns, &name, &uid);
-    let body = container_body(&pod, &container, &image, env, &uid);
+    let mut body = container_body(&pod, &container, &image, env, &uid);
+    attach(node, &mut body, &pod, ip, binds);
     let opts = CreateContainerOptions { name: Some(cname.clone()), platform: String::new() };
     let created = node.docker.create_container(Some(opts), body).await;
     let id = match created {
@@ -256,9 +303,10 @@ async fn run_pod(node: &Node, pod: Json, mut shutdown: tokio::sync::watch::Recei
     remove_container(&node.docker, &cname).await;
 }
 
-/// Binds the pod to the node when its requests fit; otherwise records why not (once).
-fn schedule(node: &Node, pod: &Json) -> bool {
-    let Some(pods) = kind("", "pods") else { return false };
+/// Binds the pod to the node when its requests fit, with an address on the pod network (`None`
+/// inside: no pod network); otherwise records why not (once) and answers `None`.
+fn schedule(node: &Node, pod: &Json) -> Option<Option<std::net::IpAddr>> {
+    let pods = kind("", "pods")?;
     let mut s = node.lock();
     let bound: Vec<Json> = s
         .list(pods, None)
@@ -298,14 +346,25 @@ fn schedule(node: &Node, pod: &Json) -> bool {
             });
             event(&mut s, pod, "Warning", "FailedScheduling", &msg);
         }
-        return false;
+        return None;
     }
+    let (host_ip, pod_ip) = match &node.shared.network {
+        Some(net) => match net.allocate() {
+            Some(ip) => (std::net::IpAddr::V4(net.gateway), Some(std::net::IpAddr::V4(ip))),
+            None => {
+                event(&mut s, pod, "Warning", "FailedCreatePodSandBox", "no free address on the pod network");
+                return None;
+            }
+        },
+        None => (std::net::IpAddr::from([127, 0, 0, 1]), None),
+    };
+    let shown_ip = pod_ip.unwrap_or(host_ip).to_string();
     s.update_with(pods, &ns, &name, |p| {
         p["spec"]["nodeName"] = json!(NODE);
         p["status"]["phase"] = json!("Pending");
-        p["status"]["hostIP"] = json!("127.0.0.1");
-        p["status"]["podIP"] = json!("127.0.0.1");
-        p["status"]["podIPs"] = json!([{"ip": "127.0.0.1"}]);
+        p["status"]["hostIP"] = json!(host_ip.to_string());
+        p["status"]["podIP"] = json!(shown_ip);
+        p["status"]["podIPs"] = json!([{"ip": shown_ip}]);
         p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True", "lastTransitionTime": now}]);
         p["status"]["containerStatuses"] = json!([container_status(
             &pod["spec"]["containers"][0],
@@ -316,7 +375,7 @@ fn schedule(node: &Node, pod: &Json) -> bool {
         )]);
     });
     event(&mut s, pod, "Normal", "Scheduled", &format!("Successfully assigned {ns}/{name} to {NODE}"));
-    true
+    Some(pod_ip)
 }
 
 /// The image's id once the engine has it; `None` when the pod went away or the kubelet stops.
@@ -421,11 +480,19 @@ fn resolve_env(node: &Node, pod: &Json, container: &Json) -> Result<Vec<String>,
     let (ns, name) = pod_key(pod);
     // The pod as it is now (bound, with its IP), for fieldRef.
     let current = kind("", "pods").and_then(|k| s.get(k, &ns, &name).ok()).unwrap_or_else(|| pod.clone());
+    // The `kubernetes` service, as a node's environment names it: the API server on the pod
+    // network's gateway, port 443.
+    let api = node.shared.network.as_ref().map(|n| n.gateway.to_string()).unwrap_or_else(|| "127.0.0.1".into());
     let mut env: Vec<(String, String)> = vec![
         ("HOSTNAME".into(), name.clone()),
-        ("KUBERNETES_SERVICE_HOST".into(), "127.0.0.1".into()),
-        ("KUBERNETES_SERVICE_PORT".into(), node.kube_port.to_string()),
-        ("KUBERNETES_PORT".into(), format!("tcp://127.0.0.1:{}", node.kube_port)),
+        ("KUBERNETES_SERVICE_HOST".into(), api.clone()),
+        ("KUBERNETES_SERVICE_PORT".into(), "443".into()),
+        ("KUBERNETES_SERVICE_PORT_HTTPS".into(), "443".into()),
+        ("KUBERNETES_PORT".into(), format!("tcp://{api}:443")),
+        ("KUBERNETES_PORT_443_TCP".into(), format!("tcp://{api}:443")),
+        ("KUBERNETES_PORT_443_TCP_PROTO".into(), "tcp".into()),
+        ("KUBERNETES_PORT_443_TCP_PORT".into(), "443".into()),
+        ("KUBERNETES_PORT_443_TCP_ADDR".into(), api),
     ];
     let data_of = |plural: &str, obj: &str| -> Option<HashMap<String, String>> {
         let k = kind("", plural)?;
@@ -560,6 +627,129 @@ fn container_body(pod: &Json, container: &Json, image: &str, env: Vec<String>, u
         }),
         ..Default::default()
     }
+}
+
+/// Puts the container on the pod network at its address, with the cluster DNS and a pod's
+/// search path and hostname, and binds its mounts.
+fn attach(node: &Node, body: &mut ContainerCreateBody, pod: &Json, ip: Option<std::net::IpAddr>, binds: Vec<String>) {
+    let hc = body.host_config.get_or_insert_with(HostConfig::default);
+    hc.binds = Some(binds);
+    let (Some(net), Some(ip)) = (&node.shared.network, ip) else { return };
+    let (ns, name) = pod_key(pod);
+    hc.network_mode = Some(net.name.clone());
+    hc.dns = Some(vec![net.gateway.to_string()]);
+    hc.dns_search = Some(search_domains(&ns));
+    hc.dns_options = Some(vec!["ndots:5".into()]);
+    let mut endpoints = HashMap::new();
+    endpoints.insert(
+        net.name.clone(),
+        EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_string()), ..Default::default() }),
+            ..Default::default()
+        },
+    );
+    body.networking_config = Some(NetworkingConfig { endpoints_config: Some(endpoints) });
+    let hostname = pod["spec"]["hostname"].as_str().unwrap_or(&name);
+    body.hostname = Some(hostname.chars().take(63).collect());
+}
+
+/// Writes what the pod mounts into its folder and answers the binds: the service account's
+/// credentials, then each volume the container mounts (`emptyDir`, `configMap`, `secret`). A
+/// missing config map or secret is an error (the pod waits, as on a node: `FailedMount`).
+fn prepare_mounts(node: &Node, pod: &Json, container: &Json) -> Result<Vec<String>, String> {
+    let (ns, name) = pod_key(pod);
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
+    let dir = pod_dir(node, uid);
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    let mut binds = Vec::new();
+    let mounts: Vec<Json> = container["volumeMounts"].as_array().cloned().unwrap_or_default();
+    let s = node.lock();
+    let sa_name = pod["spec"]["serviceAccountName"].as_str().or(pod["spec"]["serviceAccount"].as_str()).unwrap_or("default");
+    let sa = kind("", "serviceaccounts").and_then(|k| s.get(k, &ns, sa_name).ok());
+    let automount = pod["spec"]["automountServiceAccountToken"]
+        .as_bool()
+        .or(sa.as_ref().and_then(|a| a["automountServiceAccountToken"].as_bool()))
+        .unwrap_or(true);
+    let explicit = mounts.iter().any(|m| m["mountPath"].as_str().map(|p| p.trim_end_matches('/')) == Some(SA_MOUNT));
+    if automount && !explicit {
+        let sa = sa.ok_or_else(|| format!("serviceaccount \"{sa_name}\" not found in namespace {ns}"))?;
+        let sa_dir = dir.join("serviceaccount");
+        std::fs::create_dir_all(&sa_dir).map_err(|e| io("service account folder", e))?;
+        let token = node.shared.pki.service_account_token(&ns, sa_name, sa["metadata"]["uid"].as_str().unwrap_or(""), Some((&name, uid)));
+        for (file, text) in [("token", token.as_str()), ("ca.crt", node.shared.pki.ca_pem.as_str()), ("namespace", ns.as_str())] {
+            std::fs::write(sa_dir.join(file), text).map_err(|e| io(file, e))?;
+        }
+        binds.push(format!("{}:{SA_MOUNT}:ro", sa_dir.display()));
+    }
+    let volumes: Vec<Json> = pod["spec"]["volumes"].as_array().cloned().unwrap_or_default();
+    for m in &mounts {
+        let vname = m["name"].as_str().unwrap_or("");
+        let Some(path) = m["mountPath"].as_str() else { continue };
+        let v = volumes.iter().find(|v| v["name"] == vname).ok_or_else(|| format!("volume \"{vname}\" is mounted but not declared"))?;
+        let host = dir.join("volumes").join(vname);
+        let mut read_only = m["readOnly"] == true;
+        if !host.exists() {
+            std::fs::create_dir_all(&host).map_err(|e| io("volume folder", e))?;
+            if v["emptyDir"].is_object() {
+                // Any uid in the container may write, as on a node (emptyDir is 0777).
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o777)).map_err(|e| io("emptyDir", e))?;
+            } else if let Some((plural, obj, what)) = v["configMap"]["name"]
+                .as_str()
+                .map(|n| ("configmaps", n, "configmap"))
+                .or(v["secret"]["secretName"].as_str().map(|n| ("secrets", n, "secret")))
+            {
+                let src = if plural == "configmaps" { &v["configMap"] } else { &v["secret"] };
+                let data = kind("", plural).and_then(|k| s.get(k, &ns, obj).ok());
+                match data {
+                    Some(o) => write_keys(&host, &o, plural == "secrets", src["items"].as_array()).map_err(|e| io(what, e))?,
+                    None if src["optional"] == true => {}
+                    None => return Err(format!("MountVolume.SetUp failed for volume \"{vname}\" : {what} \"{obj}\" not found")),
+                }
+                read_only = true;
+            } else {
+                return Err(format!("volume \"{vname}\": only emptyDir, configMap and secret volumes are served by the local cloud"));
+            }
+        }
+        let source = match m["subPath"].as_str().filter(|p| !p.is_empty()) {
+            Some(sub) => host.join(sub),
+            None => host,
+        };
+        binds.push(format!("{}:{path}{}", source.display(), if read_only { ":ro" } else { "" }));
+    }
+    Ok(binds)
+}
+
+/// The keys of a config map or secret as files (all keys, or the `items` chosen, at their paths).
+fn write_keys(dir: &std::path::Path, obj: &Json, base64_values: bool, items: Option<&Vec<Json>>) -> std::io::Result<()> {
+    let mut data: Vec<(String, Vec<u8>)> = Vec::new();
+    for field in ["data", "binaryData", "stringData"] {
+        for (k, v) in obj[field].as_object().into_iter().flatten() {
+            let raw = v.as_str().unwrap_or("");
+            let decoded = base64_values && field != "stringData" || field == "binaryData";
+            let bytes =
+                if decoded { base64::engine::general_purpose::STANDARD.decode(raw).unwrap_or_default() } else { raw.as_bytes().to_vec() };
+            data.push((k.clone(), bytes));
+        }
+    }
+    let chosen: Vec<(String, String)> = match items {
+        Some(items) => items.iter().filter_map(|i| Some((i["key"].as_str()?.to_owned(), i["path"].as_str()?.to_owned()))).collect(),
+        None => data.iter().map(|(k, _)| (k.clone(), k.clone())).collect(),
+    };
+    for (key, path) in chosen {
+        // A path may not leave the volume.
+        if path.split('/').any(|p| p == "..") || path.starts_with('/') {
+            continue;
+        }
+        if let Some((_, bytes)) = data.iter().find(|(k, _)| *k == key) {
+            let file = dir.join(&path);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(file, bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// Follows the container's output into the pod log until the container stops.

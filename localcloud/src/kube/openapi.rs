@@ -366,6 +366,12 @@ const DEFS: &[Def] = &[
         required: &[],
     },
     Def {
+        name: "io.k8s.api.core.v1.PersistentVolumeClaim",
+        description: "PersistentVolumeClaim is a user's request for and claim to a persistent volume",
+        fields: object![("spec", Open), ("status", Open)],
+        required: &[],
+    },
+    Def {
         name: "io.k8s.api.core.v1.Event",
         description: "Event is a report of an event somewhere in the cluster.",
         fields: object![
