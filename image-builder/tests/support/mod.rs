@@ -75,10 +75,20 @@ impl Run {
     }
 }
 
-/// Runs `image-builder` with `args`, extra environment and optional stdin.
+/// Runs `image-builder` with `args`, extra environment and optional stdin, in a fresh empty working
+/// directory (so a lock file it writes by default lands nowhere that matters).
 pub fn image_builder(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    image_builder_in(cwd.path(), args, env, stdin)
+}
+
+/// Runs `image-builder` in `cwd` with `args`, extra environment and optional stdin. `HOME` is `cwd`
+/// unless `env` sets it, so a developer's own `~/.netrc` never takes part; the Maven credential
+/// env vars are cleared unless `env` sets them.
+pub fn image_builder_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-builder"));
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.current_dir(cwd).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env("HOME", cwd).env_remove("NETRC").env_remove("SPARKOSS_MAVEN_USERNAME").env_remove("SPARKOSS_MAVEN_PASSWORD");
     for (k, v) in env {
         cmd.env(k, v);
     }
