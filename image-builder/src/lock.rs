@@ -287,7 +287,7 @@ mod tests {
             jars: vec![LockedJar {
                 coordinate: "org.jdom:jdom2:2.0.6.1".into(),
                 sha256: "0b20f45e3a0fd8f0d12cdc5316b06776e902b1365db00118876f9175c60f302c".into(),
-                size: 328_436,
+                size: 1234,
                 source: "https://repo1.maven.org/maven2/org/jdom/jdom2/2.0.6.1/jdom2-2.0.6.1.jar".into(),
                 verified_by: Anchor::CatalogPin,
             }],
