@@ -238,7 +238,7 @@ async fn resolve(args: &ResolveArgs, catalog: &Catalog, mode: Mode, progress: &P
     let resolution = lock::resolve(catalog, request, &sources, mode).await?;
     for j in &resolution.jars {
         let from = if j.cached { "cache" } else { "downloaded" };
-        progress.line(&format!("verified {} sha256:{} ({from}) trust: {}", j.jar.coordinate(), j.sha256, trust_text(j.anchor, true)));
+        progress.line(&format!("verified {} sha256:{} ({from}) trust: {}", j.jar.coordinate(), j.sha256, trust_text(j.anchor)));
     }
     // Said even with --output json: the lock is a file to commit, not a detail of this run.
     let path = args.lockfile.display();
@@ -252,12 +252,11 @@ async fn resolve(args: &ResolveArgs, catalog: &Catalog, mode: Mode, progress: &P
     Ok(resolution)
 }
 
-/// How a jar's trust reads for people; `locked` when the lock file records it.
-fn trust_text(anchor: Anchor, locked: bool) -> String {
-    match (anchor, locked) {
-        (Anchor::CatalogPin, _) => anchor.describe().to_string(),
-        (_, true) => format!("locked (first verified by its {})", anchor.describe()),
-        (_, false) => anchor.describe().to_string(),
+/// How the trust of a locked jar reads for people (every jar a build uses is locked).
+fn trust_text(anchor: Anchor) -> String {
+    match anchor {
+        Anchor::CatalogPin => anchor.describe().to_string(),
+        _ => format!("locked (first verified by its {})", anchor.describe()),
     }
 }
 
@@ -418,7 +417,7 @@ pub fn describe(labels: &BTreeMap<String, String>) -> serde_json::Value {
             Some(json!({ "artifact": artifact, "coordinate": coordinate, "sha256": sha256,
                          "path": format!("{}/{artifact}-{version}.jar", crate::context::JARS_DIR),
                          "trust": trust.map(Anchor::as_str),
-                         "trust_text": trust.map(|a| trust_text(a, true)) }))
+                         "trust_text": trust.map(trust_text) }))
         })
         .collect();
     let get = |k: &str| labels.get(k).cloned();
@@ -467,7 +466,7 @@ pub fn jar_trust(jar: &crate::catalog::Jar, lock: Option<&Lock>) -> serde_json::
     match (&jar.sha256, locked) {
         (Some(pin), _) => json!({ "trust": "catalog-pin", "sha256": pin, "text": Anchor::CatalogPin.describe() }),
         (None, Some(e)) => json!({ "trust": "lock", "sha256": e.sha256, "verified_by": e.verified_by.as_str(),
-                                   "text": trust_text(e.verified_by, true) }),
+                                   "text": trust_text(e.verified_by) }),
         (None, None) => json!({ "trust": "repository-checksum", "sha256": null,
                                 "text": "repository checksum (.sha512, .sha256 or .sha1) when first locked; not locked yet" }),
     }

@@ -170,3 +170,48 @@ fn corrupted_jar_fails_before_docker_is_contacted() {
     assert!(r.stderr.contains("docker engine"), "{}", r.stderr);
     assert!(tripwire.hits() > 0, "good jars reach the engine step");
 }
+
+#[test]
+fn a_line_keeps_the_locked_version_and_lock_is_idempotent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jars = test_jars();
+    let catalog = write_catalog(dir.path(), &jars);
+    let launcher = stand_in_launcher(dir.path());
+    let maven = maven_with(&jars);
+    let tripwire = Tripwire::start().expect("tripwire");
+    let cache = dir.path().join("cache");
+    let run = |sub: &str, spark: &str, extra: &[&str]| {
+        let mut args = vec![sub, "--spark", spark, "--catalog", catalog.to_str().expect("utf8"), "--maven-repo", &maven.url];
+        args.extend(["--cache-dir", cache.to_str().expect("utf8")]);
+        args.extend(extra);
+        image_builder_in(dir.path(), &args, &[("DOCKER_HOST", &tripwire.docker_host)], None)
+    };
+
+    // Locked at 3.5.1 although the catalog's default for 3.5 is 3.5.3.
+    let first = run("lock", "3.5.1", &["--output", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.json()["lockfile"]["status"], "created");
+    let lockfile = dir.path().join("sparkoss-image.lock");
+    let text = std::fs::read_to_string(&lockfile).expect("lock");
+    assert!(text.contains("spark = \"3.5.1\"") && text.contains("base_image = \"apache/spark:3.5.1\""), "{text}");
+
+    // `lock --spark 3.5` again: the locked 3.5.1 stays, nothing changes.
+    let again = run("lock", "3.5", &["--output", "json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["lockfile"]["status"], "unchanged");
+    assert_eq!(again.json()["spark_version"], "3.5.1");
+    assert_eq!(std::fs::read_to_string(&lockfile).expect("lock"), text);
+
+    // `build --spark 3.5 --locked` accepts the lock and gets as far as the engine (the tripwire).
+    let launcher = launcher.to_str().expect("utf8");
+    let build = run("build", "3.5", &["--locked", "--launcher", launcher]);
+    assert_eq!(build.code, 1, "{}", build.stderr);
+    assert!(build.stderr.contains("Spark 3.5.1 / Hadoop 3.3.4 on apache/spark:3.5.1"), "{}", build.stderr);
+    assert!(build.stderr.contains("docker engine"), "{}", build.stderr);
+    assert!(tripwire.hits() > 0);
+
+    // An explicit other version is a different build: --locked refuses it, naming the difference.
+    let other = run("build", "3.5.3", &["--locked", "--launcher", launcher]);
+    assert_eq!(other.code, 1, "{}", other.stderr);
+    assert!(other.stderr.contains("Spark is 3.5.1 in the lock, 3.5.3 in this build"), "{}", other.stderr);
+}
