@@ -1,8 +1,10 @@
 //! The version catalog: which connector jars go into the image for each Spark line.
 //!
 //! The built-in catalog is TOML in this file so that `--catalog FILE` takes exactly the same shape
-//! (documented in the README). A jar without a `sha256` is listed but refused at build time: we only
-//! pin digests we could verify, and an unverified pin would be worse than none.
+//! (documented in the README). A jar with a `sha256` is checked against it whatever the repository
+//! says; a jar without one is verified against the repository's checksum file when it is first
+//! locked (see `lock.rs`). We only pin digests we could verify: an unverified pin would be worse
+//! than none.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,9 +13,10 @@ use crate::error::{Error, Result};
 /// The catalog shipped in the binary.
 ///
 /// Coordinates follow what Alibaba Cloud documents for Spark on ACK (hadoop-aliyun of the image's
-/// Hadoop, aliyun-sdk-oss 3.17.4 and its jdom2). The sha256 values could not be verified from this
-/// build machine (Maven Central is unreachable here), so they are left unpinned on purpose: use
-/// `--catalog` with digests you verified, or add them here once checked against Maven Central.
+/// Hadoop, aliyun-sdk-oss 3.17.4 and its jdom2). jdom2 2.0.6.1 is pinned: three independent public
+/// records of the Maven Central artifact agree on its sha256. The others could not be checked from
+/// this build machine (Maven Central is unreachable here), so they are verified against the
+/// repository's checksum files when first locked and against `sparkoss-image.lock` afterwards.
 pub const BUILTIN: &str = r#"
 [[line]]
 spark = "3.5"
@@ -23,7 +26,7 @@ hadoop = "3.3.4"
 jars = [
   { group = "org.apache.hadoop", artifact = "hadoop-aliyun", version = "3.3.4" },
   { group = "com.aliyun.oss", artifact = "aliyun-sdk-oss", version = "3.17.4" },
-  { group = "org.jdom", artifact = "jdom2", version = "2.0.6.1" },
+  { group = "org.jdom", artifact = "jdom2", version = "2.0.6.1", sha256 = "0b20f45e3a0fd8f0d12cdc5316b06776e902b1365db00118876f9175c60f302c" },
 ]
 
 [[line]]
@@ -34,7 +37,7 @@ hadoop = "3.3.4"
 jars = [
   { group = "org.apache.hadoop", artifact = "hadoop-aliyun", version = "3.3.4" },
   { group = "com.aliyun.oss", artifact = "aliyun-sdk-oss", version = "3.17.4" },
-  { group = "org.jdom", artifact = "jdom2", version = "2.0.6.1" },
+  { group = "org.jdom", artifact = "jdom2", version = "2.0.6.1", sha256 = "0b20f45e3a0fd8f0d12cdc5316b06776e902b1365db00118876f9175c60f302c" },
 ]
 
 [[line]]
@@ -45,7 +48,7 @@ hadoop = "3.3.2"
 jars = [
   { group = "org.apache.hadoop", artifact = "hadoop-aliyun", version = "3.3.2" },
   { group = "com.aliyun.oss", artifact = "aliyun-sdk-oss", version = "3.17.4" },
-  { group = "org.jdom", artifact = "jdom2", version = "2.0.6.1" },
+  { group = "org.jdom", artifact = "jdom2", version = "2.0.6.1", sha256 = "0b20f45e3a0fd8f0d12cdc5316b06776e902b1365db00118876f9175c60f302c" },
 ]
 "#;
 
@@ -84,7 +87,8 @@ pub struct Jar {
     pub artifact: String,
     /// Version.
     pub version: String,
-    /// Lower-case hex sha256 of the jar; absent means "not verified", and the build refuses it.
+    /// Lower-case hex sha256 of the jar: checked whatever the repository or the lock says. Absent: the
+    /// repository's checksum file vouches for the jar when it is locked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
@@ -216,6 +220,15 @@ mod tests {
         let s33 = c.select("3.3", None, None).expect("3.3");
         assert_eq!(s33.spark_version, "3.3.3");
         assert!(s33.jars.iter().any(|j| j.artifact == "hadoop-aliyun" && j.version == "3.3.2"));
+    }
+
+    #[test]
+    fn builtin_pins_the_verified_jdom2_digest() {
+        let c = Catalog::builtin().expect("built-in catalog");
+        for line in &c.lines {
+            let jdom = line.jars.iter().find(|j| j.coordinate() == "org.jdom:jdom2:2.0.6.1").expect("jdom2 in every line");
+            assert_eq!(jdom.sha256.as_deref(), Some("0b20f45e3a0fd8f0d12cdc5316b06776e902b1365db00118876f9175c60f302c"));
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The command line: `image-builder build | inspect | versions`.
+//! The command line: `image-builder build | lock | inspect | versions`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -9,10 +9,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::catalog::Catalog;
-use crate::context::{build_context, ContextInput, JAR_LABEL_PREFIX};
+use crate::context::{build_context, ContextInput, JAR_LABEL_PREFIX, TRUST_LABEL_PREFIX};
 use crate::engine::{Engine, Event};
 use crate::error::{Error, Result};
-use crate::{auth, maven};
+use crate::lock::{Lock, LockStatus, Mode, Resolution};
+use crate::maven::Anchor;
+use crate::repo::{CredentialSources, Repository};
+use crate::{auth, lock, maven};
 
 /// Builds and pushes the OSS-enabled Spark image through the Docker Engine API.
 #[derive(Debug, Parser)]
@@ -41,21 +44,29 @@ pub enum Output {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build (and optionally push) the image.
+    /// Build (and optionally push) the image; its jars are checked against the lock file (which is
+    /// written first when there is none).
     Build(Box<BuildArgs>),
+    /// Resolve the catalog's jars, verify them against the repository's checksum files (or the
+    /// catalog's pins) and record them in the lock file, without building.
+    Lock(Box<ResolveArgs>),
     /// Show what sparkoss put in a local image: versions, connector jars and their sha256.
     Inspect {
         /// Image reference or id.
         reference: String,
     },
-    /// List the catalog: Spark lines, Hadoop versions and connector jars.
-    Versions,
+    /// List the catalog: Spark lines, Hadoop versions, connector jars and where each jar's trust comes from.
+    Versions {
+        /// The lock file to report on.
+        #[arg(long, default_value = lock::DEFAULT_LOCKFILE)]
+        lockfile: PathBuf,
+    },
 }
 
-/// `image-builder build` flags.
+/// What to resolve and where from: shared by `build` and `lock`.
 #[derive(Debug, clap::Args)]
-pub struct BuildArgs {
-    /// Spark version: 3.3.x, 3.4.x or 3.5.x (or just the line, e.g. 3.5).
+pub struct ResolveArgs {
+    /// Spark version: 3.3.x, 3.4.x or 3.5.x (or just the line, e.g. 3.5, which keeps a locked 3.5.x).
     #[arg(long)]
     pub spark: String,
     /// Hadoop version (must match the Spark line's).
@@ -64,6 +75,30 @@ pub struct BuildArgs {
     /// Base image (default: apache/spark:<version>).
     #[arg(long)]
     pub base_image: Option<String>,
+    /// Maven repository root; repeatable, tried in order (the first that has a jar wins). A private
+    /// mirror's credentials: https://USER:PASSWORD@host/path, the netrc file ($NETRC, default
+    /// ~/.netrc), or the env vars SPARKOSS_MAVEN_USERNAME and SPARKOSS_MAVEN_PASSWORD. They are sent
+    /// only to a repository that asks (HTTP 401) and never printed or written to the lock file.
+    #[arg(long = "maven-repo", value_name = "URL", default_value = maven::MAVEN_CENTRAL)]
+    pub maven_repos: Vec<String>,
+    /// Where verified jars are cached by sha256.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// The lock file: read, and written when it is missing or lacks a jar (not with --locked).
+    #[arg(long, default_value = lock::DEFAULT_LOCKFILE)]
+    pub lockfile: PathBuf,
+}
+
+/// `image-builder build` flags.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Spark version, repositories, cache and lock file.
+    #[command(flatten)]
+    pub resolve: ResolveArgs,
+    /// Use only the lock file: refuse to build when it is missing or lacks anything this build needs
+    /// (for CI, like `cargo build --locked`).
+    #[arg(long)]
+    pub locked: bool,
     /// Image reference to tag; repeatable (default: sparkoss/spark-oss:<version>).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
@@ -73,12 +108,6 @@ pub struct BuildArgs {
     /// Target platform.
     #[arg(long, value_parser = ["linux/amd64", "linux/arm64"])]
     pub platform: Option<String>,
-    /// Maven repository root.
-    #[arg(long, default_value = maven::MAVEN_CENTRAL)]
-    pub maven_repo: String,
-    /// Where verified jars are cached by sha256.
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
     /// Do not use the engine's build cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -101,8 +130,9 @@ pub async fn run(cli: Cli) -> i32 {
     let output = cli.output;
     let result = match cli.command {
         Command::Build(args) => build(*args, cli.catalog.as_deref(), output).await,
+        Command::Lock(args) => lock_command(&args, cli.catalog.as_deref(), output).await,
         Command::Inspect { reference } => inspect(&reference, output).await,
-        Command::Versions => versions(cli.catalog.as_deref(), output),
+        Command::Versions { lockfile } => versions(cli.catalog.as_deref(), &lockfile, output),
     };
     match result {
         Ok(doc) => {
@@ -197,10 +227,86 @@ impl Progress {
     }
 }
 
+/// Resolves the jars through the lock file (see [`lock::resolve`]) and reports what happened to it.
+async fn resolve(args: &ResolveArgs, catalog: &Catalog, mode: Mode, progress: &Progress) -> Result<Resolution> {
+    // Repositories (and their credentials) are checked before anything is read or downloaded.
+    let repos = Repository::parse_all(&args.maven_repos, &CredentialSources::from_env()?)?;
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(maven::default_cache_dir);
+    let cache = maven::Cache::new(&cache_dir);
+    let request = lock::Request { spark: &args.spark, hadoop: args.hadoop.as_deref(), base_image: args.base_image.as_deref() };
+    let sources = lock::Sources { repos: &repos, cache: &cache, lockfile: &args.lockfile };
+    let resolution = lock::resolve(catalog, request, &sources, mode).await?;
+    for j in &resolution.jars {
+        let from = if j.cached { "cache" } else { "downloaded" };
+        progress.line(&format!("verified {} sha256:{} ({from}) trust: {}", j.jar.coordinate(), j.sha256, trust_text(j.anchor)));
+    }
+    // Said even with --output json: the lock is a file to commit, not a detail of this run.
+    let path = args.lockfile.display();
+    match resolution.status {
+        LockStatus::Created => {
+            eprintln!("wrote {path}: commit it next to your pipeline; later builds check every jar against it")
+        }
+        LockStatus::Updated => eprintln!("updated {path}: commit the change"),
+        LockStatus::Unchanged => {}
+    }
+    Ok(resolution)
+}
+
+/// How the trust of a locked jar reads for people (every jar a build uses is locked).
+fn trust_text(anchor: Anchor) -> String {
+    match anchor {
+        Anchor::CatalogPin => anchor.describe().to_string(),
+        _ => format!("locked (first verified by its {})", anchor.describe()),
+    }
+}
+
+fn jars_json(resolution: &Resolution) -> Vec<serde_json::Value> {
+    resolution
+        .jars
+        .iter()
+        .map(|j| {
+            json!({
+                "coordinate": j.jar.coordinate(),
+                "file": j.jar.file_name(),
+                "sha256": j.sha256,
+                "size": j.bytes.len(),
+                "source": j.source,
+                "cached": j.cached,
+                "trust": j.anchor.as_str(),
+            })
+        })
+        .collect()
+}
+
+fn lockfile_json(args: &ResolveArgs, status: LockStatus) -> serde_json::Value {
+    json!({ "path": args.lockfile.display().to_string(), "status": status })
+}
+
+async fn lock_command(args: &ResolveArgs, catalog: Option<&Path>, output: Output) -> Result<serde_json::Value> {
+    let catalog = load_catalog(catalog)?;
+    let progress = Progress::new(output);
+    let resolution = resolve(args, &catalog, Mode::Update, &progress).await?;
+    progress.finish();
+    if output == Output::Text && resolution.status == LockStatus::Unchanged {
+        println!("{} is up to date ({} jars)", args.lockfile.display(), resolution.jars.len());
+    } else if output == Output::Text {
+        println!("{}", args.lockfile.display());
+    }
+    let s = &resolution.selection;
+    Ok(json!({
+        "lockfile": lockfile_json(args, resolution.status),
+        "spark_version": s.spark_version,
+        "hadoop_version": s.hadoop_version,
+        "base_image": s.base_image,
+        "jars": jars_json(&resolution),
+    }))
+}
+
 async fn build(args: BuildArgs, catalog: Option<&Path>, output: Output) -> Result<serde_json::Value> {
     let started = Instant::now();
     let catalog = load_catalog(catalog)?;
-    let selection = catalog.select(&args.spark, args.hadoop.as_deref(), args.base_image.as_deref())?;
+    // An unsupported version is reported before anything else is looked at.
+    catalog.select(&args.resolve.spark, args.resolve.hadoop.as_deref(), args.resolve.base_image.as_deref())?;
     let mut extra_labels = BTreeMap::new();
     for l in &args.labels {
         let (k, v) = l.split_once('=').ok_or_else(|| Error::InvalidArgument { flag: "--label", message: format!("{l:?} is not K=V") })?;
@@ -229,9 +335,14 @@ async fn build(args: BuildArgs, catalog: Option<&Path>, output: Output) -> Resul
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::LauncherMissing { path: launcher_path }),
         Err(e) => return Err(Error::io(&launcher_path, e)),
     };
-    let tags = if args.tags.is_empty() { vec![format!("sparkoss/spark-oss:{}", selection.spark_version)] } else { args.tags.clone() };
 
     let progress = Progress::new(output);
+    // Jars are resolved and verified before the engine is contacted: a bad jar never reaches Docker.
+    let mode = if args.locked { Mode::Locked } else { Mode::Update };
+    let resolution = resolve(&args.resolve, &catalog, mode, &progress).await?;
+    let selection = resolution.selection.clone();
+    let jars = resolution.jars.clone();
+    let tags = if args.tags.is_empty() { vec![format!("sparkoss/spark-oss:{}", selection.spark_version)] } else { args.tags.clone() };
     progress.line(&format!(
         "Spark {} / Hadoop {} on {}; launcher {}",
         selection.spark_version,
@@ -239,13 +350,6 @@ async fn build(args: BuildArgs, catalog: Option<&Path>, output: Output) -> Resul
         selection.base_image,
         launcher_path.display()
     ));
-    // Jars are resolved and verified before the engine is contacted: a bad jar never reaches Docker.
-    let cache_dir = args.cache_dir.clone().unwrap_or_else(maven::default_cache_dir);
-    let jars = maven::fetch_all(&selection.jars, &args.maven_repo, &cache_dir).await?;
-    for j in &jars {
-        let from = if j.cached { "cache" } else { "downloaded" };
-        progress.line(&format!("verified {} sha256:{} ({from})", j.jar.coordinate(), j.sha256));
-    }
     let input = ContextInput { selection: selection.clone(), jars: jars.clone(), launcher, extra_labels };
     let ctx = build_context(&input)?;
 
@@ -288,12 +392,8 @@ async fn build(args: BuildArgs, catalog: Option<&Path>, output: Output) -> Resul
         "spark_version": selection.spark_version,
         "hadoop_version": selection.hadoop_version,
         "base_image": selection.base_image,
-        "jars": jars.iter().map(|j| json!({
-            "coordinate": j.jar.coordinate(),
-            "file": j.jar.file_name(),
-            "sha256": j.sha256,
-            "cached": j.cached,
-        })).collect::<Vec<_>>(),
+        "jars": jars_json(&resolution),
+        "lockfile": lockfile_json(&args.resolve, resolution.status),
         "launcher": { "source": launcher_path.display().to_string(), "path": crate::context::LAUNCHER_PATH,
                       "sha256": ctx.labels.get("io.sparkoss.launcher.sha256") },
         "labels": ctx.labels,
@@ -312,8 +412,12 @@ pub fn describe(labels: &BTreeMap<String, String>) -> serde_json::Value {
             let (coordinate, digest) = v.split_once(' ')?;
             let sha256 = digest.strip_prefix("sha256:")?;
             let version = coordinate.rsplit(':').next().unwrap_or_default();
+            // Images built before trust labels existed have none: `null`.
+            let trust = labels.get(&format!("{TRUST_LABEL_PREFIX}{artifact}")).and_then(|t| Anchor::parse(t));
             Some(json!({ "artifact": artifact, "coordinate": coordinate, "sha256": sha256,
-                         "path": format!("{}/{artifact}-{version}.jar", crate::context::JARS_DIR) }))
+                         "path": format!("{}/{artifact}-{version}.jar", crate::context::JARS_DIR),
+                         "trust": trust.map(Anchor::as_str),
+                         "trust_text": trust.map(trust_text) }))
         })
         .collect();
     let get = |k: &str| labels.get(k).cloned();
@@ -349,22 +453,48 @@ async fn inspect(reference: &str, output: Output) -> Result<serde_json::Value> {
         println!("base       {}", s(&doc["base_image"]));
         println!("launcher   {} sha256:{}", s(&doc["launcher"]["path"]), s(&doc["launcher"]["sha256"]));
         for j in doc["jars"].as_array().into_iter().flatten() {
-            println!("jar        {} {} sha256:{}", s(&j["path"]), s(&j["coordinate"]), s(&j["sha256"]));
+            println!("jar        {} {} sha256:{} trust: {}", s(&j["path"]), s(&j["coordinate"]), s(&j["sha256"]), s(&j["trust_text"]));
         }
     }
     Ok(doc)
 }
 
-fn versions(catalog: Option<&Path>, output: Output) -> Result<serde_json::Value> {
+/// Where a catalog jar's trust comes from, given the lock file (if any): the catalog's pin, the
+/// lock's record, or (not locked yet) the repository's checksum file at the first lock.
+pub fn jar_trust(jar: &crate::catalog::Jar, lock: Option<&Lock>) -> serde_json::Value {
+    let locked = lock.and_then(|l| l.jar(&jar.coordinate()));
+    match (&jar.sha256, locked) {
+        (Some(pin), _) => json!({ "trust": "catalog-pin", "sha256": pin, "text": Anchor::CatalogPin.describe() }),
+        (None, Some(e)) => json!({ "trust": "lock", "sha256": e.sha256, "verified_by": e.verified_by.as_str(),
+                                   "text": trust_text(e.verified_by) }),
+        (None, None) => json!({ "trust": "repository-checksum", "sha256": null,
+                                "text": "repository checksum (.sha512, .sha256 or .sha1) when first locked; not locked yet" }),
+    }
+}
+
+fn versions(catalog: Option<&Path>, lockfile: &Path, output: Output) -> Result<serde_json::Value> {
     let catalog = load_catalog(catalog)?;
+    let lock = Lock::load(lockfile)?;
+    let mut doc = serde_json::to_value(&catalog).map_err(|e| Error::Catalog { path: "catalog".into(), message: e.to_string() })?;
     if output == Output::Text {
-        for line in &catalog.lines {
-            println!("spark {}.x (default {})  hadoop {}  base {}", line.spark, line.default_version, line.hadoop, line.base_image);
-            for j in &line.jars {
-                let pin = j.sha256.as_deref().map(|s| format!("sha256:{s}")).unwrap_or_else(|| "UNPINNED".into());
-                println!("  {} {pin}", j.coordinate());
-            }
+        match &lock {
+            Some(l) => println!("lock file {} (Spark {}, {} jars)", lockfile.display(), l.spark, l.jars.len()),
+            None => println!("lock file {}: none", lockfile.display()),
         }
     }
-    serde_json::to_value(&catalog).map_err(|e| Error::Catalog { path: "catalog".into(), message: e.to_string() })
+    for (line, line_doc) in catalog.lines.iter().zip(doc["line"].as_array_mut().into_iter().flatten()) {
+        if output == Output::Text {
+            println!("spark {}.x (default {})  hadoop {}  base {}", line.spark, line.default_version, line.hadoop, line.base_image);
+        }
+        for (j, jar_doc) in line.jars.iter().zip(line_doc["jars"].as_array_mut().into_iter().flatten()) {
+            let trust = jar_trust(j, lock.as_ref());
+            if output == Output::Text {
+                let sha = trust["sha256"].as_str().map(|s| format!("sha256:{s}")).unwrap_or_else(|| "sha256:-".into());
+                println!("  {} {sha}  trust: {}", j.coordinate(), trust["text"].as_str().unwrap_or_default());
+            }
+            jar_doc["trust"] = trust;
+        }
+    }
+    doc["lockfile"] = json!({ "path": lockfile.display().to_string(), "present": lock.is_some() });
+    Ok(doc)
 }

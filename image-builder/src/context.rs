@@ -19,6 +19,10 @@ pub const SPARK_DEFAULTS_PATH: &str = "/opt/spark/conf/spark-defaults.conf";
 pub const FIXED_MTIME: u64 = 946_684_800;
 /// Label prefix for each connector jar: `io.sparkoss.jar.<artifact>` = `<group>:<artifact>:<version> sha256:<hex>`.
 pub const JAR_LABEL_PREFIX: &str = "io.sparkoss.jar.";
+/// Label prefix for what each jar's sha256 rests on: `io.sparkoss.trust.<artifact>` = `catalog-pin`,
+/// `repository-sha512`, `repository-sha256` or `repository-sha1` (the checksum file it was locked
+/// against; every build's jars are locked).
+pub const TRUST_LABEL_PREFIX: &str = "io.sparkoss.trust.";
 
 /// The Spark configuration the image ships: OSS as a Hadoop filesystem, credentials and endpoint
 /// from the environment (Hadoop's Configuration expands `${env.NAME}`), so no secret is baked in.
@@ -80,6 +84,7 @@ pub fn labels(input: &ContextInput, launcher_sha256: &str) -> BTreeMap<String, S
             put("io.sparkoss.connector.version", j.jar.version.clone());
         }
         put(&format!("{JAR_LABEL_PREFIX}{}", j.jar.artifact), format!("{} sha256:{}", j.jar.coordinate(), j.sha256));
+        put(&format!("{TRUST_LABEL_PREFIX}{}", j.jar.artifact), j.anchor.as_str().to_string());
     }
     for (k, v) in &input.extra_labels {
         l.insert(k.clone(), v.clone());
@@ -178,7 +183,14 @@ mod tests {
                 base_image: "apache/spark:3.5.3".into(),
                 jars: vec![jar.clone()],
             },
-            jars: vec![VerifiedJar { jar, sha256: "ab".repeat(32), bytes: b"PK-demo".to_vec(), cached: false }],
+            jars: vec![VerifiedJar {
+                jar,
+                sha256: "ab".repeat(32),
+                bytes: b"PK-demo".to_vec(),
+                cached: false,
+                anchor: crate::maven::Anchor::RepositorySha512,
+                source: "http://127.0.0.1:1/org/example/demo/1.0/demo-1.0.jar".into(),
+            }],
             launcher: launcher.to_vec(),
             extra_labels: BTreeMap::from([("team".to_string(), "a b".to_string())]),
         }
@@ -224,6 +236,8 @@ mod tests {
             ctx.labels.get("io.sparkoss.jar.demo").map(String::as_str),
             Some(format!("org.example:demo:1.0 sha256:{}", "ab".repeat(32)).as_str())
         );
+        assert_eq!(ctx.labels.get("io.sparkoss.trust.demo").map(String::as_str), Some("repository-sha512"));
+        assert!(!d.contains("127.0.0.1:1"), "the download URL is not part of the image");
         assert!(d.contains(r#""team"="a b""#) && d.matches("LABEL").count() == 1, "{d}");
     }
 }

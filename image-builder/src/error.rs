@@ -42,18 +42,78 @@ pub enum Error {
         message: String,
     },
     /// A downloaded (or cached) jar does not match its digest.
-    #[error("{coordinate}: {algorithm} mismatch for {url}: expected {expected}, got {actual}")]
+    #[error("{coordinate}: {algorithm} mismatch for {url}: expected {expected} ({expected_from}), got {actual}")]
     DigestMismatch {
         /// `group:artifact:version`.
         coordinate: String,
         /// Where the bytes came from.
         url: String,
-        /// `sha256` (the catalog's pin) or `sha1` (the repository's `.sha1`).
-        algorithm: &'static str,
+        /// The digest compared.
+        algorithm: crate::maven::ChecksumAlgorithm,
+        /// Who says what the digest should be: the catalog's pin, a checksum file's URL, the lock file.
+        expected_from: String,
         /// The expected hex digest.
         expected: String,
         /// The digest of the bytes received.
         actual: String,
+    },
+    /// No repository serves the jar.
+    #[error("{coordinate} is in none of the Maven repositories: {tried}")]
+    NotFound {
+        /// `group:artifact:version`.
+        coordinate: String,
+        /// The URLs tried, in order (without credentials).
+        tried: String,
+    },
+    /// The repository has no checksum file for an unpinned jar, so nothing vouches for its bytes.
+    #[error(
+        "{coordinate}: {url} has no .sha512, .sha256 or .sha1 beside it and the catalog pins no sha256 for it; \
+         refusing an unverifiable jar (pin its sha256 with --catalog FILE)"
+    )]
+    NoChecksum {
+        /// `group:artifact:version`.
+        coordinate: String,
+        /// The jar's URL (without credentials).
+        url: String,
+    },
+    /// A repository asked for credentials we do not have, or refused the ones we sent.
+    #[error("{url}: {message}")]
+    MavenCredentials {
+        /// The URL asked for (without credentials).
+        url: String,
+        /// What is wrong (never the secret itself).
+        message: String,
+    },
+    /// The lock file could not be parsed or is malformed.
+    #[error("lock file {path}: {message}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// `build --locked` needs a lock file that covers everything, and this one does not.
+    #[error("--locked: {message}; run `image-builder lock` (without --locked) and commit {path}")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// What is missing or different.
+        message: String,
+    },
+    /// The catalog pins a different sha256 than the lock records for the same coordinate.
+    #[error(
+        "{coordinate}: the catalog pins sha256 {pinned} but {path} records {locked}; one of them is wrong: \
+         check the jar and remove its entry from the lock file if the pin is right"
+    )]
+    PinContradictsLock {
+        /// `group:artifact:version`.
+        coordinate: String,
+        /// The lock file.
+        path: PathBuf,
+        /// The catalog's pin.
+        pinned: String,
+        /// The lock's digest.
+        locked: String,
     },
     /// A local file could not be read or written.
     #[error("{path}: {source}")]

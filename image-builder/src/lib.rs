@@ -7,7 +7,9 @@ pub mod cli;
 pub mod context;
 pub mod engine;
 pub mod error;
+pub mod lock;
 pub mod maven;
+pub mod repo;
 pub mod testkit;
 
 pub use error::{Error, Result};

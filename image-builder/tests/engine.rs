@@ -30,6 +30,7 @@ async fn build_push_read_back_rebuild_and_failures() {
     let launcher = stand_in_launcher(dir.path());
     let launcher_sha = sha256_hex(&std::fs::read(&launcher).expect("launcher"));
     let cache = dir.path().join("cache");
+    let lockfile = dir.path().join("sparkoss-image.lock");
     let repo = format!("sparkoss/spark-oss-{unique}");
     let tag = format!("{}/{repo}:3.5.3", registry.host);
     cleanup.add(&tag);
@@ -64,6 +65,8 @@ async fn build_push_read_back_rebuild_and_failures() {
             &tag,
             "--label",
             "team=data-platform",
+            "--lockfile",
+            lockfile.to_str().expect("utf8"),
         ]
         .into_iter()
         .map(String::from)
@@ -136,7 +139,9 @@ async fn build_push_read_back_rebuild_and_failures() {
     for j in reported {
         let path = j["path"].as_str().expect("path");
         assert_eq!(j["sha256"].as_str(), files.get(path).map(|(_, s)| s.as_str()), "{path}");
+        assert_eq!(j["trust"], "catalog-pin", "every jar of this catalog is pinned: {j}");
     }
+    assert!(lockfile.exists(), "the first build wrote the lock file it was given");
 
     // 3b. Run the image: executors go through Spark's entrypoint, drivers through the launcher, and
     // the jars are readable by the image's (non-root) user with the pinned content.

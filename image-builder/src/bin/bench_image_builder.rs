@@ -84,7 +84,15 @@ async fn main() -> Result<(), BoxError> {
         maven.put_jar(&jar, &bytes);
         catalog
             .push_str(&format!("  {{ group = \"{g}\", artifact = \"{a}\", version = \"{v}\", sha256 = \"{}\" }},\n", sha256_hex(&bytes)));
-        jars.push(VerifiedJar { sha256: sha256_hex(&bytes), jar, bytes, cached: false });
+        let source = format!("{}/{}", maven.url, jar.repo_path());
+        jars.push(VerifiedJar {
+            sha256: sha256_hex(&bytes),
+            jar,
+            bytes,
+            cached: false,
+            anchor: sparkoss_image_builder::maven::Anchor::CatalogPin,
+            source,
+        });
     }
     catalog.push_str("]\n");
     let catalog_path = dir.path().join("catalog.toml");
@@ -103,6 +111,8 @@ async fn main() -> Result<(), BoxError> {
     cleanup.add(&ib_tag);
     cleanup.add(&db_tag);
     let cache_root = dir.path().join("cache");
+    // The lock goes beside the catalog, not into the directory the benchmark is run from.
+    let lockfile = dir.path().join("sparkoss-image.lock");
     let ib_tagged = |cache: &std::path::Path, tag: &str| {
         let mut c = Command::new(&image_builder);
         c.args(["build", "--spark", "3.5.3", "--catalog"])
@@ -110,7 +120,9 @@ async fn main() -> Result<(), BoxError> {
             .arg("--launcher")
             .arg(&launcher)
             .args(["--maven-repo", &maven.url, "--base-image", &base, "--tag", tag, "--cache-dir"])
-            .arg(cache);
+            .arg(cache)
+            .arg("--lockfile")
+            .arg(&lockfile);
         c
     };
     let ib = |cache: &std::path::Path| ib_tagged(cache, &ib_tag);

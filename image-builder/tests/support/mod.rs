@@ -25,22 +25,27 @@ pub fn test_jars() -> Vec<(Jar, Vec<u8>)> {
         .collect()
 }
 
-/// Writes a catalog whose 3.5 line uses `jars` and returns its path.
+/// Writes a catalog whose 3.5 line uses `jars`, every one pinned, and returns its path.
 pub fn write_catalog(dir: &Path, jars: &[(Jar, Vec<u8>)]) -> PathBuf {
+    let all: Vec<&str> = jars.iter().map(|(j, _)| j.artifact.as_str()).collect();
+    write_catalog_pinning(dir, "catalog.toml", jars, &all)
+}
+
+/// Writes `dir/name`, a catalog whose 3.5 line uses `jars` and pins the sha256 of the `pinned`
+/// artifacts only, and returns its path.
+pub fn write_catalog_pinning(dir: &Path, name: &str, jars: &[(Jar, Vec<u8>)], pinned: &[&str]) -> PathBuf {
     let mut toml = String::from(
         "[[line]]\nspark = \"3.5\"\ndefault_version = \"3.5.3\"\nbase_image = \"apache/spark:{version}\"\nhadoop = \"3.3.4\"\njars = [\n",
     );
     for (j, _) in jars {
-        toml.push_str(&format!(
-            "  {{ group = \"{}\", artifact = \"{}\", version = \"{}\", sha256 = \"{}\" }},\n",
-            j.group,
-            j.artifact,
-            j.version,
-            j.sha256.as_deref().expect("pinned")
-        ));
+        let pin = match j.sha256.as_deref() {
+            Some(sha) if pinned.contains(&j.artifact.as_str()) => format!(", sha256 = \"{sha}\""),
+            _ => String::new(),
+        };
+        toml.push_str(&format!("  {{ group = \"{}\", artifact = \"{}\", version = \"{}\"{pin} }},\n", j.group, j.artifact, j.version));
     }
     toml.push_str("]\n");
-    let p = dir.join("catalog.toml");
+    let p = dir.join(name);
     std::fs::write(&p, toml).expect("write catalog");
     p
 }
@@ -75,10 +80,20 @@ impl Run {
     }
 }
 
-/// Runs `image-builder` with `args`, extra environment and optional stdin.
+/// Runs `image-builder` with `args`, extra environment and optional stdin, in a fresh empty working
+/// directory (so a lock file it writes by default lands nowhere that matters).
 pub fn image_builder(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    image_builder_in(cwd.path(), args, env, stdin)
+}
+
+/// Runs `image-builder` in `cwd` with `args`, extra environment and optional stdin. `HOME` is `cwd`
+/// unless `env` sets it, so a developer's own `~/.netrc` never takes part; the Maven credential
+/// env vars are cleared unless `env` sets them.
+pub fn image_builder_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-builder"));
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.current_dir(cwd).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env("HOME", cwd).env_remove("NETRC").env_remove("SPARKOSS_MAVEN_USERNAME").env_remove("SPARKOSS_MAVEN_PASSWORD");
     for (k, v) in env {
         cmd.env(k, v);
     }
