@@ -1,5 +1,5 @@
 //! The quick start's Spark image, made the way a release pipeline makes it, with nothing pulled:
-//! the local Spark base image ([`crate::spark_base`]), `image-builder build --push` against a
+//! the local Spark base image ([`crate::spark_base`]), `image-builder lock` then `build --locked --push` against a
 //! Maven repository and Debian's `docker-registry` (htpasswd auth), both on 127.0.0.1.
 //!
 //! The connector jars are stand-ins: Maven Central is out of reach here, so the catalog names
@@ -159,8 +159,10 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
     let pushed_tag = format!("{}/{IMAGE}:{}", registry.host, base.spark_version);
     let cache = repo_root().join("target").join("quickstart").join("maven-cache");
     let path = |p: &Path| p.to_string_lossy().into_owned();
-    let args: Vec<String> = vec![
-        "build".into(),
+    // As a release pipeline does: `lock` resolves and verifies the jars into a lock file, then
+    // `build --locked` builds from the lock alone.
+    let lockfile = dir.path().join("sparkoss-image.lock");
+    let resolve: Vec<String> = vec![
         "--spark".into(),
         base.spark_version.clone(),
         "--catalog".into(),
@@ -169,6 +171,17 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
         maven.url.clone(),
         "--cache-dir".into(),
         path(&cache),
+        "--lockfile".into(),
+        path(&lockfile),
+    ];
+    let lock = Command::new(&builder).arg("lock").args(&resolve).output().map_err(io(format!("running {}", builder.display())))?;
+    if !lock.status.success() {
+        return Err(failed("image-builder lock", String::from_utf8_lossy(&lock.stderr)));
+    }
+    progress(&format!("image-builder lock wrote {}", lockfile.display()));
+    let mut args: Vec<String> = vec!["build".into(), "--locked".into()];
+    args.extend(resolve);
+    args.extend([
         "--launcher".into(),
         path(&launcher),
         "--tag".into(),
@@ -179,7 +192,7 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
         "--registry-password-stdin".into(),
         "--output".into(),
         "json".into(),
-    ];
+    ]);
     let t = Instant::now();
     let mut child = Command::new(&builder)
         .args(&args)
