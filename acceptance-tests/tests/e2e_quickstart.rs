@@ -58,6 +58,31 @@ fn get_text(endpoint: &str, path: &str) -> String {
     body.to_owned()
 }
 
+/// Collects every version of the pods in `ns` matching `selector` that a watch reports, until the
+/// test ends (a background thread; plain HTTP on loopback, as the administrator).
+fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> std::sync::Arc<std::sync::Mutex<Vec<Value>>> {
+    use std::io::BufRead;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = endpoint.trim_start_matches("https://").trim_end_matches('/').to_owned();
+    let path = format!("/api/v1/namespaces/{ns}/pods?watch=true&timeoutSeconds=600&labelSelector={}", selector.replace('=', "%3D"));
+    let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let out = seen.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(conn).lines() {
+            let Ok(line) = line else { break };
+            // Every event is one JSON line; headers and chunk sizes (some parse as JSON numbers)
+            // are not events.
+            if let Ok(ev) = serde_json::from_str::<Value>(line.trim()) {
+                if ev["type"].is_string() && ev["object"].is_object() {
+                    out.lock().unwrap_or_else(|p| p.into_inner()).push(ev["object"].clone());
+                }
+            }
+        }
+    });
+    seen
+}
+
 fn upload(oss: &str, ak: &str, sk: &str, jar: &std::path::Path, input: &std::path::Path) {
     let py = repo_root().join(".tools/venv/bin/python");
     let script = "import os, sys, oss2\n\
@@ -80,7 +105,7 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
     let t_image = t0.elapsed();
     assert!(image.pushed.contains("@sha256:"), "{}", image.pushed);
 
-    let mut lc = LocalCloudProcess::start(&["--kubelet", "docker", "--create-delay", "2s"]).expect("localcloud starts");
+    let mut lc = LocalCloudProcess::start(&["--kubelet", "docker", "--create-delay", "2s", "--node-cpus", "4"]).expect("localcloud starts");
     let ep = lc.endpoints.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let text = input_text();
@@ -109,6 +134,8 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
         wd.set_env(k, v);
     }
 
+    // Executor pods come and go during the apply; a watch sees every one of them.
+    let executors = watch_pods(&ep.kubernetes_endpoint, "team-a", "spark-role=executor");
     let t1 = Instant::now();
     let out = wd.apply(&[]).expect("apply runs");
     let t_apply = t1.elapsed();
@@ -143,6 +170,33 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
     let log = get_text(&ep.kubernetes_endpoint, &format!("/api/v1/namespaces/team-a/pods/{name}/log"));
     assert!(log.contains("sparkoss-launcher: exec "), "the launcher started Spark:\n{log}");
     assert!(log.contains(&summary), "Spark's result `{summary}` in the driver log:\n{log}");
+
+    // Two executor pods ran, made by Spark's scheduler in the driver with the sparkoss labels,
+    // registered with the driver and ran its tasks; none is left.
+    let seen = executors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let names: std::collections::BTreeSet<String> = seen.iter().filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned)).collect();
+    assert_eq!(names.len(), 2, "two executor pods: {names:?}");
+    for p in &seen {
+        let labels = &p["metadata"]["labels"];
+        assert_eq!((labels["sparkoss.io/job"].as_str(), labels["sparkoss.io/user"].as_str()), (Some("wordcount"), Some("alice")), "{p}");
+        assert_eq!(p["spec"]["containers"][0]["image"], image.reference.as_str(), "executors run the job's image: {p}");
+        assert_eq!(p["metadata"]["ownerReferences"][0]["name"], name, "owned by the driver pod: {p}");
+    }
+    assert!(
+        seen.iter().any(|p| p["status"]["phase"] == "Running" && p["status"]["podIP"].as_str().is_some_and(|ip| ip.starts_with("172.30."))),
+        "executors ran on the pod network: {seen:?}"
+    );
+    let registered = log.lines().filter(|l| l.contains("Registered executor") && l.contains("with ID")).count();
+    assert_eq!(registered, 2, "both executors registered with the driver:\n{log}");
+    for id in ["(executor 1)", "(executor 2)"] {
+        assert!(log.lines().any(|l| l.contains("Finished task") && l.contains(id)), "tasks ran on {id}:\n{log}");
+    }
+    let (_, left) = request(&ep.kubernetes_endpoint, "GET", "/api/v1/namespaces/team-a/pods?labelSelector=spark-role%3Dexecutor", None)
+        .expect("list executors");
+    assert_eq!(left["items"].as_array().map(Vec::len), Some(0), "no executor left after the job: {left}");
+    // Usage counts the driver (1 core) and both executors (1 core each).
+    let cores = outputs["cpu_core_seconds"]["value"].as_i64().unwrap_or(0);
+    assert!(cores > 0 && cores % 3 == 0, "3 cores × seconds: {outputs}");
     let (top_word, top_count) = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).expect("words");
     assert!(log.contains(&format!("sparkoss-wordcount: {top_word}\t{top_count}")), "top word {top_word} {top_count}:\n{log}");
 

@@ -141,7 +141,7 @@ fn job_failures_are_reported_with_their_reason() {
     let provider = provider_bin().expect("provider builds");
     let kc = KubeconfigFile::new(&ep).expect("kubeconfig");
     let conn = kc.argument();
-    for (ns, quota) in [("fails", None), ("small", Some("3")), ("pull", None), ("jar", None)] {
+    for (ns, quota) in [("fails", None), ("small", Some("3")), ("pull", None), ("jar", None), ("trace", None)] {
         let (code, body) = request(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": ns}}))).expect("create ns");
         assert_eq!(code, 201, "{body}");
         // The driver's service account, as sparkoss_namespace would make it (pods naming a
@@ -156,6 +156,23 @@ fn job_failures_are_reported_with_their_reason() {
     set_kubelet_rule(&ep, &json!({"outcome": "fail", "namespace": "fails", "message": "java.lang.IllegalStateException: input missing", "log_lines": 80, "run_ms": 200}))
         .expect("rule");
     set_kubelet_rule(&ep, &json!({"outcome": "image-pull-backoff", "namespace": "pull"})).expect("rule");
+    // A driver that dies the way Spark does: a log4j line, the exception, its frames and causes.
+    let trace = [
+        "26/11/27 12:00:05 ERROR SparkContext: Error initializing SparkContext.",
+        "org.apache.spark.SparkException: External scheduler cannot be instantiated",
+        "\tat org.apache.spark.SparkContext$.createTaskScheduler(SparkContext.scala:3204)",
+        "Caused by: io.fabric8.kubernetes.client.KubernetesClientException: Operation: [get]  for kind: [Pod]  with name: [etl-driver]  in namespace: [trace]  failed.",
+        "\t... 20 more",
+        "Caused by: java.net.ConnectException: Failed to connect to kubernetes.default.svc/10.0.0.1:443",
+        "\tat okhttp3.internal.connection.RealConnection.connectSocket(RealConnection.kt:297)",
+        "\t... 31 more",
+        "26/11/27 12:00:05 INFO ShutdownHookManager: Shutdown hook called",
+    ];
+    set_kubelet_rule(
+        &ep,
+        &json!({"outcome": "fail", "namespace": "trace", "log_lines": 80, "run_ms": 200, "last_lines": trace, "message": "see the log"}),
+    )
+    .expect("rule");
 
     let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
     let provider_block = local_provider(&lc.endpoints, &["oss"]);
@@ -168,6 +185,7 @@ fn job_failures_are_reported_with_their_reason() {
         job("pull", &conn, "\"pull\"", "etl", "pending_timeout = \"2m\""),
         job("jar", &conn, "\"jar\"", "etl", "")
             .replace("local:///opt/spark/examples/jars/spark-examples.jar", "oss://no-such-bucket/jobs/missing.jar"),
+        job("trace", &conn, "\"trace\"", "etl", ""),
     ]
     .concat();
     let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
@@ -183,7 +201,25 @@ fn job_failures_are_reported_with_their_reason() {
             .unwrap_or_else(|| panic!("no {summary:?} error in {errors:#?}\n{}", out.stderr))
     };
 
-    let failed = find("Spark job failed");
+    // The root cause leads: the exception and its `Caused by` chain, then a shortened tail.
+    let traced = errors
+        .iter()
+        .filter(|(s, _)| s == "Spark job failed")
+        .map(|(_, d)| d.clone())
+        .find(|d| d.contains("pod trace/"))
+        .expect("trace fails");
+    let cause = "driver pod trace/etl-driver failed with exit code 1:\norg.apache.spark.SparkException: External scheduler cannot be instantiated\n\
+        Caused by: io.fabric8.kubernetes.client.KubernetesClientException: Operation: [get]  for kind: [Pod]  with name: [etl-driver]  in namespace: [trace]  failed.\n\
+        Caused by: java.net.ConnectException: Failed to connect to kubernetes.default.svc/10.0.0.1:443\n\nLast 20 log lines:\n";
+    assert!(traced.starts_with(cause), "{traced}");
+    assert!(traced.ends_with("ERROR see the log") && !traced.contains("etl-driver log line 70\n"), "a short tail follows: {traced}");
+
+    let failed = errors
+        .iter()
+        .filter(|(s, _)| s == "Spark job failed")
+        .map(|(_, d)| d.clone())
+        .find(|d| d.contains("pod fails/"))
+        .expect("fails fails");
     assert!(failed.contains("exit code 1: java.lang.IllegalStateException: input missing"), "{failed}");
     assert!(failed.contains("etl-driver log line 80") && failed.contains("etl-driver log line 32\n"), "{failed}");
     assert!(!failed.contains("etl-driver log line 31\n"), "only the last 50 lines: {failed}");

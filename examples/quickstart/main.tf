@@ -97,9 +97,13 @@ resource "sparkoss_job" "wordcount" {
     memory = "512m"
   }
 
-  # No executors: Spark runs locally inside the driver pod, enough for the demo.
+  # Two executor pods, created by Spark's scheduler in the driver through the Kubernetes API.
+  # The input is a file in the driver's working directory (`files`): the job reads it on the
+  # driver and parallelizes its lines to the executors.
   executor {
-    instances = 0
+    instances = 2
+    cores     = 1
+    memory    = "512m"
   }
 }
 

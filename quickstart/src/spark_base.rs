@@ -41,6 +41,10 @@ const IMAGE_JAVA_HOME: &str = "/opt/java/openjdk";
 /// The JRE taken from the host when `SPARKOSS_BASE_JAVA_HOME` is not set.
 const DEFAULT_HOST_JAVA_HOME: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
 
+/// What the JNI libraries inside Spark's jars need besides libc: zstd-jni (shuffle and
+/// map-status compression) needs libpthread, snappy-java the C++ runtime.
+const JNI_DEPENDENCIES: &[&str] = &["libpthread.so.0", "libdl.so.2", "librt.so.1", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1"];
+
 /// Libraries of the JRE that only a desktop needs (X11, sound, accessibility); leaving them out
 /// keeps the image headless and avoids pulling their X11 dependencies in.
 const GUI_LIBS: &[&str] = &["libawt_xawt.so", "libsplashscreen.so", "libatk-wrapper.so", "libjsound.so", "libjawt.so"];
@@ -380,6 +384,19 @@ fn assemble(java_home: &Path, spark_home: &Path) -> Result<Rootfs> {
         }
     }
     fs.add("usr/bin/env", Entry::Symlink { target: "/bin/busybox".into() });
+
+    // Libraries that the native code in Spark's jars (zstd-jni, snappy-java, lz4-java) links
+    // against: the JVM unpacks those into /tmp at run time, so ldd never sees them here.
+    let lib_dirs = [Path::new("/lib/x86_64-linux-gnu"), Path::new("/usr/lib/x86_64-linux-gnu")];
+    for name in JNI_DEPENDENCIES {
+        let lib = lib_dirs.iter().map(|d| d.join(name)).find(|p| p.exists()).ok_or_else(|| {
+            Error::Input(format!("{name} not found in {lib_dirs:?}: Spark's compression codecs need it (Debian's libc6 / libstdc++6)"))
+        })?;
+        let image_path = lib.to_string_lossy().to_string();
+        if !fs.entries.contains_key(image_path.trim_start_matches('/')) {
+            fs.host_file(&image_path, &lib)?;
+        }
+    }
 
     // Shared libraries of every ELF file in the image, at the paths ldd resolved them to.
     let elves: Vec<PathBuf> = fs

@@ -39,6 +39,9 @@ pub struct Rule {
     /// Only pods in this namespace follow the rule (default: every namespace).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Lines a failing container writes last, as a program writes its stack trace.
+    #[serde(default)]
+    pub last_lines: Vec<String>,
 }
 
 fn default_outcome() -> String {
@@ -60,6 +63,7 @@ impl Default for Rule {
             message: None,
             exit_code: None,
             namespace: None,
+            last_lines: Vec::new(),
         }
     }
 }
@@ -238,7 +242,9 @@ fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String
                 let code = if failed { rule.exit_code.unwrap_or(1) } else { 0 };
                 let message = if failed { rule.message.clone().unwrap_or_else(|| "container failed".into()) } else { String::new() };
                 if failed {
-                    s.logs.entry((ns.clone(), name.clone())).or_default().push(format!("ERROR {message}"));
+                    let log = s.logs.entry((ns.clone(), name.clone())).or_default();
+                    log.extend(rule.last_lines.iter().cloned());
+                    log.push(format!("ERROR {message}"));
                 }
                 let statuses: Vec<Json> = containers
                     .iter()

@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 
+use super::driver_log;
 use crate::core::validators::{
     app_uri, container_image, duration, each, env_names, int_between, java_class, jvm_memory, k8s_label_value, k8s_name, spark_conf_keys,
 };
@@ -716,6 +717,33 @@ async fn check_quota(client: &kube::Client, spec: &JobSpec) -> Result<(), Diagno
     Ok(())
 }
 
+/// Image problems a pod does not recover from by waiting.
+const FATAL_WAITING: &[&str] = &["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"];
+
+/// An executor pod of the job that cannot start: its image cannot be had, or it has waited
+/// longer than `pending_timeout` (unschedulable, say). Spark's driver would wait for it forever.
+async fn stuck_executor(pods: &Api<Pod>, spec: &JobSpec) -> Option<(String, String)> {
+    let lp = ListParams::default().labels(&format!("sparkoss.io/job={},spark-role=executor", spec.name));
+    let list = pods.list(&lp).await.ok()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    list.items.iter().find_map(|p| {
+        let o = observe(p);
+        if o.state != "PENDING" {
+            return None;
+        }
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let waited = p.metadata.creation_timestamp.as_ref().map_or(0, |t| now - t.0.as_second());
+        let fatal = o.waiting.clone().filter(|(r, _)| FATAL_WAITING.contains(&r.as_str()));
+        let too_long = u64::try_from(waited).unwrap_or(0) >= spec.pending_timeout.as_secs();
+        if fatal.is_none() && !too_long {
+            return None;
+        }
+        let reason =
+            fatal.or(o.waiting.clone()).map(|(r, m)| format!("{r}: {m}")).or(o.unschedulable).unwrap_or_else(|| "still Pending".into());
+        Some((name, reason))
+    })
+}
+
 /// State of a driver pod: `state`, `started_at`, `finished_at`, `exit_code`, termination message.
 struct Observed {
     state: &'static str,
@@ -796,10 +824,26 @@ fn fill_computed(state: &mut Value, spec: &JobSpec, pod: &Pod) {
     m.insert("memory_gib_seconds".into(), Value::Number(Number::Float((mib as f64 / 1024.0) * secs as f64)));
 }
 
-async fn log_tail(api: &Api<Pod>, name: &str) -> String {
-    match api.logs(name, &LogParams { tail_lines: Some(50), ..Default::default() }).await {
+async fn log_tail(api: &Api<Pod>, name: &str, lines: i64) -> String {
+    match api.logs(name, &LogParams { tail_lines: Some(lines), ..Default::default() }).await {
         Ok(l) => l,
         Err(e) => format!("(log not available: {e})"),
+    }
+}
+
+/// Why a driver failed, root cause first: the exception and its `Caused by` chain from the
+/// log, then the log's last lines (or the termination message when the log names no exception).
+fn failure_detail(namespace: &str, name: &str, exit_code: i64, message: Option<String>, log: &str) -> String {
+    match driver_log::root_cause(log) {
+        Some(cause) => format!(
+            "driver pod {namespace}/{name} failed with exit code {exit_code}:\n{cause}\n\nLast 20 log lines:\n{}",
+            driver_log::tail(log, 20)
+        ),
+        None => format!(
+            "driver pod {namespace}/{name} failed with exit code {exit_code}: {}\n\nLast 50 log lines:\n{}",
+            message.unwrap_or_else(|| "(no termination message)".into()),
+            driver_log::tail(log, 50)
+        ),
     }
 }
 
@@ -926,6 +970,7 @@ impl Job {
         let name = spec.driver_pod();
         let start = tokio::time::Instant::now();
         let mut running = false;
+        let mut executor_check = start;
         loop {
             let pod = pods
                 .get_opt(&name)
@@ -938,27 +983,31 @@ impl Job {
             match o.state {
                 "SUCCEEDED" => return Ok(pod),
                 "FAILED" => {
-                    let logs = log_tail(&pods, &name).await;
+                    // Enough of the log to hold the whole stack trace of the failure.
+                    let logs = log_tail(&pods, &name, 400).await;
                     let _ = remove(client, spec).await;
-                    return Err(err(
-                        "Spark job failed",
-                        None,
-                        format!(
-                            "driver pod {}/{name} failed with exit code {}: {}\n\nLast 50 log lines:\n{logs}",
-                            spec.namespace,
-                            o.exit_code.unwrap_or(-1),
-                            o.message.unwrap_or_else(|| "(no termination message)".into())
-                        ),
-                    ));
+                    let detail = failure_detail(&spec.namespace, &name, o.exit_code.unwrap_or(-1), o.message, &logs);
+                    return Err(err("Spark job failed", None, detail));
                 }
                 "RUNNING" => running = true,
                 _ => {}
             }
+            if running && executor_check.elapsed() >= Duration::from_secs(2) {
+                executor_check = tokio::time::Instant::now();
+                if let Some((pod_name, reason)) = stuck_executor(&pods, spec).await {
+                    let _ = remove(client, spec).await;
+                    return Err(err(
+                        "Spark job's executors did not start",
+                        Some("pending_timeout"),
+                        format!(
+                            "executor pod {}/{pod_name} did not start within {:?}: {reason}. The driver was stopped and its executors removed.",
+                            spec.namespace, spec.pending_timeout
+                        ),
+                    ));
+                }
+            }
             if !running {
-                let fatal = o.waiting.clone().filter(|(r, _)| {
-                    ["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError"]
-                        .contains(&r.as_str())
-                });
+                let fatal = o.waiting.clone().filter(|(r, _)| FATAL_WAITING.contains(&r.as_str()));
                 let pending_too_long = start.elapsed() >= spec.pending_timeout;
                 if fatal.is_some() || pending_too_long {
                     let reason = fatal

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod common;
+pub mod driver_log;
 pub mod job;
 pub mod namespace;
 
