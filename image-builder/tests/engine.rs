@@ -116,7 +116,7 @@ async fn build_push_read_back_rebuild_and_failures() {
         labels["io.sparkoss.jar.hadoop-aliyun"],
         format!("{} sha256:{}", aliyun.coordinate(), aliyun.sha256.as_deref().expect("pin")).as_str()
     );
-    assert_eq!(config["config"]["Entrypoint"][0], "/opt/entrypoint.sh", "executors keep Spark's entrypoint");
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/opt/sparkoss/bin/sparkoss-launcher", "entrypoint"]), "the launcher fronts Spark's entrypoint");
     assert_eq!(config["config"]["User"], "185", "the base image's user stays in force");
     // The layer order is least to most often changing: the launcher's layer is the last one.
     let layers = manifest["layers"].as_array().expect("layers");
@@ -143,14 +143,15 @@ async fn build_push_read_back_rebuild_and_failures() {
     }
     assert!(lockfile.exists(), "the first build wrote the lock file it was given");
 
-    // 3b. Run the image: executors go through Spark's entrypoint, drivers through the launcher, and
-    // the jars are readable by the image's (non-root) user with the pinned content.
+    // 3b. Run the image: every mode goes through the launcher's entrypoint (which hands executors
+    // to Spark's), drivers made by sparkoss_job run the launcher as their command, and the jars
+    // are readable by the image's (non-root) user with the pinned content.
     let docker_run = |args: &[&str]| {
         let out = std::process::Command::new("docker").args(["run", "--rm"]).args(args).output().expect("docker run");
         assert!(out.status.success(), "docker run {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert_eq!(docker_run(&[&tag, "executor"]).trim(), "entrypoint executor");
+    assert_eq!(docker_run(&[&tag, "executor"]).trim(), "sparkoss-launcher stand-in entrypoint executor");
     let driver = docker_run(&["--entrypoint", "/opt/sparkoss/bin/sparkoss-launcher", &tag, "run", "--dry-run"]);
     assert_eq!(driver.trim(), "sparkoss-launcher stand-in run --dry-run");
     let jdom = format!("/opt/spark/jars/{}", jars[2].0.file_name());

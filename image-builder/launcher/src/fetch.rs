@@ -66,7 +66,8 @@ impl Source {
         Err(LauncherError::Usage(format!("{:?}: only oss://, https:// and local:/// URIs are supported", redact(uri))))
     }
 
-    fn file_name(&self) -> String {
+    /// The base name a download of this source is stored under.
+    pub fn file_name(&self) -> String {
         let raw = match self {
             Source::Oss(u) => u.key().to_owned(),
             Source::Https(u) => redact(u).to_owned(),

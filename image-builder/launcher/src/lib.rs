@@ -3,14 +3,18 @@
 //! ```text
 //! sparkoss-launcher fetch <oss://bucket/key|https://...|local:///...> <dest-file>
 //! sparkoss-launcher run [--dry-run] -- <job description flags>
+//! sparkoss-launcher entrypoint driver|executor [args...]
 //! ```
 //! `fetch` downloads one object (streamed, resumed after dropped connections, CRC-64 checked)
 //! and exits. `run` fetches the main application, extra jars and files into the work dir, then
 //! `exec`s Spark's `spark-submit` in client mode, in the work dir, so Spark's JVM replaces the
-//! launcher (see [`job`] for the flags and the exact command line). Credentials come only from
+//! launcher (see [`job`] for the flags and the exact command line). `entrypoint` is the image's
+//! ENTRYPOINT: a driver started by Spark's own cluster mode gets its `oss://` jars and files
+//! fetched the same way before Spark's entrypoint runs ([`entrypoint`]). Credentials come only from
 //! the environment, the RRSA token file or the ECS metadata service (the shared chain of
 //! `sparkoss_aliyun::credentials`, restricted as [`fetch`] describes), never from arguments.
 
+pub mod entrypoint;
 pub mod fetch;
 pub mod job;
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use sparkoss_launcher::entrypoint;
 use sparkoss_launcher::fetch::{self, Source};
 use sparkoss_launcher::job::{shell_line, JobSpec};
 use sparkoss_launcher::LauncherError;
@@ -13,7 +14,8 @@ const USAGE: &str = "usage: sparkoss-launcher fetch <oss://bucket/key|https://..
                      sparkoss-launcher run [--dry-run] -- --main-application URI [--main-class C] [--name N] [--arg A]... \
                      [--jar URI]... [--file URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] [--executor-instances N] \
                      [--executor-cores N] [--executor-memory M] [--namespace NS] [--image IMG] [--driver-pod-name P] \
-                     [--driver-host H] [--master URL]\n\
+                     [--driver-host H] [--master URL]\n       \
+                     sparkoss-launcher entrypoint driver|executor [args...]   (the image's ENTRYPOINT: fetches a cluster-mode driver's oss:// jars and files, then runs $SPARKOSS_BASE_ENTRYPOINT, default /opt/entrypoint.sh)\n\
                      credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, RRSA variables, or the ECS metadata service";
 
 fn env(name: &str) -> Option<String> {
@@ -77,14 +79,7 @@ fn cmd_run(args: &[String]) -> Result<(), LauncherError> {
     };
     let spec = JobSpec::parse(rest, &env)?;
     let spark_home = env("SPARK_HOME").filter(|s| !s.is_empty()).unwrap_or_else(|| "/opt/spark".into());
-    let work_dir = match env("SPARKOSS_WORK_DIR").filter(|s| !s.is_empty()) {
-        Some(d) => PathBuf::from(d),
-        None => std::env::current_dir().map_err(|source| LauncherError::Io {
-            path: PathBuf::from("."),
-            what: "finding the work dir",
-            source,
-        })?,
-    };
+    let work_dir = work_dir()?;
     let inputs = spec.inputs();
     let dests = fetch::destinations(&inputs, &work_dir)?;
     let argv = spec.spark_submit_argv(Path::new(&spark_home), &dests);
@@ -100,6 +95,36 @@ fn cmd_run(args: &[String]) -> Result<(), LauncherError> {
     // No threads may linger into spark-submit: the runtime goes before exec.
     drop(rt);
     exec(&argv, &work_dir)
+}
+
+/// `$SPARKOSS_WORK_DIR`, else the current directory (the image's `/opt/spark/work-dir`).
+fn work_dir() -> Result<PathBuf, LauncherError> {
+    match env("SPARKOSS_WORK_DIR").filter(|s| !s.is_empty()) {
+        Some(d) => Ok(PathBuf::from(d)),
+        None => std::env::current_dir().map_err(|source| LauncherError::Io { path: PathBuf::from("."), what: "finding the work dir", source }),
+    }
+}
+
+/// The image's ENTRYPOINT: fetches a cluster-mode driver's `oss://` jars and files, then runs
+/// Spark's own entrypoint (see `sparkoss_launcher::entrypoint`).
+fn cmd_entrypoint(args: &[String]) -> Result<(), LauncherError> {
+    let base = env("SPARKOSS_BASE_ENTRYPOINT").filter(|s| !s.is_empty()).unwrap_or_else(|| "/opt/entrypoint.sh".into());
+    let work_dir = work_dir()?;
+    let plan = entrypoint::plan(args, &base, &work_dir, &|p: &Path| std::fs::read_to_string(p))?;
+    if !plan.fetches.is_empty() || plan.properties.is_some() {
+        std::fs::create_dir_all(&work_dir).map_err(|source| LauncherError::Io { path: work_dir.clone(), what: "creating", source })?;
+    }
+    if !plan.fetches.is_empty() {
+        let uris: Vec<&str> = plan.fetches.iter().map(|(u, _)| u.as_str()).collect();
+        let dests: Vec<PathBuf> = plan.fetches.iter().map(|(_, d)| d.clone()).collect();
+        let rt = runtime()?;
+        rt.block_on(fetch_all(&uris, &dests))?;
+        drop(rt);
+    }
+    if let Some((path, text)) = &plan.properties {
+        std::fs::write(path, text).map_err(|source| LauncherError::Io { path: path.clone(), what: "writing", source })?;
+    }
+    exec(&plan.argv, &work_dir)
 }
 
 /// Replaces this process with `argv`, in `work_dir` so `--file`s open by their base names.
@@ -118,6 +143,7 @@ fn main() -> ExitCode {
     let result = match args.split_first() {
         Some((cmd, rest)) if cmd == "fetch" => cmd_fetch(rest),
         Some((cmd, rest)) if cmd == "run" => cmd_run(rest),
+        Some((cmd, rest)) if cmd == "entrypoint" => cmd_entrypoint(rest),
         Some((cmd, _)) if cmd == "-h" || cmd == "--help" => {
             println!("{USAGE}");
             Ok(())

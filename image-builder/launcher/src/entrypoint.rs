@@ -1,0 +1,239 @@
+//! `sparkoss-launcher entrypoint <mode> [args...]`: the image's ENTRYPOINT, in front of Spark's
+//! own (`/opt/entrypoint.sh`, or `$SPARKOSS_BASE_ENTRYPOINT`).
+//!
+//! Spark's cluster mode starts the driver pod as `<entrypoint> driver --properties-file F
+//! --class C <primary resource> <app args>`. When the primary resource, `--jars`, or
+//! `spark.jars` / `spark.files` in the properties name `oss://` objects, Spark would need the
+//! Hadoop OSS connector just to fetch the application. This entrypoint fetches those objects
+//! into the working directory first (with the launcher's verified downloads and credential
+//! chain), writes a copy of the properties with local paths, and then hands the rewritten
+//! command to Spark's entrypoint. Executors and anything else pass through unchanged. The
+//! application's own arguments are never touched: they are the application's to read.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::fetch::Source;
+use crate::LauncherError;
+
+/// spark-submit options that take a value (so the value is not the primary resource).
+const WITH_VALUE: &[&str] = &[
+    "--master",
+    "--deploy-mode",
+    "--class",
+    "--name",
+    "--jars",
+    "--packages",
+    "--exclude-packages",
+    "--repositories",
+    "--py-files",
+    "--files",
+    "--archives",
+    "--conf",
+    "-c",
+    "--properties-file",
+    "--driver-memory",
+    "--driver-java-options",
+    "--driver-library-path",
+    "--driver-class-path",
+    "--executor-memory",
+    "--proxy-user",
+    "--driver-cores",
+    "--total-executor-cores",
+    "--executor-cores",
+    "--num-executors",
+    "--principal",
+    "--keytab",
+    "--queue",
+];
+
+/// Properties whose comma-separated URIs Spark itself would fetch on the driver.
+const FETCHED_PROPERTIES: &[&str] = &["spark.jars", "spark.files"];
+
+/// What the entrypoint will do: fetch these objects, write this properties file, exec this.
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    /// (`oss://` URI, local destination).
+    pub fetches: Vec<(String, PathBuf)>,
+    /// A rewritten copy of the properties file: (path, content).
+    pub properties: Option<(PathBuf, String)>,
+    /// The command for Spark's entrypoint (its path first).
+    pub argv: Vec<String>,
+}
+
+/// Java properties unescaping of a value (`\:` → `:`, `\=` → `=`, `\\` → `\`), enough for
+/// what `Properties.store` writes for URIs and class names.
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(match n {
+                    't' => '\t',
+                    'n' => '\n',
+                    other => other,
+                });
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace(':', "\\:").replace('=', "\\=")
+}
+
+/// Collects fetches for the `oss://` entries of a comma-separated list and answers the list with
+/// local paths in their place.
+fn localize(list: &str, work_dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -> Result<String, LauncherError> {
+    let mut out = Vec::new();
+    for uri in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        if !uri.starts_with("oss://") {
+            out.push(uri.to_owned());
+            continue;
+        }
+        let name = Source::parse(uri)?.file_name();
+        let dest = work_dir.join(&name);
+        match fetches.iter().find(|(_, d)| *d == dest) {
+            Some((other, _)) if other != uri => {
+                return Err(LauncherError::Usage(format!(
+                    "{uri} and {other} have the same file name {name:?}: Spark finds jars and files by name, so names must differ"
+                )))
+            }
+            Some(_) => {}
+            None => fetches.push((uri.to_owned(), dest.clone())),
+        }
+        out.push(dest.display().to_string());
+    }
+    Ok(out.join(","))
+}
+
+/// Plans a driver's start; other modes pass through. `read` reads the properties file.
+pub fn plan(
+    args: &[String],
+    base_entrypoint: &str,
+    work_dir: &Path,
+    read: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> Result<Plan, LauncherError> {
+    let mut argv = vec![base_entrypoint.to_owned()];
+    let mut fetches = Vec::new();
+    let mut properties = None;
+    let Some((mode, rest)) = args.split_first() else {
+        return Ok(Plan { fetches, properties, argv });
+    };
+    argv.push(mode.clone());
+    if mode != "driver" {
+        argv.extend(rest.iter().cloned());
+        return Ok(Plan { fetches, properties, argv });
+    }
+    let mut i = 0;
+    let mut primary_seen = false;
+    while i < rest.len() {
+        let a = &rest[i];
+        if primary_seen {
+            argv.push(a.clone());
+        } else if WITH_VALUE.contains(&a.as_str()) {
+            let value = rest.get(i + 1).ok_or_else(|| LauncherError::Usage(format!("driver: {a} needs a value")))?;
+            let value = match a.as_str() {
+                "--jars" | "--files" => localize(value, work_dir, &mut fetches)?,
+                "--conf" | "-c" => match value.split_once('=') {
+                    Some((k, v)) if FETCHED_PROPERTIES.contains(&k) => format!("{k}={}", localize(v, work_dir, &mut fetches)?),
+                    _ => value.clone(),
+                },
+                "--properties-file" => {
+                    let path = PathBuf::from(value);
+                    let text = read(&path).map_err(|source| LauncherError::Io { path: path.clone(), what: "reading", source })?;
+                    let rewritten = rewrite_properties(&text, work_dir, &mut fetches)?;
+                    let copy = work_dir.join("spark.properties");
+                    let shown = copy.display().to_string();
+                    properties = Some((copy, rewritten));
+                    shown
+                }
+                _ => value.clone(),
+            };
+            argv.push(a.clone());
+            argv.push(value);
+            i += 1;
+        } else if a.starts_with('-') {
+            argv.push(a.clone());
+        } else {
+            primary_seen = true;
+            argv.push(localize(a, work_dir, &mut fetches)?);
+        }
+        i += 1;
+    }
+    Ok(Plan { fetches, properties, argv })
+}
+
+/// The properties with the `oss://` URIs of `spark.jars` and `spark.files` replaced by local
+/// paths; every other line as it was.
+fn rewrite_properties(text: &str, work_dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -> Result<String, LauncherError> {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let parsed = (!trimmed.starts_with('#') && !trimmed.starts_with('!'))
+            .then(|| trimmed.split_once('='))
+            .flatten()
+            .map(|(k, v)| (unescape(k.trim()), unescape(v.trim())));
+        match parsed {
+            Some((k, v)) if FETCHED_PROPERTIES.contains(&k.as_str()) && v.contains("oss://") => {
+                out.push_str(&format!("{k}={}\n", escape(&localize(&v, work_dir, fetches)?)));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The properties' keys and values (for tests and diagnostics).
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (unescape(k.trim()), unescape(v.trim()))))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_cluster_mode_driver_gets_local_copies_of_its_oss_jars_and_files() {
+        let props = "#Java properties\nspark.app.name=wc\nspark.jars=oss\\://bkt/jobs/app.jar,local\\:///opt/x.jar\nspark.files=oss\\://bkt/in/words.txt\nspark.executor.instances=2\n";
+        let read = |p: &Path| {
+            assert_eq!(p, Path::new("/opt/spark/conf/spark.properties"));
+            Ok(props.to_owned())
+        };
+        let args = s(&["driver", "--properties-file", "/opt/spark/conf/spark.properties", "--class", "Wc", "oss://bkt/jobs/app.jar", "oss://bkt/in/raw.txt", "--x"]);
+        let p = plan(&args, "/opt/entrypoint.sh", Path::new("/w"), &read).unwrap();
+        assert_eq!(
+            p.argv,
+            s(&["/opt/entrypoint.sh", "driver", "--properties-file", "/w/spark.properties", "--class", "Wc", "/w/app.jar", "oss://bkt/in/raw.txt", "--x"]),
+            "the application's own arguments stay as they are"
+        );
+        assert_eq!(p.fetches, vec![("oss://bkt/jobs/app.jar".to_owned(), PathBuf::from("/w/app.jar")), ("oss://bkt/in/words.txt".to_owned(), PathBuf::from("/w/words.txt"))]);
+        let (path, text) = p.properties.unwrap();
+        assert_eq!(path, PathBuf::from("/w/spark.properties"));
+        let parsed = parse_properties(&text);
+        assert_eq!(parsed["spark.jars"], "/w/app.jar,local:///opt/x.jar");
+        assert_eq!(parsed["spark.files"], "/w/words.txt");
+        assert_eq!(parsed["spark.executor.instances"], "2");
+
+        let exec = plan(&s(&["executor"]), "/opt/entrypoint.sh", Path::new("/w"), &read).unwrap();
+        assert_eq!((exec.argv, exec.fetches.len()), (s(&["/opt/entrypoint.sh", "executor"]), 0), "executors pass through");
+        let clash = plan(&s(&["driver", "--jars", "oss://aaa/x/lib.jar,oss://bbb/y/lib.jar", "oss://bbb/app.jar"]), "/e", Path::new("/w"), &read);
+        assert!(matches!(clash, Err(LauncherError::Usage(m)) if m.contains("same file name")));
+    }
+}
