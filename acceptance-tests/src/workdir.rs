@@ -79,7 +79,7 @@ pub struct Validation {
 }
 
 impl Validation {
-    /// Errors only (the dev_overrides warning is always there).
+    /// Errors only (with `dev_overrides`, Terraform always adds a warning).
     pub fn errors(&self) -> Vec<&Diagnostic> {
         self.diagnostics.iter().filter(|d| d.severity == "error").collect()
     }
@@ -96,17 +96,33 @@ impl Workdir {
     /// A new directory holding `main.tf`, with a CLI configuration that overrides
     /// `sparkoss/sparkoss` to the folder of `provider` (a `terraform-provider-sparkoss` binary).
     pub fn new(tf: &Terraform, provider: &Path, main_tf: &str) -> Result<Workdir, HarnessError> {
-        let io = |what: &str| {
-            let what = what.to_owned();
-            move |source| HarnessError::Io { what, source }
-        };
-        let dir = tempfile::Builder::new().prefix("sparkoss-tf-").tempdir().map_err(io("creating a temp dir"))?;
         let provider_dir = provider.parent().unwrap_or(Path::new("."));
         let cli = format!(
             "provider_installation {{\n  dev_overrides {{\n    \"sparkoss/sparkoss\" = {:?}\n  }}\n  direct {{}}\n}}\n",
             provider_dir.display().to_string()
         );
-        std::fs::write(dir.path().join("cli.tfrc"), cli).map_err(io("writing cli.tfrc"))?;
+        Workdir::with_cli_config(tf, &cli, main_tf)
+    }
+
+    /// A new directory holding `main.tf`, with a CLI configuration that installs
+    /// `registry.terraform.io/sparkoss/*` from the filesystem mirror `mirror` and from nowhere
+    /// else (no registry, no `dev_overrides`): `terraform init` is needed, as for users.
+    pub fn from_mirror(tf: &Terraform, mirror: &Path, main_tf: &str) -> Result<Workdir, HarnessError> {
+        let cli = format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"registry.terraform.io/sparkoss/*\"]\n  }}\n}}\n",
+            mirror.display().to_string()
+        );
+        Workdir::with_cli_config(tf, &cli, main_tf)
+    }
+
+    /// A new directory holding `main.tf` and the CLI configuration `cli_tfrc` (`TF_CLI_CONFIG_FILE`).
+    pub fn with_cli_config(tf: &Terraform, cli_tfrc: &str, main_tf: &str) -> Result<Workdir, HarnessError> {
+        let io = |what: &str| {
+            let what = what.to_owned();
+            move |source| HarnessError::Io { what, source }
+        };
+        let dir = tempfile::Builder::new().prefix("sparkoss-tf-").tempdir().map_err(io("creating a temp dir"))?;
+        std::fs::write(dir.path().join("cli.tfrc"), cli_tfrc).map_err(io("writing cli.tfrc"))?;
         std::fs::write(dir.path().join("main.tf"), main_tf).map_err(io("writing main.tf"))?;
         let mut env = BTreeMap::new();
         env.insert("TF_CLI_CONFIG_FILE".into(), dir.path().join("cli.tfrc").display().to_string());

@@ -4,7 +4,7 @@
 
 terraform {
   required_providers {
-    sparkoss = { source = "sparkoss/sparkoss" }
+    sparkoss = { source = "sparkoss/sparkoss", version = "~> 0.1" }
   }
 }
 

@@ -2,7 +2,7 @@
 
 terraform {
   required_providers {
-    sparkoss = { source = "sparkoss/sparkoss" }
+    sparkoss = { source = "sparkoss/sparkoss", version = "~> 0.1" }
   }
 }
 
