@@ -100,3 +100,87 @@ pub fn busybox_image(tag: &str, applets: &[&str]) {
     let out = child.wait_with_output().expect("docker import ends");
     assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Creates `bucket` on the local cloud's OSS and uploads each `(key, file)` with the official
+/// `oss2` SDK (the keys reach Python through its environment, never its arguments).
+pub fn oss_put(ep: &Endpoints, bucket: &str, objects: &[(&str, &std::path::Path)]) {
+    let py = crate::repo_root().join(".tools/venv/bin/python");
+    let script = "import os, sys, oss2\n\
+auth = oss2.AuthV4(os.environ['AK'], os.environ['SK'])\n\
+b = oss2.Bucket(auth, sys.argv[1], sys.argv[2], region='cn-local', is_path_style=True)\n\
+b.create_bucket()\n\
+for key, path in zip(sys.argv[3::2], sys.argv[4::2]):\n    b.put_object_from_file(key, path)\n";
+    let mut cmd = std::process::Command::new(py);
+    cmd.arg("-c").arg(script).arg(&ep.oss_endpoint).arg(bucket);
+    for (key, path) in objects {
+        cmd.arg(key).arg(path);
+    }
+    let out = cmd.env("AK", &ep.access_key_id).env("SK", &ep.access_key_secret).output().expect("python runs");
+    assert!(out.status.success(), "oss2 upload: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The word-count jobs' input: a text with repeated words, punctuation and mixed case
+/// (tokenising matters).
+pub fn input_text() -> String {
+    let words = ["spark", "OSS", "kubernetes", "Terraform", "spark", "jar", "driver", "spark", "oss", "pod"];
+    let mut text = String::new();
+    for line in 0..120usize {
+        for i in 0..(1 + line % 7) {
+            text.push_str(words[(line * 3 + i * 7) % words.len()]);
+            text.push_str(if i % 3 == 0 { ", " } else { " " });
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// The counts the word-count job must find, computed here independently of Spark.
+pub fn expected_counts(text: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        *counts.entry(w.to_lowercase()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A GET to the local cloud's Kubernetes API answering the body as text (pod logs are
+/// text/plain); the answer must be 200.
+pub fn get_text(endpoint: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    // Plain HTTP on loopback: the API server serves it as the administrator (like `kubectl proxy`).
+    let addr = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}\n{body}");
+    body.to_owned()
+}
+
+/// Collects every version of the pods in `ns` matching `selector` that a watch reports, until the
+/// test ends (a background thread; plain HTTP on loopback, as the administrator).
+pub fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> {
+    use std::io::BufRead;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = endpoint.trim_start_matches("https://").trim_end_matches('/').to_owned();
+    let path = format!("/api/v1/namespaces/{ns}/pods?watch=true&timeoutSeconds=600&labelSelector={}", selector.replace('=', "%3D"));
+    let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
+    std::io::Write::write_fmt(&mut conn, format_args!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).expect("send");
+    let out = seen.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(conn).lines() {
+            let Ok(line) = line else { break };
+            // Every event is one JSON line; headers and chunk sizes (some parse as JSON numbers)
+            // are not events.
+            if let Ok(ev) = serde_json::from_str::<serde_json::Value>(line.trim()) {
+                if ev["type"].is_string() && ev["object"].is_object() {
+                    out.lock().unwrap_or_else(|p| p.into_inner()).push(ev["object"].clone());
+                }
+            }
+        }
+    });
+    seen
+}

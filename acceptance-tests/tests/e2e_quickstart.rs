@@ -9,93 +9,16 @@
 //!
 //! Needs Docker, the Debian JDK and pyspark (scripts/install-tools). Takes about a minute warm.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::process::Command;
 use std::time::Instant;
 
 use serde_json::Value;
-use sparkoss_acceptance_tests::{provider_bin, repo_root, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_acceptance_tests::{
+    expected_counts, get_text, input_text, oss_put, provider_bin, watch_pods, LocalCloudProcess, Terraform, Workdir,
+};
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_localcloud::kube::request;
 use sparkoss_quickstart::image::{build_quickstart_image, quickstart_dir};
 use sparkoss_quickstart::spark_base::example_job_jar;
-
-/// A text with repeated words, punctuation and mixed case (tokenising matters).
-fn input_text() -> String {
-    let words = ["spark", "OSS", "kubernetes", "Terraform", "spark", "jar", "driver", "spark", "oss", "pod"];
-    let mut text = String::new();
-    for line in 0..120usize {
-        for i in 0..(1 + line % 7) {
-            text.push_str(words[(line * 3 + i * 7) % words.len()]);
-            text.push_str(if i % 3 == 0 { ", " } else { " " });
-        }
-        text.push('\n');
-    }
-    text
-}
-
-fn expected_counts(text: &str) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
-    for w in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        *counts.entry(w.to_lowercase()).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// GET returning the body as text (pod logs are text/plain).
-fn get_text(endpoint: &str, path: &str) -> String {
-    // Plain HTTP on loopback: the API server serves it as the administrator (like `kubectl proxy`).
-    let addr = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}\n{body}");
-    body.to_owned()
-}
-
-/// Collects every version of the pods in `ns` matching `selector` that a watch reports, until the
-/// test ends (a background thread; plain HTTP on loopback, as the administrator).
-fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> std::sync::Arc<std::sync::Mutex<Vec<Value>>> {
-    use std::io::BufRead;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let addr = endpoint.trim_start_matches("https://").trim_end_matches('/').to_owned();
-    let path = format!("/api/v1/namespaces/{ns}/pods?watch=true&timeoutSeconds=600&labelSelector={}", selector.replace('=', "%3D"));
-    let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
-    let out = seen.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(conn).lines() {
-            let Ok(line) = line else { break };
-            // Every event is one JSON line; headers and chunk sizes (some parse as JSON numbers)
-            // are not events.
-            if let Ok(ev) = serde_json::from_str::<Value>(line.trim()) {
-                if ev["type"].is_string() && ev["object"].is_object() {
-                    out.lock().unwrap_or_else(|p| p.into_inner()).push(ev["object"].clone());
-                }
-            }
-        }
-    });
-    seen
-}
-
-fn upload(oss: &str, ak: &str, sk: &str, jar: &std::path::Path, input: &std::path::Path) {
-    let py = repo_root().join(".tools/venv/bin/python");
-    let script = "import os, sys, oss2\n\
-auth = oss2.AuthV4(os.environ['AK'], os.environ['SK'])\n\
-b = oss2.Bucket(auth, sys.argv[1], 'sparkoss-demo', region='cn-local', is_path_style=True)\n\
-b.create_bucket()\n\
-b.put_object_from_file('jobs/wordcount.jar', sys.argv[2])\n\
-b.put_object_from_file('input/words.txt', sys.argv[3])\n";
-    // Keys through the environment, never argv.
-    let out =
-        Command::new(py).arg("-c").arg(script).arg(oss).arg(jar).arg(input).env("AK", ak).env("SK", sk).output().expect("python runs");
-    assert!(out.status.success(), "oss2 upload: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 #[test]
 fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
@@ -111,7 +34,7 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
     let text = input_text();
     let input = dir.path().join("words.txt");
     std::fs::write(&input, &text).expect("input");
-    upload(&ep.oss_endpoint, &ep.access_key_id, &ep.access_key_secret, &jar, &input);
+    oss_put(&ep, "sparkoss-demo", &[("jobs/wordcount.jar", &jar), ("input/words.txt", &input)]);
     let counts = expected_counts(&text);
     let total: u64 = counts.values().sum();
     let summary = format!("sparkoss-wordcount: total={total} distinct={}", counts.len());

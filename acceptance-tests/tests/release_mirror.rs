@@ -46,16 +46,8 @@ fn run_release(dist: &Path, env: &[(&str, &str)]) -> Output {
     let started = Instant::now();
     let mut cmd = Command::new("bash");
     cmd.arg(repo_root().join("scripts/release")).args(["--provider-only", "--dist"]).arg(dist).stdin(Stdio::null());
-    // What cargo sets for this test's own package is not the release build's: ring's build
-    // script watches CARGO_MANIFEST_DIR, and a changed value rebuilds the provider (minutes).
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_PKG_")
-            || ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
-                .contains(&k.as_str())
-        {
-            cmd.env_remove(k);
-        }
-    }
+    // What cargo sets for this test's own package is not the release build's (see there).
+    sparkoss_quickstart::workspace::without_package_env(&mut cmd);
     let out = cmd.envs(env.iter().copied()).output().expect("running scripts/release");
     Output {
         success: out.status.success(),

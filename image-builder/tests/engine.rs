@@ -116,7 +116,11 @@ async fn build_push_read_back_rebuild_and_failures() {
         labels["io.sparkoss.jar.hadoop-aliyun"],
         format!("{} sha256:{}", aliyun.coordinate(), aliyun.sha256.as_deref().expect("pin")).as_str()
     );
-    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/opt/sparkoss/bin/sparkoss-launcher", "entrypoint"]), "the launcher fronts Spark's entrypoint");
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/opt/sparkoss/bin/sparkoss-launcher", "entrypoint"]),
+        "the launcher fronts Spark's entrypoint"
+    );
     assert_eq!(config["config"]["User"], "185", "the base image's user stays in force");
     // The layer order is least to most often changing: the launcher's layer is the last one.
     let layers = manifest["layers"].as_array().expect("layers");

@@ -468,7 +468,11 @@ impl Api {
             }
             _ => {}
         }
-        let Some(t) = parse_path(&path) else { return not_found_path() };
+        let Some(t) = parse_path(&path) else {
+            // What a client asked that this API server does not serve: the list of what to add.
+            tracing::warn!("kube api: unhandled request {method} {uri}");
+            return not_found_path();
+        };
         let watching = truthy(query_param(&uri, "watch"));
         let attrs = Attributes {
             verb: verb(&method, t.name.is_some(), watching),
@@ -519,7 +523,7 @@ impl Api {
                 Err(e) => return error_response(&e),
             }
         }
-        let result = match (method, &t.name, t.sub.as_deref()) {
+        let result = match (method.clone(), &t.name, t.sub.as_deref()) {
             (Method::GET, None, None) => {
                 if watching {
                     return self.watch(&t, &uri);
@@ -542,12 +546,14 @@ impl Api {
                 (200, json!({"kind": format!("{}List", t.kind.kind), "apiVersion": t.kind.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}))
             }),
             (Method::DELETE, None, None) => self.delete_collection(&t, &uri),
-            _ => Err(ApiError {
+            _ => Err({
+                tracing::warn!("kube api: unhandled method {method} {uri}");
+                ApiError {
                 code: 405,
                 reason: "MethodNotAllowed",
                 message: "the server does not allow this method on the requested resource".into(),
                 details: json!({}),
-            }),
+            }}),
         };
         match result {
             Ok((code, body)) => {

@@ -16,6 +16,7 @@ pub fn repo_root() -> PathBuf {
 pub fn cargo_bin(package: &str, bin: &str) -> Result<PathBuf, Error> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
+    without_package_env(&mut cmd);
     cmd.current_dir(repo_root()).args(["build", "--quiet", "-p", package, "--bin", bin, "--message-format=json"]);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
@@ -31,4 +32,18 @@ pub fn cargo_bin(package: &str, bin: &str) -> Result<PathBuf, Error> {
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .ok_or_else(|| Error::Output { what: what(), detail: format!("cargo reported no {bin} executable") })
+}
+
+/// Removes what cargo sets for the running test's own package from a command that runs cargo
+/// (or a script that does): ring's build script watches `CARGO_MANIFEST_DIR`, and a value that
+/// differs from a plain build's makes cargo rebuild ring, rustls and everything above them.
+pub fn without_package_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_PKG_")
+            || ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
+                .contains(&k.as_str())
+        {
+            cmd.env_remove(k);
+        }
+    }
 }

@@ -9,6 +9,8 @@
 //! chain), writes a copy of the properties with local paths, and then hands the rewritten
 //! command to Spark's entrypoint. Executors and anything else pass through unchanged. The
 //! application's own arguments are never touched: they are the application's to read.
+//! `$SPARKOSS_FILES` (set with `spark.kubernetes.driverEnv.SPARKOSS_FILES`) names objects to
+//! fetch into the driver's working directory besides those.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,9 +88,14 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace(':', "\\:").replace('=', "\\=")
 }
 
-/// Collects fetches for the `oss://` entries of a comma-separated list and answers the list with
-/// local paths in their place.
-fn localize(list: &str, work_dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -> Result<String, LauncherError> {
+/// Where the jars and files Spark is told about are fetched to. Not the working directory itself:
+/// Spark's driver copies `spark.jars` and `spark.files` into its working directory, and a copy
+/// onto itself would delete the file.
+pub const FETCHED_DIR: &str = "sparkoss-fetched";
+
+/// Collects fetches for the `oss://` entries of a comma-separated list (into `dir`) and answers
+/// the list with local paths in their place.
+fn localize(list: &str, dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -> Result<String, LauncherError> {
     let mut out = Vec::new();
     for uri in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
         if !uri.starts_with("oss://") {
@@ -96,7 +103,7 @@ fn localize(list: &str, work_dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -
             continue;
         }
         let name = Source::parse(uri)?.file_name();
-        let dest = work_dir.join(&name);
+        let dest = dir.join(&name);
         match fetches.iter().find(|(_, d)| *d == dest) {
             Some((other, _)) if other != uri => {
                 return Err(LauncherError::Usage(format!(
@@ -112,10 +119,15 @@ fn localize(list: &str, work_dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -
 }
 
 /// Plans a driver's start; other modes pass through. `read` reads the properties file.
+///
+/// `driver_files` (`$SPARKOSS_FILES`, comma-separated) names more objects to fetch into a
+/// driver's working directory: `spark-submit --files oss://...` would make the submitting
+/// machine resolve the URI through Hadoop, which has no OSS connector there.
 pub fn plan(
     args: &[String],
     base_entrypoint: &str,
     work_dir: &Path,
+    driver_files: Option<&str>,
     read: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Result<Plan, LauncherError> {
     let mut argv = vec![base_entrypoint.to_owned()];
@@ -129,6 +141,11 @@ pub fn plan(
         argv.extend(rest.iter().cloned());
         return Ok(Plan { fetches, properties, argv });
     }
+    if let Some(files) = driver_files {
+        localize(files, work_dir, &mut fetches)?;
+    }
+    let fetched = work_dir.join(FETCHED_DIR);
+    let work_dir = fetched.as_path();
     let mut i = 0;
     let mut primary_seen = false;
     while i < rest.len() {
@@ -216,24 +233,56 @@ mod tests {
             assert_eq!(p, Path::new("/opt/spark/conf/spark.properties"));
             Ok(props.to_owned())
         };
-        let args = s(&["driver", "--properties-file", "/opt/spark/conf/spark.properties", "--class", "Wc", "oss://bkt/jobs/app.jar", "oss://bkt/in/raw.txt", "--x"]);
-        let p = plan(&args, "/opt/entrypoint.sh", Path::new("/w"), &read).unwrap();
+        let args = s(&[
+            "driver",
+            "--properties-file",
+            "/opt/spark/conf/spark.properties",
+            "--class",
+            "Wc",
+            "oss://bkt/jobs/app.jar",
+            "oss://bkt/in/raw.txt",
+            "--x",
+        ]);
+        let p = plan(&args, "/opt/entrypoint.sh", Path::new("/w"), Some("oss://bkt/in/extra.csv"), &read).unwrap();
         assert_eq!(
             p.argv,
-            s(&["/opt/entrypoint.sh", "driver", "--properties-file", "/w/spark.properties", "--class", "Wc", "/w/app.jar", "oss://bkt/in/raw.txt", "--x"]),
+            s(&[
+                "/opt/entrypoint.sh",
+                "driver",
+                "--properties-file",
+                "/w/sparkoss-fetched/spark.properties",
+                "--class",
+                "Wc",
+                "/w/sparkoss-fetched/app.jar",
+                "oss://bkt/in/raw.txt",
+                "--x"
+            ]),
             "the application's own arguments stay as they are"
         );
-        assert_eq!(p.fetches, vec![("oss://bkt/jobs/app.jar".to_owned(), PathBuf::from("/w/app.jar")), ("oss://bkt/in/words.txt".to_owned(), PathBuf::from("/w/words.txt"))]);
+        assert_eq!(
+            p.fetches,
+            vec![
+                ("oss://bkt/in/extra.csv".to_owned(), PathBuf::from("/w/extra.csv")),
+                ("oss://bkt/jobs/app.jar".to_owned(), PathBuf::from("/w/sparkoss-fetched/app.jar")),
+                ("oss://bkt/in/words.txt".to_owned(), PathBuf::from("/w/sparkoss-fetched/words.txt"))
+            ]
+        );
         let (path, text) = p.properties.unwrap();
-        assert_eq!(path, PathBuf::from("/w/spark.properties"));
+        assert_eq!(path, PathBuf::from("/w/sparkoss-fetched/spark.properties"));
         let parsed = parse_properties(&text);
-        assert_eq!(parsed["spark.jars"], "/w/app.jar,local:///opt/x.jar");
-        assert_eq!(parsed["spark.files"], "/w/words.txt");
+        assert_eq!(parsed["spark.jars"], "/w/sparkoss-fetched/app.jar,local:///opt/x.jar");
+        assert_eq!(parsed["spark.files"], "/w/sparkoss-fetched/words.txt");
         assert_eq!(parsed["spark.executor.instances"], "2");
 
-        let exec = plan(&s(&["executor"]), "/opt/entrypoint.sh", Path::new("/w"), &read).unwrap();
+        let exec = plan(&s(&["executor"]), "/opt/entrypoint.sh", Path::new("/w"), Some("oss://bkt/in/extra.csv"), &read).unwrap();
         assert_eq!((exec.argv, exec.fetches.len()), (s(&["/opt/entrypoint.sh", "executor"]), 0), "executors pass through");
-        let clash = plan(&s(&["driver", "--jars", "oss://aaa/x/lib.jar,oss://bbb/y/lib.jar", "oss://bbb/app.jar"]), "/e", Path::new("/w"), &read);
+        let clash = plan(
+            &s(&["driver", "--jars", "oss://aaa/x/lib.jar,oss://bbb/y/lib.jar", "oss://bbb/app.jar"]),
+            "/e",
+            Path::new("/w"),
+            None,
+            &read,
+        );
         assert!(matches!(clash, Err(LauncherError::Usage(m)) if m.contains("same file name")));
     }
 }

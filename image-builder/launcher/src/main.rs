@@ -101,7 +101,9 @@ fn cmd_run(args: &[String]) -> Result<(), LauncherError> {
 fn work_dir() -> Result<PathBuf, LauncherError> {
     match env("SPARKOSS_WORK_DIR").filter(|s| !s.is_empty()) {
         Some(d) => Ok(PathBuf::from(d)),
-        None => std::env::current_dir().map_err(|source| LauncherError::Io { path: PathBuf::from("."), what: "finding the work dir", source }),
+        None => {
+            std::env::current_dir().map_err(|source| LauncherError::Io { path: PathBuf::from("."), what: "finding the work dir", source })
+        }
     }
 }
 
@@ -110,7 +112,8 @@ fn work_dir() -> Result<PathBuf, LauncherError> {
 fn cmd_entrypoint(args: &[String]) -> Result<(), LauncherError> {
     let base = env("SPARKOSS_BASE_ENTRYPOINT").filter(|s| !s.is_empty()).unwrap_or_else(|| "/opt/entrypoint.sh".into());
     let work_dir = work_dir()?;
-    let plan = entrypoint::plan(args, &base, &work_dir, &|p: &Path| std::fs::read_to_string(p))?;
+    let files = env("SPARKOSS_FILES").filter(|s| !s.is_empty());
+    let plan = entrypoint::plan(args, &base, &work_dir, files.as_deref(), &|p: &Path| std::fs::read_to_string(p))?;
     if !plan.fetches.is_empty() || plan.properties.is_some() {
         std::fs::create_dir_all(&work_dir).map_err(|source| LauncherError::Io { path: work_dir.clone(), what: "creating", source })?;
     }
@@ -122,6 +125,9 @@ fn cmd_entrypoint(args: &[String]) -> Result<(), LauncherError> {
         drop(rt);
     }
     if let Some((path, text)) = &plan.properties {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| LauncherError::Io { path: dir.to_owned(), what: "creating", source })?;
+        }
         std::fs::write(path, text).map_err(|source| LauncherError::Io { path: path.clone(), what: "writing", source })?;
     }
     exec(&plan.argv, &work_dir)

@@ -1,5 +1,5 @@
 //! The few protobuf request bodies clients send unasked: kubectl's typed commands
-//! (`kubectl create serviceaccount`, `kubectl create rolebinding`/`clusterrolebinding`) write
+//! (`kubectl create namespace`, `serviceaccount`, `rolebinding`, `clusterrolebinding`) write
 //! `application/vnd.kubernetes.protobuf` and do not fall back to JSON. Those objects are decoded
 //! here into the JSON the store keeps; field numbers are those of Kubernetes' `generated.proto`.
 //! Encoders write every field, empty ones too (`selfLink: ""`, `generation: 0`); an empty field
@@ -22,11 +22,21 @@ enum Field<'a> {
 }
 
 impl Field<'_> {
-    /// Zero or empty: the field is unset.
+    /// Zero, empty, or a message of nothing but such fields (`status: {phase: ""}`): unset.
     fn is_empty(&self) -> bool {
+        fn blank(b: &[u8], depth: u8) -> bool {
+            b.is_empty()
+                || depth < 8
+                    && fields(b).is_ok_and(|fs| {
+                        fs.iter().all(|(_, f)| match f {
+                            Field::Varint(v) => *v == 0,
+                            Field::Bytes(inner) => blank(inner, depth + 1),
+                        })
+                    })
+        }
         match self {
             Field::Varint(v) => *v == 0,
-            Field::Bytes(b) => b.is_empty(),
+            Field::Bytes(b) => blank(b, 0),
         }
     }
 }
@@ -161,12 +171,13 @@ fn binding(b: &[u8]) -> Result<Json, DecodeError> {
     Ok(o)
 }
 
-fn service_account(b: &[u8]) -> Result<Json, DecodeError> {
+/// An object of which `kubectl create` sets only the metadata (ServiceAccount, Namespace).
+fn metadata_only(b: &[u8], kind: &str) -> Result<Json, DecodeError> {
     let mut o = json!({});
     for (num, f) in fields(b)? {
         match num {
             1 => o["metadata"] = object_meta(bytes(&f, "metadata")?)?,
-            other => unknown(&f, || format!("ServiceAccount: field {other} is not decoded here"))?,
+            other => unknown(&f, || format!("{kind}: field {other} is not decoded here"))?,
         }
     }
     Ok(o)
@@ -189,7 +200,7 @@ pub fn decode(body: &[u8]) -> Result<Json, DecodeError> {
     let kind = type_meta["kind"].as_str().unwrap_or("").to_owned();
     let mut obj = match kind.as_str() {
         "RoleBinding" | "ClusterRoleBinding" => binding(raw)?,
-        "ServiceAccount" => service_account(raw)?,
+        "ServiceAccount" | "Namespace" => metadata_only(raw, &kind)?,
         other => return Err(DecodeError(format!("{other} objects are accepted as JSON only"))),
     };
     obj["apiVersion"] = type_meta["apiVersion"].clone();
@@ -228,7 +239,7 @@ mod tests {
         assert!(decode(&pod).unwrap_err().0.contains("JSON only"));
         let sa = |raw: &[u8]| [MAGIC.to_vec(), field(1, &[field(1, b"v1"), field(2, b"ServiceAccount")].concat()), field(2, raw)].concat();
         assert!(decode(&sa(&field(3, b"x"))).is_err(), "an unknown field with a value is refused, not dropped");
-        let empty_fields = [field(1, &[field(1, b"spark"), field(4, b""), field(8, b"")].concat()), field(3, b"")].concat();
+        let empty_fields = [field(1, &[field(1, b"spark"), field(4, b""), field(8, b"")].concat()), field(3, &field(1, b""))].concat();
         assert_eq!(decode(&sa(&empty_fields)).unwrap()["metadata"], json!({"name": "spark"}), "empty fields are unset ones");
     }
 }
