@@ -160,9 +160,17 @@ pub fn get_text(endpoint: &str, path: &str) -> String {
     body.to_owned()
 }
 
+/// Every version of the watched pods, with when it arrived.
+pub type PodWatch = std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, serde_json::Value)>>>;
+
+/// The pod versions a [`watch_pods`] has seen so far.
+pub fn seen_pods(watch: &PodWatch) -> Vec<serde_json::Value> {
+    watch.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(_, o)| o.clone()).collect()
+}
+
 /// Collects every version of the pods in `ns` matching `selector` that a watch reports, until the
 /// test ends (a background thread; plain HTTP on loopback, as the administrator).
-pub fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> {
+pub fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> PodWatch {
     use std::io::BufRead;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let addr = endpoint.trim_start_matches("https://").trim_end_matches('/').to_owned();
@@ -177,7 +185,7 @@ pub fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> std::sync::Arc<st
             // are not events.
             if let Ok(ev) = serde_json::from_str::<serde_json::Value>(line.trim()) {
                 if ev["type"].is_string() && ev["object"].is_object() {
-                    out.lock().unwrap_or_else(|p| p.into_inner()).push(ev["object"].clone());
+                    out.lock().unwrap_or_else(|p| p.into_inner()).push((std::time::Instant::now(), ev["object"].clone()));
                 }
             }
         }

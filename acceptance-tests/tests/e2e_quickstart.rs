@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 use sparkoss_acceptance_tests::{
-    expected_counts, get_text, input_text, oss_put, provider_bin, watch_pods, LocalCloudProcess, Terraform, Workdir,
+    expected_counts, get_text, input_text, oss_put, provider_bin, seen_pods, watch_pods, LocalCloudProcess, Terraform, Workdir,
 };
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_localcloud::kube::request;
@@ -96,7 +96,7 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
 
     // Two executor pods ran, made by Spark's scheduler in the driver with the sparkoss labels,
     // registered with the driver and ran its tasks; none is left.
-    let seen = executors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let seen = seen_pods(&executors);
     let names: std::collections::BTreeSet<String> = seen.iter().filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned)).collect();
     assert_eq!(names.len(), 2, "two executor pods: {names:?}");
     for p in &seen {

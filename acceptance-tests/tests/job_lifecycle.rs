@@ -322,3 +322,57 @@ fn clashing_file_names_fail_at_plan_on_the_element() {
     let line = main.lines().position(|l| l.trim_start().starts_with("files")).map(|i| i as u64 + 1);
     assert_eq!(errors[0].line(), line, "{:#?}", errors[0]);
 }
+
+#[test]
+fn executors_that_cannot_start_fail_the_job_naming_the_pod() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let ep = lc.endpoints.kubernetes_endpoint.clone();
+    // The driver runs (long); the executor Spark would create cannot pull its image.
+    set_kubelet_rule(&ep, &json!({"outcome": "succeed", "run_ms": 120_000, "namespace": "stuck"})).expect("rule");
+    assert_eq!(request(&ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": "stuck"}}))).expect("ns").0, 201);
+    let sa = json!({"metadata": {"name": "spark-driver"}});
+    assert_eq!(request(&ep, "POST", "/api/v1/namespaces/stuck/serviceaccounts", Some(&sa)).expect("sa").0, 201);
+    let kc = KubeconfigFile::new(&ep).expect("kubeconfig");
+    let main = [
+        HEADER.to_owned(),
+        "provider \"sparkoss\" {}\n".to_owned(),
+        job("stuck", &kc.argument(), "\"stuck\"", "etl", "pending_timeout = \"30s\""),
+    ]
+    .concat();
+    let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
+    let wd = Workdir::new(&tf, &provider_bin().expect("provider builds"), &main).expect("workdir");
+
+    // What Spark's scheduler does once the driver runs: an executor pod owned by the driver.
+    let ep2 = ep.clone();
+    let executor = std::thread::spawn(move || {
+        let deadline = Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let (code, d) = get(&ep2, "/api/v1/namespaces/stuck/pods/etl-driver");
+            if code == 200 && d["status"]["phase"] == "Running" {
+                let pod = json!({"metadata": {"name": "etl-exec-1",
+                    "labels": {"sparkoss.io/job": "etl", "spark-role": "executor"},
+                    "annotations": {"localcloud.sparkoss.io/kubelet-rule": "image-pull-backoff"},
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "etl-driver", "uid": d["metadata"]["uid"]}]},
+                    "spec": {"containers": [{"name": "spark-kubernetes-executor", "image": "registry.example.com/acme/missing:1"}]}});
+                return request(&ep2, "POST", "/api/v1/namespaces/stuck/pods", Some(&pod)).expect("executor").0;
+            }
+            assert!(Instant::now() < deadline, "the driver never ran: {d}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    let started = Instant::now();
+    let out = wd.apply(&[]).expect("apply runs");
+    assert_eq!(executor.join().expect("executor thread"), 201);
+    assert!(!out.success, "the job cannot run");
+    let errors = out.json_errors();
+    let detail = errors
+        .iter()
+        .find(|(s, _)| s == "Spark job's executors did not start")
+        .map(|(_, d)| d.clone())
+        .unwrap_or_else(|| panic!("no executor error in {errors:#?}"));
+    assert!(detail.contains("executor pod stuck/etl-exec-1") && detail.contains("ImagePullBackOff"), "{detail}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "an image that cannot be pulled fails at once, not after the timeout");
+    // The driver was stopped, and its executor went with it.
+    let (_, pods) = get(&ep, "/api/v1/namespaces/stuck/pods");
+    assert_eq!(pods["items"].as_array().map(Vec::len), Some(0), "nothing left: {pods}");
+}

@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use sparkoss_acceptance_tests::{expected_counts, get_text, input_text, oss_put, repo_root, watch_pods, LocalCloudProcess};
+use sparkoss_acceptance_tests::{expected_counts, get_text, input_text, oss_put, repo_root, seen_pods, watch_pods, LocalCloudProcess};
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_localcloud::kube::request;
 use sparkoss_quickstart::image::build_quickstart_image;
@@ -69,7 +69,7 @@ fn spark_submit_cluster_mode_runs_an_oss_jar_with_executors() {
     // Spark's config map reached the driver through a volume; its executors were pods of the job.
     let (_, cms) = request(&ep.kubernetes_endpoint, "GET", "/api/v1/namespaces/spark-jobs/configmaps", None).expect("configmaps");
     assert!(cms["items"].as_array().is_some_and(|a| a.iter().any(|c| c["data"]["spark.properties"].is_string())), "{cms}");
-    let seen = executors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let seen = seen_pods(&executors);
     let names: std::collections::BTreeSet<&str> = seen.iter().filter_map(|p| p["metadata"]["name"].as_str()).collect();
     assert_eq!(names.len(), 2, "two executor pods: {names:?}");
     assert!(seen.iter().all(|p| p["metadata"]["labels"]["sparkoss.io/job"] == "wordcount"), "{seen:?}");
