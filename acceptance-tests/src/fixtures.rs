@@ -192,3 +192,44 @@ pub fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> PodWatch {
     });
     seen
 }
+
+/// A Terraform working directory holding `examples/quickstart`, aimed at the local cloud at `ep`
+/// with the job image `image`: everything through the environment (`TF_VAR_*` and the keys), so
+/// apply, output and destroy all see the same values.
+pub fn quickstart_workdir(tf: &crate::Terraform, ep: &Endpoints, image: &str) -> Result<crate::Workdir, crate::HarnessError> {
+    let mut wd = crate::Workdir::new(tf, &crate::provider_bin()?, "")?;
+    wd.load_example(&sparkoss_quickstart::image::quickstart_dir())?;
+    for (k, v) in [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", ep.access_key_id.as_str()),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ep.access_key_secret.as_str()),
+        ("TF_VAR_oss_access_key_id", ep.access_key_id.as_str()),
+        ("TF_VAR_oss_access_key_secret", ep.access_key_secret.as_str()),
+        ("TF_VAR_ack_endpoint", ep.ack_endpoint.as_str()),
+        ("TF_VAR_oss_endpoint", ep.oss_endpoint.as_str()),
+        ("TF_VAR_image", image),
+    ] {
+        wd.set_env(k, v);
+    }
+    Ok(wd)
+}
+
+/// Runs `examples/spark-submit/submit.sh` (pyspark's `spark-submit --deploy-mode cluster`)
+/// against the local cloud at `ep` with the image `image`, the job jar `jar` and its input
+/// `input` (both `oss://`); keys through the environment.
+pub fn submit_wordcount(ep: &Endpoints, image: &str, jar: &str, input: &str) -> Result<std::process::Output, crate::HarnessError> {
+    let spark_home = sparkoss_quickstart::spark_base::spark_home()?;
+    std::process::Command::new("bash")
+        .arg(crate::repo_root().join("examples/spark-submit/submit.sh"))
+        .env("SPARK_HOME", spark_home)
+        .env("KUBECONFIG", &ep.kubeconfig)
+        .env("MASTER", format!("k8s://{}", ep.kubernetes_endpoint))
+        .env("IMAGE", image)
+        .env("OSS_ENDPOINT", &ep.oss_endpoint)
+        .env("REGION", &ep.region)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret)
+        .env("JAR", jar)
+        .env("INPUT", input)
+        .output()
+        .map_err(|source| crate::HarnessError::Io { what: "running examples/spark-submit/submit.sh".into(), source })
+}

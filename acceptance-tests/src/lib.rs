@@ -19,8 +19,8 @@ pub mod tools;
 pub mod workdir;
 
 pub use fixtures::{
-    busybox_image, cluster_config, expected_counts, get_text, input_text, local_provider, oss_put, seen_pods, watch_pods, KubeconfigFile,
-    PodWatch, TERRAFORM_HEADER,
+    busybox_image, cluster_config, expected_counts, get_text, input_text, local_provider, oss_put, quickstart_workdir, seen_pods,
+    submit_wordcount, watch_pods, KubeconfigFile, PodWatch, TERRAFORM_HEADER,
 };
 pub use localcloud_process::{localcloud_bin, LocalCloudProcess};
 pub use sparkoss_quickstart::{cargo_bin, repo_root, Error as HarnessError};

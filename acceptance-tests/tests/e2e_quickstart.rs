@@ -13,11 +13,11 @@ use std::time::Instant;
 
 use serde_json::Value;
 use sparkoss_acceptance_tests::{
-    expected_counts, get_text, input_text, oss_put, provider_bin, seen_pods, watch_pods, LocalCloudProcess, Terraform, Workdir,
+    expected_counts, get_text, input_text, oss_put, quickstart_workdir, seen_pods, watch_pods, LocalCloudProcess, Terraform,
 };
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_localcloud::kube::request;
-use sparkoss_quickstart::image::{build_quickstart_image, quickstart_dir};
+use sparkoss_quickstart::image::build_quickstart_image;
 use sparkoss_quickstart::spark_base::example_job_jar;
 
 #[test]
@@ -39,23 +39,9 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
     let total: u64 = counts.values().sum();
     let summary = format!("sparkoss-wordcount: total={total} distinct={}", counts.len());
 
-    let provider = provider_bin().expect("provider builds");
     // One Terraform is enough here: both drive the same provider calls in the other tests.
     let tf = Terraform::all().expect("terraform").into_iter().next().expect("terraform 1.15");
-    let mut wd = Workdir::new(&tf, &provider, "").expect("workdir");
-    wd.load_example(&quickstart_dir()).expect("quickstart copies");
-    // Everything through the environment, so apply, output and destroy all see the same values.
-    for (k, v) in [
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", ep.access_key_id.as_str()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ep.access_key_secret.as_str()),
-        ("TF_VAR_oss_access_key_id", ep.access_key_id.as_str()),
-        ("TF_VAR_oss_access_key_secret", ep.access_key_secret.as_str()),
-        ("TF_VAR_ack_endpoint", ep.ack_endpoint.as_str()),
-        ("TF_VAR_oss_endpoint", ep.oss_endpoint.as_str()),
-        ("TF_VAR_image", image.reference.as_str()),
-    ] {
-        wd.set_env(k, v);
-    }
+    let wd = quickstart_workdir(&tf, &ep, &image.reference).expect("workdir");
 
     // Executor pods come and go during the apply; a watch sees every one of them.
     let executors = watch_pods(&ep.kubernetes_endpoint, "team-a", "spark-role=executor");

@@ -6,14 +6,15 @@
 //! account's token and the `edit` role Spark's documentation grants, creates two executor pods;
 //! they register and run the word count.
 
-use std::process::Command;
 use std::time::Duration;
 
-use sparkoss_acceptance_tests::{expected_counts, get_text, input_text, oss_put, repo_root, seen_pods, watch_pods, LocalCloudProcess};
+use sparkoss_acceptance_tests::{
+    expected_counts, get_text, input_text, oss_put, seen_pods, submit_wordcount, watch_pods, LocalCloudProcess,
+};
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_localcloud::kube::request;
 use sparkoss_quickstart::image::build_quickstart_image;
-use sparkoss_quickstart::spark_base::{example_job_jar, spark_home};
+use sparkoss_quickstart::spark_base::example_job_jar;
 
 #[test]
 fn spark_submit_cluster_mode_runs_an_oss_jar_with_executors() {
@@ -30,19 +31,7 @@ fn spark_submit_cluster_mode_runs_an_oss_jar_with_executors() {
     let summary = format!("sparkoss-wordcount: total={} distinct={}", counts.values().sum::<u64>(), counts.len());
 
     let executors = watch_pods(&ep.kubernetes_endpoint, "spark-jobs", "spark-role=executor");
-    let out = Command::new("bash")
-        .arg(repo_root().join("examples/spark-submit/submit.sh"))
-        .env("SPARK_HOME", spark_home().expect("pyspark"))
-        .env("KUBECONFIG", &ep.kubeconfig)
-        .env("MASTER", format!("k8s://{}", ep.kubernetes_endpoint))
-        .env("IMAGE", &image.reference)
-        .env("OSS_ENDPOINT", &ep.oss_endpoint)
-        .env("REGION", &ep.region)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret)
-        .env("JAR", "oss://submit-jobs/apps/wordcount.jar")
-        .env("INPUT", "oss://submit-jobs/data/words.txt")
-        .output()
+    let out = submit_wordcount(&ep, &image.reference, "oss://submit-jobs/apps/wordcount.jar", "oss://submit-jobs/data/words.txt")
         .expect("submit.sh runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "spark-submit:\n{stderr}");

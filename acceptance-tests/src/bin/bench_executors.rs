@@ -14,15 +14,15 @@
 //! (default 3 runs of each).
 
 use std::collections::BTreeMap;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sparkoss_acceptance_tests::{
-    input_text, oss_put, provider_bin, repo_root, watch_pods, LocalCloudProcess, PodWatch, Terraform, Workdir,
+    input_text, oss_put, quickstart_workdir, submit_wordcount, watch_pods, LocalCloudProcess, PodWatch, Terraform,
 };
-use sparkoss_quickstart::image::{build_quickstart_image, quickstart_dir};
-use sparkoss_quickstart::spark_base::{example_job_jar, spark_home};
+use sparkoss_quickstart::image::build_quickstart_image;
+use sparkoss_quickstart::spark_base::example_job_jar;
 
 fn main() -> ExitCode {
     match run() {
@@ -105,20 +105,7 @@ fn run() -> Result<(), String> {
     let submit_watch = watch_pods(&ep.kubernetes_endpoint, "spark-jobs", "sparkoss.io/job=wordcount");
 
     let tf = Terraform::all().map_err(|e| e.to_string())?.into_iter().next().ok_or("no terraform")?;
-    let mut wd = Workdir::new(&tf, &provider_bin().map_err(|e| e.to_string())?, "").map_err(|e| e.to_string())?;
-    wd.load_example(&quickstart_dir()).map_err(|e| e.to_string())?;
-    for (k, v) in [
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", ep.access_key_id.as_str()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ep.access_key_secret.as_str()),
-        ("TF_VAR_oss_access_key_id", ep.access_key_id.as_str()),
-        ("TF_VAR_oss_access_key_secret", ep.access_key_secret.as_str()),
-        ("TF_VAR_ack_endpoint", ep.ack_endpoint.as_str()),
-        ("TF_VAR_oss_endpoint", ep.oss_endpoint.as_str()),
-        ("TF_VAR_image", image.reference.as_str()),
-    ] {
-        wd.set_env(k, v);
-    }
-    let spark_home = spark_home().map_err(|e| e.to_string())?;
+    let wd = quickstart_workdir(&tf, &ep, &image.reference).map_err(|e| e.to_string())?;
     let mut sparkoss = Vec::new();
     let mut submit = Vec::new();
     for i in 0..runs {
@@ -140,20 +127,8 @@ fn run() -> Result<(), String> {
         sparkoss.push(f);
 
         let since = Instant::now();
-        let out = Command::new("bash")
-            .arg(repo_root().join("examples/spark-submit/submit.sh"))
-            .env("SPARK_HOME", &spark_home)
-            .env("KUBECONFIG", &ep.kubeconfig)
-            .env("MASTER", format!("k8s://{}", ep.kubernetes_endpoint))
-            .env("IMAGE", &image.reference)
-            .env("OSS_ENDPOINT", &ep.oss_endpoint)
-            .env("REGION", &ep.region)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret)
-            .env("JAR", "oss://submit-jobs/apps/wordcount.jar")
-            .env("INPUT", "oss://submit-jobs/data/words.txt")
-            .output()
-            .map_err(|e| format!("submit.sh: {e}"))?;
+        let out = submit_wordcount(&ep, &image.reference, "oss://submit-jobs/apps/wordcount.jar", "oss://submit-jobs/data/words.txt")
+            .map_err(|e| e.to_string())?;
         if !out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("phase: Succeeded") {
             return Err(format!("spark-submit failed:\n{}", String::from_utf8_lossy(&out.stderr)));
         }
