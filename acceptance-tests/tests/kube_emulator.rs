@@ -275,3 +275,37 @@ fn kubectl_validation_uses_the_servers_openapi_and_field_validation() {
     let explained = ok(&kubectl(&kc, &["explain", "rolebinding.roleRef"], None), "explain rbac");
     assert!(explained.contains("GROUP:      rbac.authorization.k8s.io") && explained.contains("name\t<string> -required-"), "{explained}");
 }
+
+#[test]
+fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig")).expect("kubeconfig");
+    let cm = |data: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n{data}");
+
+    // Created by the first apply (kubectl sends application/apply-patch+yaml with its field manager).
+    let out =
+        ok(&kubectl(&kc, &["apply", "--server-side", "--field-manager=team-a", "-f", "-"], Some(&cm("  x: \"1\"\n  y: \"2\"\n"))), "ssa");
+    assert!(out.contains("configmap/settings serverside-applied"), "{out}");
+    let got: Value =
+        serde_json::from_str(&ok(&kubectl(&kc, &["get", "configmap", "settings", "-o", "json", "--show-managed-fields"], None), "get"))
+            .expect("json");
+    assert_eq!(got["data"], json!({"x": "1", "y": "2"}));
+    let mf = &got["metadata"]["managedFields"][0];
+    assert_eq!((mf["manager"].as_str(), mf["operation"].as_str()), (Some("team-a"), Some("Apply")), "{got}");
+
+    // Another manager setting x to another value conflicts, in kubectl's words; --force-conflicts takes it.
+    let conflict = kubectl(&kc, &["apply", "--server-side", "--field-manager=team-b", "-f", "-"], Some(&cm("  x: \"9\"\n")));
+    assert!(!conflict.status.success());
+    let err = String::from_utf8_lossy(&conflict.stderr);
+    assert!(err.contains("conflict") && err.contains("team-a") && err.contains(".data.x"), "{err}");
+    ok(
+        &kubectl(&kc, &["apply", "--server-side", "--field-manager=team-b", "--force-conflicts", "-f", "-"], Some(&cm("  x: \"9\"\n"))),
+        "force",
+    );
+    // team-a re-applies without x: y stays (team-a's), x stays (now team-b's).
+    ok(&kubectl(&kc, &["apply", "--server-side", "--field-manager=team-a", "-f", "-"], Some(&cm("  y: \"2\"\n"))), "reapply");
+    let got: Value = serde_json::from_str(&ok(&kubectl(&kc, &["get", "configmap", "settings", "-o", "json"], None), "get")).expect("json");
+    assert_eq!(got["data"], json!({"x": "9", "y": "2"}));
+}

@@ -5,6 +5,12 @@ use serde_json::{json, Value};
 use sparkoss_acceptance_tests::{provider_bin, KubeconfigFile, LocalCloudProcess, Terraform, Workdir, TERRAFORM_HEADER};
 use sparkoss_localcloud::kube::request;
 
+/// `terraform plan` shows the drift: changes pending (exit code 2), with `needle` in the plan.
+fn assert_drift_planned(wd: &Workdir, tf: &Terraform, needle: &str) {
+    let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
+    assert!(!plan.success && plan.stdout.contains(needle), "terraform {}: drift not planned: {}\n{}", tf.label, plan.stdout, plan.stderr);
+}
+
 fn config(name: &str, connection: &str) -> String {
     format!(
         r#"{TERRAFORM_HEADER}
@@ -72,14 +78,7 @@ fn namespace_create_drift_import_destroy() {
         )
         .expect("patch");
         assert_eq!(code, 200);
-        let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
-        assert!(
-            !plan.success && plan.stdout.contains("\"40\" -> \"4\""),
-            "terraform {}: drift not planned: {}\n{}",
-            tf.label,
-            plan.stdout,
-            plan.stderr
-        );
+        assert_drift_planned(&wd, &tf, "\"40\" -> \"4\"");
         let out = wd.apply(&[]).expect("apply runs");
         assert!(out.success, "{}", out.stderr);
         let (_, q) = get(&ep, &format!("/api/v1/namespaces/{name}/resourcequotas/sparkoss-quota"));
@@ -202,14 +201,7 @@ fn namespace_oss_credentials_secret_lifecycle() {
         let (code, _) =
             request(&ep, "DELETE", &format!("/api/v1/namespaces/{name}/secrets/sparkoss-oss-credentials"), None).expect("delete");
         assert_eq!(code, 200);
-        let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
-        assert!(
-            !plan.success && plan.stdout.contains("updated in-place"),
-            "terraform {}: drift not planned: {}\n{}",
-            tf.label,
-            plan.stdout,
-            plan.stderr
-        );
+        assert_drift_planned(&wd, &tf, "updated in-place");
         let out = wd.apply(&[]).expect("apply runs");
         assert!(out.success, "{}\n{}", out.stdout, out.stderr);
         assert_eq!(

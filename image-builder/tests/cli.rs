@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::path::Path;
+
 use sparkoss_image_builder::testkit::Tripwire;
 use support::*;
 
@@ -125,26 +127,7 @@ fn corrupted_jar_fails_before_docker_is_contacted() {
     bad[100] ^= 0xff;
     maven.put(&jar.repo_path(), bad.clone());
     let cache = dir.path().join("cache1");
-    let args = |repo: &str, cache: &str| -> Vec<String> {
-        [
-            "build",
-            "--spark",
-            "3.5.3",
-            "--catalog",
-            catalog.to_str().expect("utf8"),
-            "--launcher",
-            launcher.to_str().expect("utf8"),
-            "--maven-repo",
-            repo,
-            "--cache-dir",
-            cache,
-            "--base-image",
-            "x/y:z",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect()
-    };
+    let args = |repo: &str, cache: &str| build_args(&catalog, &launcher, repo, Path::new(cache), "x/y:z", &[]);
     let a1 = args(&maven.url, cache.to_str().expect("utf8"));
     let r = image_builder(&a1.iter().map(String::as_str).collect::<Vec<_>>(), &env, None);
     assert_eq!(r.code, 1, "{}", r.stderr);

@@ -46,33 +46,11 @@ async fn build_push_read_back_rebuild_and_failures() {
     .expect("config.json");
     let dc = docker_config.to_str().expect("utf8").to_string();
 
+    let lock_arg = lockfile.to_str().expect("utf8").to_owned();
     let build_args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "build",
-            "--spark",
-            "3.5.3",
-            "--catalog",
-            catalog.to_str().expect("utf8"),
-            "--launcher",
-            launcher.to_str().expect("utf8"),
-            "--maven-repo",
-            &maven.url,
-            "--cache-dir",
-            cache.to_str().expect("utf8"),
-            "--base-image",
-            &base,
-            "--tag",
-            &tag,
-            "--label",
-            "team=data-platform",
-            "--lockfile",
-            lockfile.to_str().expect("utf8"),
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
+        let mut v = vec!["--tag", tag.as_str(), "--label", "team=data-platform", "--lockfile", lock_arg.as_str()];
+        v.extend_from_slice(extra);
+        build_args(&catalog, &launcher, &maven.url, &cache, &base, &v)
     };
     let run = |args: &[String], env: &[(&str, &str)], stdin: Option<&str>| {
         image_builder(&args.iter().map(String::as_str).collect::<Vec<_>>(), env, stdin)

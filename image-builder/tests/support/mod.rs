@@ -111,3 +111,26 @@ pub fn image_builder_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: 
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// `image-builder build` for Spark 3.5.3 from `catalog` with `launcher`, resolving from `repo`
+/// into `cache`, on `base`, followed by `extra`.
+pub fn build_args(catalog: &Path, launcher: &Path, repo: &str, cache: &Path, base: &str, extra: &[&str]) -> Vec<String> {
+    let path = |p: &Path| p.to_str().expect("utf8").to_owned();
+    let mut v: Vec<String> = vec![
+        "build".into(),
+        "--spark".into(),
+        "3.5.3".into(),
+        "--catalog".into(),
+        path(catalog),
+        "--launcher".into(),
+        path(launcher),
+        "--maven-repo".into(),
+        repo.into(),
+        "--cache-dir".into(),
+        path(cache),
+        "--base-image".into(),
+        base.into(),
+    ];
+    v.extend(extra.iter().map(|s| (*s).to_owned()));
+    v
+}
