@@ -153,7 +153,7 @@ async fn build_push_read_back_rebuild_and_failures() {
     );
     assert_eq!(second.code, 0, "second build: {}", second.stderr);
     let steps = second.stderr.matches("Step ").count();
-    assert_eq!(steps, 5, "FROM, three COPY layers, one LABEL:\n{}", second.stderr);
+    assert_eq!(steps, 6, "FROM, three COPY layers, ENTRYPOINT, one LABEL:\n{}", second.stderr);
     assert_eq!(second.stderr.matches("Using cache").count(), steps - 1, "every step after FROM is cached:\n{}", second.stderr);
     assert!(!second.stderr.contains("Running in"), "{}", second.stderr);
     assert!(second.stderr.contains("(cache)"), "jars come from the download cache: {}", second.stderr);
@@ -170,7 +170,7 @@ async fn build_push_read_back_rebuild_and_failures() {
     cleanup.add(&image_id);
     let fresh = run(&build_args(&["--no-cache"]), &[], None);
     assert_eq!(fresh.code, 0, "--no-cache build: {}", fresh.stderr);
-    assert_eq!(fresh.stderr.matches("Step ").count(), 5, "{}", fresh.stderr);
+    assert_eq!(fresh.stderr.matches("Step ").count(), 6, "{}", fresh.stderr);
     assert_eq!(fresh.stderr.matches("Using cache").count(), 0, "--no-cache used the build cache:\n{}", fresh.stderr);
     assert!(fresh.stderr.contains("(cache)"), "jars come from the download cache: {}", fresh.stderr);
 
