@@ -285,27 +285,30 @@ fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
     let cm = |data: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n{data}");
 
     // Created by the first apply (kubectl sends application/apply-patch+yaml with its field manager).
-    let out =
-        ok(&kubectl(&kc, &["apply", "--server-side", "--field-manager=team-a", "-f", "-"], Some(&cm("  x: \"1\"\n  y: \"2\"\n"))), "ssa");
+    let out = ok(
+        &kubectl(&kc, &["apply", "--server-side", "--field-manager=team-a", "-f", "-"], Some(&cm("  alpha: \"1\"\n  beta: \"2\"\n"))),
+        "ssa",
+    );
     assert!(out.contains("configmap/settings serverside-applied"), "{out}");
     let got: Value =
         serde_json::from_str(&ok(&kubectl(&kc, &["get", "configmap", "settings", "-o", "json", "--show-managed-fields"], None), "get"))
             .expect("json");
-    assert_eq!(got["data"], json!({"x": "1", "y": "2"}));
+    assert_eq!(got["data"], json!({"alpha": "1", "beta": "2"}));
     let mf = &got["metadata"]["managedFields"][0];
     assert_eq!((mf["manager"].as_str(), mf["operation"].as_str()), (Some("team-a"), Some("Apply")), "{got}");
 
-    // Another manager setting x to another value conflicts, in kubectl's words; --force-conflicts takes it.
-    let conflict = kubectl(&kc, &["apply", "--server-side", "--field-manager=team-b", "-f", "-"], Some(&cm("  x: \"9\"\n")));
+    // Another manager setting alpha to another value conflicts, in kubectl's words;
+    // --force-conflicts takes it. (Keys like `y` would be booleans to kubectl's YAML 1.1 reader.)
+    let conflict = kubectl(&kc, &["apply", "--server-side", "--field-manager=team-b", "-f", "-"], Some(&cm("  alpha: \"9\"\n")));
     assert!(!conflict.status.success());
     let err = String::from_utf8_lossy(&conflict.stderr);
-    assert!(err.contains("conflict") && err.contains("team-a") && err.contains(".data.x"), "{err}");
+    assert!(err.contains("conflict") && err.contains("team-a") && err.contains(".data.alpha"), "{err}");
     ok(
-        &kubectl(&kc, &["apply", "--server-side", "--field-manager=team-b", "--force-conflicts", "-f", "-"], Some(&cm("  x: \"9\"\n"))),
+        &kubectl(&kc, &["apply", "--server-side", "--field-manager=team-b", "--force-conflicts", "-f", "-"], Some(&cm("  alpha: \"9\"\n"))),
         "force",
     );
-    // team-a re-applies without x: y stays (team-a's), x stays (now team-b's).
-    ok(&kubectl(&kc, &["apply", "--server-side", "--field-manager=team-a", "-f", "-"], Some(&cm("  y: \"2\"\n"))), "reapply");
+    // team-a re-applies without alpha: beta stays (team-a's), alpha stays (now team-b's).
+    ok(&kubectl(&kc, &["apply", "--server-side", "--field-manager=team-a", "-f", "-"], Some(&cm("  beta: \"2\"\n"))), "reapply");
     let got: Value = serde_json::from_str(&ok(&kubectl(&kc, &["get", "configmap", "settings", "-o", "json"], None), "get")).expect("json");
-    assert_eq!(got["data"], json!({"x": "9", "y": "2"}));
+    assert_eq!(got["data"], json!({"alpha": "9", "beta": "2"}));
 }
