@@ -103,6 +103,33 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
     let (_, left) = request(&ep.kubernetes_endpoint, "GET", "/api/v1/namespaces/team-a/pods?labelSelector=spark-role%3Dexecutor", None)
         .expect("list executors");
     assert_eq!(left["items"].as_array().map(Vec::len), Some(0), "no executor left after the job: {left}");
+    // OSS credentials reach driver and executors under the names the image's Hadoop OSS
+    // credentials provider (aliyun-sdk-oss's EnvironmentVariableCredentialsProvider) reads, as
+    // references to the namespace's Secret: no value in any pod spec. So does the OSS endpoint.
+    let secret_name = "sparkoss-oss-credentials";
+    let (_, secret) =
+        request(&ep.kubernetes_endpoint, "GET", &format!("/api/v1/namespaces/team-a/secrets/{secret_name}"), None).expect("secret");
+    for key in ["OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"] {
+        assert!(
+            secret["data"][key].is_string(),
+            "the Secret holds {key}: {:?}",
+            secret["data"].as_object().map(|m| m.keys().collect::<Vec<_>>())
+        );
+    }
+    assert_eq!(pod["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"], secret_name, "the driver loads the Secret: {pod}");
+    for p in seen.iter().chain([pod]) {
+        assert!(!p.to_string().contains(&ep.access_key_secret), "a secret value in a pod spec: {p}");
+    }
+    for p in &seen {
+        let env = p["spec"]["containers"][0]["env"].as_array().cloned().unwrap_or_default();
+        let var = |n: &str| env.iter().find(|e| e["name"] == n).cloned().unwrap_or(Value::Null);
+        for key in ["OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET"] {
+            let r = &var(key)["valueFrom"]["secretKeyRef"];
+            assert_eq!((r["name"].as_str(), r["key"].as_str()), (Some(secret_name), Some(key)), "executor {key}: {p}");
+        }
+        assert_eq!(var("SPARKOSS_OSS_ENDPOINT")["value"], ep.oss_endpoint.as_str(), "executors reach the same OSS: {p}");
+    }
+
     // Usage counts the driver (1 core) and both executors (1 core each).
     let cores = outputs["cpu_core_seconds"]["value"].as_i64().unwrap_or(0);
     assert!(cores > 0 && cores % 3 == 0, "3 cores × seconds: {outputs}");

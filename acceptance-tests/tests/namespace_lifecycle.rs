@@ -181,6 +181,10 @@ fn namespace_oss_credentials_secret_lifecycle() {
         assert_eq!(data.get("ALIBABA_CLOUD_ACCESS_KEY_ID").map(String::as_str), Some("AKID-team"));
         assert_eq!(data.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET").map(String::as_str), Some("first-s3cr3t"));
         assert!(!data.contains_key("ALIBABA_CLOUD_SECURITY_TOKEN"), "no token configured: {data:?}");
+        // Also under the names Hadoop's OSS connector reads (aliyun-sdk-oss's EnvironmentVariableCredentialsProvider).
+        assert_eq!(data.get("OSS_ACCESS_KEY_ID").map(String::as_str), Some("AKID-team"));
+        assert_eq!(data.get("OSS_ACCESS_KEY_SECRET").map(String::as_str), Some("first-s3cr3t"));
+        assert!(!data.contains_key("OSS_SESSION_TOKEN"), "no token configured: {data:?}");
         assert_eq!(output_secret(&wd), json!("sparkoss-oss-credentials"));
         let plan = wd.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]).expect("plan runs");
         assert!(plan.success, "terraform {}: a fresh apply must plan no changes: {}\n{}", tf.label, plan.stdout, plan.stderr);
@@ -196,6 +200,8 @@ fn namespace_oss_credentials_secret_lifecycle() {
         let data = secret_data(&ep, &name).expect("secret kept");
         assert_eq!(data.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET").map(String::as_str), Some("second-s3cr3t"));
         assert_eq!(data.get("ALIBABA_CLOUD_SECURITY_TOKEN").map(String::as_str), Some("sts-token"));
+        assert_eq!(data.get("OSS_SESSION_TOKEN").map(String::as_str), Some("sts-token"));
+        assert_eq!(data.get("OSS_ACCESS_KEY_SECRET").map(String::as_str), Some("second-s3cr3t"));
 
         // Drift: the Secret deleted out of band is noticed by refresh and recreated by apply.
         let (code, _) =

@@ -122,7 +122,7 @@ impl Job {
             .attr(Attribute::optional("spark_conf", Type::map(Type::String), "Extra Spark configuration (`spark.*` keys).").validate(spark_conf_keys()).force_new())
             .attr(Attribute::optional("env", Type::map(Type::String), "Environment variables of the driver and executors.").validate(env_names()).force_new())
             .attr(Attribute::optional("service_account", Type::String, "Service account of the driver (default: the namespace's `spark-driver`).").validate(k8s_name()).force_new())
-            .attr(Attribute::optional("oss_credentials_secret", Type::String, "Secret with `ALIBABA_CLOUD_ACCESS_KEY_ID` / `ALIBABA_CLOUD_ACCESS_KEY_SECRET` for OSS access from the pods, e.g. `sparkoss_namespace.team_a.oss_credentials_secret` (default: RRSA or the node's RAM role).").validate(k8s_name()).force_new())
+            .attr(Attribute::optional("oss_credentials_secret", Type::String, "Secret with `ALIBABA_CLOUD_ACCESS_KEY_ID` / `ALIBABA_CLOUD_ACCESS_KEY_SECRET` (and `OSS_ACCESS_KEY_ID` / `OSS_ACCESS_KEY_SECRET` for Hadoop's OSS connector) for OSS access from the pods, e.g. `sparkoss_namespace.team_a.oss_credentials_secret` (default: RRSA or the node's RAM role). The driver loads it whole; executors get its credential keys as secret references.").validate(k8s_name()).force_new())
             .attr(Attribute::with_default("wait_for_completion", Type::Bool, Value::Bool(true), "Wait for the job to finish during apply, failing the apply when the job fails (default true)."))
             .attr(Attribute::with_default("pending_timeout", Type::String, Value::string("5m"), "Fail when the driver is not running after this long (image pull errors, unschedulable, quota), default `5m`.").validate(duration()))
             .attr(Attribute::computed("driver_pod", Type::String, "Name of the driver pod."))
@@ -491,8 +491,12 @@ fn string_map(v: &Value) -> BTreeMap<String, String> {
 
 /// The launcher's arguments: `run --` and the job description flags of the launcher contract
 /// (`sparkoss-launcher run -- --main-application URI --main-class C --arg A ... --conf K=V ...`).
-fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str) -> Vec<String> {
+fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_conf: BTreeMap<String, String>) -> Vec<String> {
     let mut conf: BTreeMap<String, String> = string_map(v.attr("spark_conf"));
+    // The job's own spark_conf wins over what sparkoss gives executors by default.
+    for (k, val) in executor_conf {
+        conf.entry(k).or_insert(val);
+    }
     conf.insert("spark.app.id".into(), app_id.to_owned());
     conf.insert("spark.driver.port".into(), "7078".into());
     conf.insert("spark.driver.blockManager.port".into(), "7079".into());
@@ -544,6 +548,33 @@ fn quantity(s: String) -> Quantity {
     Quantity(s)
 }
 
+/// What executors get besides Spark's own settings, as Spark configuration: the credential keys
+/// of the job's OSS Secret (`secret_keys`, those it holds) as `secretKeyRef`s (never values),
+/// and the provider's OSS endpoint and region (`extra_env`), so Hadoop's OSS connector in the
+/// executors reads what the driver reads.
+fn executor_conf(secret: Option<&str>, secret_keys: &[String], extra_env: &[(&str, String)]) -> BTreeMap<String, String> {
+    let mut conf = BTreeMap::new();
+    if let Some(secret) = secret {
+        let credential_keys = crate::resources::namespace::OSS_SECRET_KEYS.iter().flat_map(|(_, sdk, oss)| [*sdk, *oss]);
+        for key in credential_keys.filter(|k| secret_keys.iter().any(|s| s == k)) {
+            conf.insert(format!("spark.kubernetes.executor.secretKeyRef.{key}"), format!("{secret}:{key}"));
+        }
+    }
+    for (name, value) in extra_env {
+        conf.insert(format!("spark.executorEnv.{name}"), value.clone());
+    }
+    conf
+}
+
+/// The keys of the Secret `name` (none when it cannot be read: the driver then reports it).
+async fn secret_keys(client: &kube::Client, namespace: &str, name: &str) -> Vec<String> {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), namespace);
+    match secrets.get_opt(name).await {
+        Ok(Some(s)) => s.data.unwrap_or_default().into_keys().chain(s.string_data.unwrap_or_default().into_keys()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Environment the driver gets from the provider's own configuration, so the launcher reaches
 /// the OSS the pre-flight checked: `SPARKOSS_OSS_ENDPOINT` when `endpoints.oss` is set, and
 /// `ALIBABA_CLOUD_REGION` when a region is known (the launcher derives the endpoint and signs V4
@@ -561,10 +592,19 @@ fn provider_env(cfg: &crate::config::ProviderConfig) -> Vec<(&'static str, Strin
 
 /// The driver pod. `extra_env` (from [`provider_env`]) is added after the user's `env`, which
 /// wins on a shared name: a job may deliberately point its launcher elsewhere.
-fn build_pod(v: &Value, spec: &JobSpec, app_id: &str, extra_env: &[(&str, String)]) -> Pod {
+///
+/// `cpu_limits`: a quota of the namespace constrains `limits.cpu`, so the driver (and, through
+/// Spark's configuration, the executors) declare CPU limits equal to their requests. Otherwise
+/// they declare none, as Spark's own pods do: a limit would throttle the JVM to its request.
+fn build_pod(v: &Value, spec: &JobSpec, app_id: &str, extra_env: &[(&str, String)], secret_keys: &[String], cpu_limits: bool) -> Pod {
     let mut res = BTreeMap::new();
     res.insert("cpu".to_owned(), quantity(spec.driver.cores.to_string()));
     res.insert("memory".to_owned(), quantity(format!("{}Mi", spec.driver.mib)));
+    // Memory is limited to the request, as Spark limits its pods; CPU only where a quota asks.
+    let mut limits = res.clone();
+    if !cpu_limits {
+        limits.remove("cpu");
+    }
     let user_env = string_map(v.attr("env"));
     let extra: Vec<EnvVar> = extra_env
         .iter()
@@ -602,11 +642,16 @@ fn build_pod(v: &Value, spec: &JobSpec, app_id: &str, extra_env: &[(&str, String
                 name: "spark-driver".into(),
                 image: Some(spec.image.clone()),
                 command: Some(vec!["/opt/sparkoss/bin/sparkoss-launcher".into()]),
-                args: Some(launcher_args(v, spec, app_id)),
+                args: Some(launcher_args(v, spec, app_id, {
+                    let mut conf = executor_conf(v.attr("oss_credentials_secret").as_str(), secret_keys, extra_env);
+                    if cpu_limits {
+                        conf.insert("spark.kubernetes.executor.limit.cores".into(), spec.executor.cores.to_string());
+                    }
+                    conf
+                })),
                 env: Some(env),
                 env_from,
-                // Limits equal requests (CPU too), so quotas that demand limits admit the pod.
-                resources: Some(ResourceRequirements { requests: Some(res.clone()), limits: Some(res), ..Default::default() }),
+                resources: Some(ResourceRequirements { requests: Some(res.clone()), limits: Some(limits), ..Default::default() }),
                 termination_message_policy: Some("FallbackToLogsOnError".into()),
                 ports: Some(vec![
                     k8s_openapi::api::core::v1::ContainerPort {
@@ -669,7 +714,9 @@ fn err(summary: &str, path: Option<&str>, detail: impl AsRef<str>) -> Diagnostic
 
 /// Checks that driver and executors fit every quota of the namespace, naming the attribute
 /// whose size does not fit.
-async fn check_quota(client: &kube::Client, spec: &JobSpec) -> Result<(), Diagnostics> {
+/// Checks that the job fits every quota of its namespace; answers whether a quota constrains
+/// `limits.cpu` (pods must then declare CPU limits).
+async fn check_quota(client: &kube::Client, spec: &JobSpec) -> Result<bool, Diagnostics> {
     let api: Api<ResourceQuota> = Api::namespaced(client.clone(), &spec.namespace);
     let quotas = api.list(&ListParams::default()).await.map_err(|e| {
         KubeError::api(format!("listing quotas of namespace {}", spec.namespace))(e)
@@ -677,9 +724,11 @@ async fn check_quota(client: &kube::Client, spec: &JobSpec) -> Result<(), Diagno
     })?;
     let (cores, mib, pods) = spec.total();
     let gib = 1073741824.0;
+    let mut cpu_limits = false;
     for q in quotas {
         let qname = q.metadata.name.clone().unwrap_or_default();
         let hard = q.spec.and_then(|s| s.hard).unwrap_or_default();
+        cpu_limits |= hard.contains_key("limits.cpu");
         let used = q.status.and_then(|s| s.used).unwrap_or_default();
         let checks: [(&str, &str, f64, f64); 7] = [
             ("requests.cpu", "cpu", cores as f64, spec.driver.cores as f64),
@@ -714,7 +763,7 @@ async fn check_quota(client: &kube::Client, spec: &JobSpec) -> Result<(), Diagno
             ));
         }
     }
-    Ok(())
+    Ok(cpu_limits)
 }
 
 /// Image problems a pod does not recover from by waiting.
@@ -1043,11 +1092,17 @@ impl Job {
         let client = connect(planned).await?;
         // Pre-flight: nothing is created unless the jar exists and the job fits the quota.
         let etag = self.preflight_jar(ctx, &spec.main_application).await?;
-        check_quota(&client, &spec).await?;
+        let cpu_limits = check_quota(&client, &spec).await?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
         let app_id = new_app_id(&spec.name);
-        let pod =
-            pods.create(&PostParams::default(), &build_pod(planned, &spec, &app_id, &provider_env(&ctx.config))).await.map_err(|e| {
+        let keys = match planned.attr("oss_credentials_secret").as_str() {
+            Some(secret) => secret_keys(&client, &spec.namespace, secret).await,
+            None => Vec::new(),
+        };
+        let pod = pods
+            .create(&PostParams::default(), &build_pod(planned, &spec, &app_id, &provider_env(&ctx.config), &keys, cpu_limits))
+            .await
+            .map_err(|e| {
                 let e = KubeError::api(format!("creating driver pod {}/{}", spec.namespace, spec.driver_pod()))(e);
                 let path = if e.status_code() == Some(403) { "executor" } else { "name" };
                 err("Cannot start the Spark job", Some(path), e.message())
@@ -1100,18 +1155,48 @@ mod tests {
     }
 
     #[test]
+    fn executors_get_the_secrets_credential_keys_by_reference_and_the_oss_endpoint() {
+        let keys: Vec<String> =
+            ["ALIBABA_CLOUD_ACCESS_KEY_ID", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "unrelated"].map(String::from).to_vec();
+        let env = [("SPARKOSS_OSS_ENDPOINT", "http://oss.local:80".to_owned())];
+        let conf = executor_conf(Some("oss-keys"), &keys, &env);
+        assert_eq!(
+            conf.get("spark.kubernetes.executor.secretKeyRef.OSS_ACCESS_KEY_ID").map(String::as_str),
+            Some("oss-keys:OSS_ACCESS_KEY_ID")
+        );
+        assert_eq!(
+            conf.get("spark.kubernetes.executor.secretKeyRef.OSS_ACCESS_KEY_SECRET").map(String::as_str),
+            Some("oss-keys:OSS_ACCESS_KEY_SECRET")
+        );
+        assert!(!conf.contains_key("spark.kubernetes.executor.secretKeyRef.OSS_SESSION_TOKEN"), "only keys the Secret holds: {conf:?}");
+        assert!(!conf.keys().any(|k| k.ends_with("unrelated")), "only credential keys: {conf:?}");
+        assert_eq!(conf.get("spark.executorEnv.SPARKOSS_OSS_ENDPOINT").map(String::as_str), Some("http://oss.local:80"));
+        assert!(executor_conf(None, &keys, &[]).is_empty());
+        // The job's spark_conf wins over these defaults.
+        let v = planned(serde_json::json!({"spark_conf": {"spark.executorEnv.SPARKOSS_OSS_ENDPOINT": "http://mine"}}));
+        let spec = JobSpec::from_value(&v);
+        let args = launcher_args(&v, &spec, "spark-1", conf);
+        assert!(args.contains(&"spark.executorEnv.SPARKOSS_OSS_ENDPOINT=http://mine".to_owned()), "{args:?}");
+        assert!(args.contains(&"spark.kubernetes.executor.secretKeyRef.OSS_ACCESS_KEY_ID=oss-keys:OSS_ACCESS_KEY_ID".to_owned()));
+    }
+
+    #[test]
     fn driver_pod_carries_labels_limits_and_the_launcher_contract() {
         let v = planned(serde_json::json!({"oss_credentials_secret": "oss-keys"}));
         let spec = JobSpec::from_value(&v);
-        let pod = build_pod(&v, &spec, "spark-1", &[]);
+        let pod = build_pod(&v, &spec, "spark-1", &[], &[], true);
         let labels = pod.metadata.labels.clone().expect("labels");
         assert_eq!(labels.get("sparkoss.io/job").map(String::as_str), Some("etl"));
         assert_eq!(labels.get("sparkoss.io/user").map(String::as_str), Some("ana"));
         assert_eq!(labels.get("spark-role").map(String::as_str), Some("driver"));
         let c = &pod.spec.as_ref().expect("spec").containers[0];
         let r = c.resources.clone().expect("resources");
-        assert_eq!(r.limits, r.requests);
-        assert_eq!(r.limits.expect("limits").get("memory").map(|q| q.0.clone()), Some("2432Mi".into()));
+        assert_eq!(r.limits, r.requests, "a quota on limits.cpu: CPU and memory limits equal requests");
+        assert_eq!(r.limits.as_ref().and_then(|l| l.get("memory")).map(|q| q.0.clone()), Some("2432Mi".into()));
+        let free = build_pod(&v, &spec, "spark-1", &[], &[], false);
+        let free = free.spec.expect("spec").containers[0].resources.clone().expect("resources");
+        let limits = free.limits.clone().expect("limits");
+        assert!(!limits.contains_key("cpu") && limits.get("memory") == free.requests.as_ref().and_then(|q| q.get("memory")), "{limits:?}");
         let args = c.args.clone().expect("args");
         assert_eq!(&args[..4], ["run", "--", "--main-application", "oss://jobs/etl.jar"]);
         for want in [
@@ -1138,7 +1223,7 @@ mod tests {
             "files": ["oss://jobs/conf/app.conf", "https://example.com/data/lookup.csv?sig=x", "local:///opt/ref.txt"],
         }));
         let spec = JobSpec::from_value(&v);
-        let args = launcher_args(&v, &spec, "spark-1");
+        let args = launcher_args(&v, &spec, "spark-1", BTreeMap::new());
         let files: Vec<&str> = args.windows(2).filter(|w| w[0] == "--file").map(|w| w[1].as_str()).collect();
         assert_eq!(files, ["oss://jobs/conf/app.conf", "https://example.com/data/lookup.csv?sig=x", "local:///opt/ref.txt"]);
         assert!(args.windows(2).any(|w| w == ["--jar", "oss://jobs/lib/udf.jar"]), "{args:?}");
@@ -1206,20 +1291,20 @@ mod tests {
         };
         let v = planned(serde_json::json!({"env": {"LANG": "C.UTF-8"}}));
         let spec = JobSpec::from_value(&v);
-        let env = env_of(&build_pod(&v, &spec, "spark-1", &provider_env(&cfg)));
+        let env = env_of(&build_pod(&v, &spec, "spark-1", &provider_env(&cfg), &[], false));
         assert_eq!(env.get("SPARKOSS_OSS_ENDPOINT"), Some(&Some("http://127.0.0.1:9000".to_owned())));
         assert_eq!(env.get("ALIBABA_CLOUD_REGION"), Some(&Some("cn-local".to_owned())));
         assert_eq!(env.get("LANG"), Some(&Some("C.UTF-8".to_owned())));
 
         // The user's value wins, and appears once.
         let v = planned(serde_json::json!({"env": {"ALIBABA_CLOUD_REGION": "cn-beijing"}}));
-        let pod = build_pod(&v, &spec, "spark-1", &provider_env(&cfg));
+        let pod = build_pod(&v, &spec, "spark-1", &provider_env(&cfg), &[], false);
         let all = pod.spec.as_ref().expect("spec").containers[0].env.clone().unwrap_or_default();
         let regions: Vec<_> = all.iter().filter(|e| e.name == "ALIBABA_CLOUD_REGION").filter_map(|e| e.value.clone()).collect();
         assert_eq!(regions, ["cn-beijing"]);
 
         // No endpoint override and no region: nothing is added.
-        let env = env_of(&build_pod(&v, &spec, "spark-1", &provider_env(&crate::config::ProviderConfig::default())));
+        let env = env_of(&build_pod(&v, &spec, "spark-1", &provider_env(&crate::config::ProviderConfig::default()), &[], false));
         assert!(!env.contains_key("SPARKOSS_OSS_ENDPOINT"), "{env:?}");
         assert_eq!(provider_env(&crate::config::ProviderConfig { region: Some("cn-hangzhou".into()), ..Default::default() }).len(), 1);
     }
@@ -1278,7 +1363,7 @@ mod tests {
     fn local_mode_when_no_executors() {
         let v = planned(serde_json::json!({"executor": {"instances": 0, "cores": 1, "memory": "1g", "memory_overhead": null}}));
         let spec = JobSpec::from_value(&v);
-        let args = launcher_args(&v, &spec, "spark-1");
+        let args = launcher_args(&v, &spec, "spark-1", BTreeMap::new());
         // The launcher runs Spark locally when there are no executors.
         assert!(args.windows(2).any(|w| w == ["--executor-instances", "0"]), "{args:?}");
         assert!(!args.iter().any(|a| a == "--master"), "{args:?}");

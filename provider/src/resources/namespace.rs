@@ -40,7 +40,7 @@ impl Namespace {
             .attr(Attribute::optional("memory_request", Type::String, "Default memory request.").validate(memory_quantity()))
             .attr(Attribute::optional("cpu_limit", Type::String, "Default CPU limit.").validate(cpu_quantity()))
             .attr(Attribute::optional("memory_limit", Type::String, "Default memory limit.").validate(memory_quantity()));
-        let oss = Block::new(&format!("OSS credentials for the namespace's jobs, kept in the Secret `{OSS_SECRET}` (type Opaque, keys `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` and, when given, `ALIBABA_CLOUD_SECURITY_TOKEN`); a job uses it with `oss_credentials_secret = sparkoss_namespace.<name>.oss_credentials_secret`. Changes update the Secret in place; removing the block deletes it."))
+        let oss = Block::new(&format!("OSS credentials for the namespace's jobs, kept in the Secret `{OSS_SECRET}` (type Opaque, keys `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` and, when given, `ALIBABA_CLOUD_SECURITY_TOKEN`, each also under the name Hadoop's OSS connector reads: `OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`, `OSS_SESSION_TOKEN`); a job uses it with `oss_credentials_secret = sparkoss_namespace.<name>.oss_credentials_secret`. Changes update the Secret in place; removing the block deletes it."))
             .attr(Attribute::required("access_key_id", Type::String, "AccessKey ID.").sensitive().validate(not_empty()))
             .attr(Attribute::required("access_key_secret", Type::String, "AccessKey secret.").sensitive().validate(not_empty()))
             .attr(Attribute::optional("security_token", Type::String, "STS security token, for temporary credentials.").sensitive());
@@ -214,12 +214,15 @@ pub const DRIVER_ROLE: &str = "sparkoss-spark-driver";
 /// Name of the Secret holding `oss_credentials`.
 pub const OSS_SECRET: &str = "sparkoss-oss-credentials";
 
-/// `oss_credentials` attributes and the Secret keys they are stored under: the environment
-/// variables the launcher (and Alibaba Cloud SDKs) read, so a job loads the Secret with `envFrom`.
-const OSS_SECRET_KEYS: &[(&str, &str)] = &[
-    ("access_key_id", "ALIBABA_CLOUD_ACCESS_KEY_ID"),
-    ("access_key_secret", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-    ("security_token", "ALIBABA_CLOUD_SECURITY_TOKEN"),
+/// `oss_credentials` attributes and the Secret keys each is stored under: the environment
+/// variables the launcher (and the Alibaba Cloud SDKs' credential chain) read, and those that
+/// aliyun-sdk-oss's `EnvironmentVariableCredentialsProvider` reads (the provider class the
+/// image's `spark-defaults.conf` names for Hadoop's OSS connector). A job loads the Secret into
+/// the driver with `envFrom`, and into executors with `secretKeyRef`s.
+pub const OSS_SECRET_KEYS: &[(&str, &str, &str)] = &[
+    ("access_key_id", "ALIBABA_CLOUD_ACCESS_KEY_ID", "OSS_ACCESS_KEY_ID"),
+    ("access_key_secret", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "OSS_ACCESS_KEY_SECRET"),
+    ("security_token", "ALIBABA_CLOUD_SECURITY_TOKEN", "OSS_SESSION_TOKEN"),
 ];
 
 /// Quota attributes and the ResourceQuota keys they map to.
@@ -289,7 +292,8 @@ impl Spec {
         let c = self.oss_credentials.as_ref()?;
         let data: BTreeMap<String, ByteString> = OSS_SECRET_KEYS
             .iter()
-            .filter_map(|(attr, key)| c.get(*attr).map(|v| ((*key).to_owned(), ByteString(v.as_bytes().to_vec()))))
+            .filter_map(|(attr, sdk, oss)| c.get(*attr).map(|v| [*sdk, *oss].map(|k| (k.to_owned(), ByteString(v.as_bytes().to_vec())))))
+            .flatten()
             .collect();
         Some(Secret { metadata: self.meta(OSS_SECRET), type_: Some("Opaque".into()), data: Some(data), ..Default::default() })
     }
@@ -505,12 +509,14 @@ async fn observe(client: &kube::Client, name: &str, prior: &Value) -> Result<Opt
         .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/managed-by")).is_some_and(|v| v == "sparkoss"))
         .map(|s| {
             let data = s.data.unwrap_or_default();
-            // A key missing or not UTF-8 reads as null: the plan then writes the configured value back.
+            // A key missing, not UTF-8, or differing between its two names reads as null: the
+            // plan then writes the configured value back under both.
             Value::Object(
                 OSS_SECRET_KEYS
                     .iter()
-                    .map(|(attr, key)| {
-                        let v = data.get(*key).and_then(|b| String::from_utf8(b.0.clone()).ok());
+                    .map(|(attr, sdk, oss)| {
+                        let read = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
+                        let v = read(sdk).filter(|v| read(oss).as_ref() == Some(v));
                         ((*attr).to_owned(), v.map_or(Value::Null, Value::String))
                     })
                     .collect(),
@@ -571,7 +577,11 @@ mod tests {
         assert_eq!(secret.type_.as_deref(), Some("Opaque"));
         let data = secret.data.expect("data");
         // No token given: no token key (an empty one would make SDKs send an empty STS token).
-        assert_eq!(data.keys().map(String::as_str).collect::<Vec<_>>(), ["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"]);
+        assert_eq!(
+            data.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET"],
+            "each credential under the SDK chain's name and aliyun-sdk-oss's"
+        );
         assert_eq!(data["ALIBABA_CLOUD_ACCESS_KEY_SECRET"].0, b"s3cr3t");
 
         let v = value(serde_json::json!({"oss_credentials": {"access_key_id": "AKID", "access_key_secret": "s", "security_token": "tok"}}));
