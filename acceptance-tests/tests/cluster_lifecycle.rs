@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
+use sparkoss_acceptance_tests::procs::processes_linking;
 use sparkoss_acceptance_tests::{cluster_config, provider_bin, LocalCloudProcess, Terraform, Workdir};
 use sparkoss_aliyun::ack::AckClient;
 use sparkoss_aliyun::credentials::CredentialsProvider;
@@ -225,15 +226,10 @@ fn failed_create_shows_the_ack_reason_and_destroy_cleans_up() {
     }
 }
 
-/// Pids of the processes whose working directory is `dir`.
-fn processes_in(dir: &std::path::Path) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+/// Pids of the processes whose working directory is `dir` (an error when `/proc` cannot be read).
+fn processes_in(dir: &std::path::Path) -> std::io::Result<Vec<u32>> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|p| p == dir))
-        .collect()
+    processes_linking("cwd", &dir)
 }
 
 #[test]
@@ -255,7 +251,8 @@ fn terraform_interrupted_during_create_then_apply_again_makes_no_second_cluster(
                 assert!(Instant::now() < deadline, "terraform {}: the create never started", tf.label);
                 std::thread::sleep(Duration::from_millis(50));
             }
-            for pid in processes_in(&path) {
+            for pid in processes_in(&path).expect("reads /proc") {
+                let Ok(pid) = libc::pid_t::try_from(pid) else { continue };
                 #[allow(unsafe_code)]
                 // SAFETY: kill(2) has no memory effects; the pids are Terraform and its provider in our temp dir.
                 unsafe {

@@ -898,6 +898,44 @@ fn control(app: &App, method: &Method, rest: &str, body: &[u8]) -> Response {
 mod tests {
     use super::*;
 
+    /// Answers every connection on a loopback port with `status` and `body`, for `count` connections.
+    fn canned_server(status: &'static str, body: &'static str, count: usize) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(count) {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn the_live_cluster_probe_fails_when_the_emulator_does_not_answer_a_list() {
+        let err = Control::new(&canned_server("500 Internal Server Error", r#"{"code":"InternalError"}"#, 1))
+            .live_clusters()
+            .expect_err("a 500 is not \"no cluster\"");
+        assert!(err.contains("500"), "{err}");
+        let err = Control::new(&canned_server("200 OK", "{}", 1)).live_clusters().expect_err("a body without a list is not \"no cluster\"");
+        assert!(err.contains("no clusters list"), "{err}");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let closed = format!("http://{}", listener.local_addr().expect("addr"));
+        drop(listener);
+        assert!(Control::new(&closed).live_clusters().is_err(), "nothing listening is not \"no cluster\"");
+        let live = Control::new(&canned_server("200 OK", r#"{"clusters":[{"state":"deleted"},{"state":"running"}]}"#, 1))
+            .live_clusters()
+            .expect("a list");
+        assert_eq!(live.len(), 1, "{live:?}");
+    }
+
     #[test]
     fn decodes_queries() {
         assert_eq!(percent_decode("a%20b%2A~%zz"), "a b*~%zz");
@@ -969,8 +1007,11 @@ impl Control {
     }
 
     /// Every cluster ever created: `{cluster_id, name, state, created_ms, running_at_ms, noticed_running_ms}`.
+    /// An error when the answer is not a success or has no `clusters` list, so that a broken probe
+    /// never reads as "no cluster".
     pub fn clusters(&self) -> Result<Vec<Json>, String> {
-        Ok(self.call(reqwest::Method::GET, "clusters", None)?["clusters"].as_array().cloned().unwrap_or_default())
+        let answer = self.call(reqwest::Method::GET, "clusters", None)?;
+        answer["clusters"].as_array().cloned().ok_or_else(|| format!("no clusters list in {answer}"))
     }
 
     /// Clusters that exist (any state but `deleted`).
