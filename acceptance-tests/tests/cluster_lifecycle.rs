@@ -345,12 +345,20 @@ fn worker_pools_are_added_resized_and_removed_in_place() {
         let plan = wd.plan_json().expect("plans");
         assert!(actions(&plan).iter().all(|a| a == "no-op"), "terraform {}: {:?}", tf.label, actions(&plan));
 
-        // Resize the new pool.
+        // Resize the new pool. ACK first refuses the change as busy (an autoscaler operation that
+        // began after the provider looked), with a code the provider has never seen: the
+        // provider recognises the class, waits and tries again.
         write(&wd, &config(&cloud, &name, &format!("{}\n{}", named_pool("spark", 2, 8), pool(1, 3))));
         let plan = wd.plan_json().expect("plans");
         assert_eq!(actions(&plan), ["update"], "terraform {}", tf.label);
+        ctl.clear_calls().expect("clears");
+        ctl.add_faults(json!([{"action": "ModifyClusterNodePool", "kind": "refuse", "times": 1, "status": 409,
+            "code": "Unpublished.Code", "message": "Another operation is in progress on the node pool."}]))
+            .expect("faults");
         let out = wd.apply(&[]).expect("apply runs");
+        ctl.clear_faults().expect("clears");
         assert!(out.success, "terraform {} resize: {}", tf.label, out.stderr);
+        assert_eq!(ctl.count("ModifyClusterNodePool").expect("calls"), 2, "terraform {}: refused once, then retried", tf.label);
         assert_eq!(
             ack_pools(&cloud, &id),
             [("spark".into(), spark_id.clone(), 2, 8), ("workers".into(), workers_id.clone(), 1, 3)],
@@ -358,12 +366,19 @@ fn worker_pools_are_added_resized_and_removed_in_place() {
             tf.label
         );
 
-        // Remove the original pool: the apply waits until ACK no longer lists it.
+        // Remove the original pool: the apply waits until ACK no longer lists it. The first
+        // delete is refused as busy, with yet another code.
         write(&wd, &config(&cloud, &name, &named_pool("spark", 2, 8)));
         let plan = wd.plan_json().expect("plans");
         assert_eq!(actions(&plan), ["update"], "terraform {}: removing a pool is in place", tf.label);
+        ctl.clear_calls().expect("clears");
+        ctl.add_faults(json!([{"action": "DeleteClusterNodepool", "kind": "refuse", "times": 1,
+            "code": "NodePool.Busy", "message": "The node pool is busy."}]))
+            .expect("faults");
         let out = wd.apply(&[]).expect("apply runs");
+        ctl.clear_faults().expect("clears");
         assert!(out.success, "terraform {} remove: {}", tf.label, out.stderr);
+        assert_eq!(ctl.count("DeleteClusterNodepool").expect("calls"), 2, "terraform {}: refused once, then retried", tf.label);
         assert_eq!(ack_pools(&cloud, &id), [("spark".into(), spark_id.clone(), 2, 8)], "terraform {}", tf.label);
         let s = state_attrs(&wd);
         assert_eq!(s["cluster_id"], id.as_str());

@@ -12,7 +12,21 @@
 //! `updating` (anything else), DeleteClusterNodepool makes it `deleting`; each lasts half of
 //! `create_delay`, then the pool is `active` again, or no longer listed. A pool that is busy
 //! refuses another change (400 `ErrorNodePoolState`), a pool with nodes refuses a delete without
-//! `force=true` (400 `ErrorNodePoolNotEmpty`): the codes are the emulator's own, shaped like ACK's.
+//! `force=true` (400 `ErrorNodePoolNotEmpty`).
+//!
+//! Where the error codes come from:
+//! - `ErrorClusterNotFound`, `ErrorNodePoolNotFound` (404): the codes terraform-provider-alicloud
+//!   treats as "gone" for clusters and node pools (`alicloud/service_alicloud_ack_v2.go`,
+//!   `resource_alicloud_cs_kubernetes_node_pool.go`).
+//! - `Throttling.User`, `InternalError`, `InvalidAccessKeyId.NotFound`: Alibaba Cloud's common
+//!   OpenAPI error codes.
+//! - `ErrorNodePoolState`, `ErrorNodePoolNotEmpty`, `ErrorParam`, `ErrorRegionNotSupported`,
+//!   `ErrorTaskNotFound`: the emulator's own. ACK's API pages for ModifyClusterNodePool and
+//!   DeleteClusterNodepool list no error codes (they point to the generic error center; the
+//!   DeleteClusterNodepool page only says a pool with nodes and `force=false` "returns an
+//!   error"), and no public SDK or provider names these cases. The messages carry the class
+//!   wording ("is scaling; ... once it is active", "still has N nodes") that the client
+//!   recognises (`AckError::is_pool_busy`, `is_pool_not_empty`) instead of the code.
 //!
 //! Cluster records (clusters, pools, their instants) are kept in `<data-dir>/ack/clusters.json`,
 //! written after every change, so a restarted local cloud still knows the clusters it made;
@@ -21,7 +35,7 @@
 //! Unsigned control paths for tests, on the same port:
 //! - `POST /_localcloud/faults` `{"rules":[{"action":"CreateCluster"|"*","kind":K,"times":N,...}]}`
 //!   with K one of `throttle` (429 `Throttling.User`), `server_error` (500 `InternalError`),
-//!   `drop` (the call is carried out, then the connection is cut before the answer),
+//!   `refuse` (the rule's `status`, `code` and `message`; default 400 `ErrorParam`), `drop` (the call is carried out, then the connection is cut before the answer),
 //!   `latency` (`latency_ms` before answering), `fail_create` (the next create fails half-way
 //!   with `message`); `times` 0 means every matching call. `DELETE` clears the rules.
 //! - `GET /_localcloud/calls`: every API call (action, HTTP status, time); `DELETE` clears.
@@ -74,6 +88,11 @@ struct FaultRule {
     latency_ms: u64,
     #[serde(default)]
     message: Option<String>,
+    /// For `refuse`: the HTTP status (default 400) and error code (default `ErrorParam`) to answer.
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    code: Option<String>,
     /// Calls this rule still affects (`None`: unlimited).
     #[serde(skip)]
     left: Option<u32>,
@@ -352,6 +371,11 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                         "InternalError",
                         "The request processing has failed due to some unknown error.",
                     ));
+                }
+                "refuse" => {
+                    let status = rule.status.and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
+                    let code = rule.code.as_deref().unwrap_or("ErrorParam");
+                    out = Some(error(status, code, rule.message.clone().unwrap_or_else(|| "The request was refused (injected).".into())));
                 }
                 "drop" => drop_answer = true,
                 "latency" => latency = Duration::from_millis(rule.latency_ms),
@@ -844,7 +868,7 @@ fn control(app: &App, method: &Method, rest: &str, body: &[u8]) -> Response {
                 Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidFaults", e.to_string()),
             };
             for mut r in rules.rules {
-                if !["throttle", "server_error", "drop", "latency", "fail_create"].contains(&r.kind.as_str()) {
+                if !["throttle", "server_error", "refuse", "drop", "latency", "fail_create"].contains(&r.kind.as_str()) {
                     return error(StatusCode::BAD_REQUEST, "InvalidFaults", format!("unknown fault kind {:?}", r.kind));
                 }
                 r.left = (r.times > 0).then_some(r.times);
