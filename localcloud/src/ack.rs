@@ -2,6 +2,10 @@
 //! signatures verified against the local cloud's one AccessKey, asynchronous cluster states,
 //! Alibaba-shaped JSON errors, and per-test fault injection.
 //!
+//! Request bodies are read with the emulator's own types, written from ACK's OpenAPI field
+//! names (module `openapi`), not with the client crate's: a name ACK does not define is refused
+//! (400 `ErrorParam` naming the field), and ModifyClusterNodePool takes partial bodies.
+//!
 //! Cluster states move with time, evaluated when asked (no background tasks): `initial` until
 //! `create_delay` has passed, then `running`; a create marked to fail becomes `failed` half-way;
 //! `deleting` for `create_delay`, then the cluster is gone (404 `ErrorClusterNotFound`).
@@ -56,10 +60,12 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
-use sparkoss_aliyun::ack::model::{CreateClusterRequest, NodePool, Tag};
 use sparkoss_aliyun::percent_decode;
 
 use crate::shared::Shared;
+use openapi::{CreateCluster, ModifyCluster, Nodepool, Tag};
+
+mod openapi;
 
 /// Cluster specifications the emulator accepts, as ACK does for managed clusters.
 const SPECS: &[&str] = &["ack.pro.small", "ack.standard"];
@@ -105,7 +111,7 @@ fn any() -> String {
 /// A node pool and the operation under way on it, if any.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pool {
-    spec: NodePool,
+    spec: Nodepool,
     /// (`initial` | `scaling` | `updating` | `deleting`, since when): the pool's own operation.
     /// `None` for pools made with the cluster, which follow the cluster's state.
     busy: Option<(String, SystemTime)>,
@@ -122,14 +128,14 @@ impl Pool {
 
     /// Nodes the emulated autoscaler keeps: the lower bound.
     fn nodes(&self) -> i64 {
-        self.spec.auto_scaling.min_instances.max(0)
+        self.spec.min_instances().max(0)
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cluster {
     id: String,
-    req: CreateClusterRequest,
+    req: CreateCluster,
     pools: Vec<Pool>,
     task_id: String,
     created: SystemTime,
@@ -542,9 +548,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
     let live = |inner: &Inner, id: &str| inner.clusters.get(id).filter(|c| c.state(now) != "deleted").is_some();
     match action {
         "CreateCluster" => {
-            let req: CreateClusterRequest = match serde_json::from_slice(body) {
+            let req: CreateCluster = match openapi::read(body, Some(&openapi::CREATE_CLUSTER)) {
                 Ok(r) => r,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
             };
             if req.name.is_empty() || req.name.len() > 63 {
                 return error(StatusCode::BAD_REQUEST, "ErrorParam", "name must be 1-63 characters.");
@@ -559,7 +565,7 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                 return error(StatusCode::BAD_REQUEST, "ErrorRegionNotSupported", format!("region {:?} is not available.", req.region_id));
             }
             for p in &req.nodepools {
-                if p.auto_scaling.min_instances > p.auto_scaling.max_instances {
+                if p.min_instances() > p.max_instances() {
                     return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
                 }
             }
@@ -572,7 +578,6 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                 .map(|(i, p)| {
                     let mut p = p.clone();
                     p.nodepool_info.nodepool_id = Some(format!("np{}{:02}", &id[1..9], i));
-                    p.status = None;
                     Pool { spec: p, busy: None, task_id: String::new(), task_type: String::new() }
                 })
                 .collect();
@@ -704,9 +709,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let mut spec: NodePool = match serde_json::from_slice(body) {
+            let mut spec: Nodepool = match openapi::read(body, Some(&openapi::NODEPOOL)) {
                 Ok(p) => p,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
             };
             if let Err(resp) = check_pool(&spec) {
                 return *resp;
@@ -719,13 +724,12 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                     format!("The cluster is in state {}; node pools can be added once it is running.", c.state(now)),
                 );
             }
-            let name = spec.nodepool_info.name.clone();
-            if c.live_pools(now).iter().any(|(p, _)| p.spec.nodepool_info.name == name) {
+            let name = spec.name().to_owned();
+            if c.live_pools(now).iter().any(|(p, _)| p.spec.name() == name) {
                 return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("A node pool named {name} already exists in the cluster."));
             }
             let np = format!("np{}", random_hex(15));
             spec.nodepool_info.nodepool_id = Some(np.clone());
-            spec.status = None;
             let task = format!("T-{}", random_hex(10));
             c.pools.push(Pool { spec, busy: Some(("initial".into(), now)), task_id: task.clone(), task_type: "nodepool_create".into() });
             ok(json!({"nodepool_id": np, "task_id": task}))
@@ -735,7 +739,8 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let force = query.iter().any(|(k, v)| k == "force" && v == "true");
+            // The official Python SDK writes booleans in queries as Python does (`force=True`).
+            let force = query.iter().any(|(k, v)| k == "force" && v.eq_ignore_ascii_case("true"));
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
             let state = c.pools.iter().find(|p| p.id() == np).and_then(|p| c.pool_state(p, now));
             let Some(state) = state else {
@@ -773,13 +778,11 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let change: NodePool = match serde_json::from_slice(body) {
+            // Every section is optional: ACK takes partial bodies (only `auto_scaling`, say).
+            let change: Nodepool = match openapi::read(body, Some(&openapi::NODEPOOL)) {
                 Ok(p) => p,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
             };
-            if change.auto_scaling.min_instances > change.auto_scaling.max_instances {
-                return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
-            }
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
             let state = c.pools.iter().find(|p| p.id() == np).and_then(|p| c.pool_state(p, now));
             let Some(state) = state else {
@@ -795,15 +798,16 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             let Some(p) = c.pools.iter_mut().find(|p| p.id() == np) else {
                 return error(StatusCode::NOT_FOUND, "ErrorNodePoolNotFound", format!("The node pool {np} does not exist."));
             };
-            let kind = if p.spec.auto_scaling != change.auto_scaling { "scaling" } else { "updating" };
-            if !change.nodepool_info.name.is_empty() {
-                p.spec.nodepool_info.name = change.nodepool_info.name;
+            let mut changed = p.spec.clone();
+            changed.apply(change);
+            if changed.min_instances() > changed.max_instances() {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
             }
-            if !change.scaling_group.instance_types.is_empty() {
-                p.spec.scaling_group.instance_types = change.scaling_group.instance_types;
+            if changed.scaling_group.instance_types.as_ref().is_some_and(Vec::is_empty) {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", "scaling_group.instance_types must name at least one instance type.");
             }
-            p.spec.auto_scaling = change.auto_scaling;
-            p.spec.kubernetes_config = change.kubernetes_config;
+            let kind = if p.spec.auto_scaling != changed.auto_scaling { "scaling" } else { "updating" };
+            p.spec = changed;
             p.busy = Some((kind.into(), now));
             p.task_id = format!("T-{}", random_hex(10));
             p.task_type = "nodepool_update".into();
@@ -814,10 +818,16 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let v: Json = serde_json::from_slice(body).unwrap_or_default();
+            let change: ModifyCluster = match openapi::read(body, Some(&openapi::MODIFY_CLUSTER)) {
+                Ok(m) => m,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
+            };
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
-            if let Some(b) = v["deletion_protection"].as_bool() {
+            if let Some(b) = change.deletion_protection {
                 c.req.deletion_protection = b;
+            }
+            if let Some(name) = change.cluster_name.filter(|n| !n.is_empty()) {
+                c.req.name = name;
             }
             ok(json!({"cluster_id": id, "task_id": ""}))
         }
@@ -826,9 +836,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let tags: Vec<Tag> = match serde_json::from_slice(body) {
+            let tags: Vec<Tag> = match openapi::read(body, None) {
                 Ok(t) => t,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The tags are not valid: {e}")),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
             };
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
             c.req.tags = tags;
@@ -839,15 +849,15 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
 }
 
 /// What ACK checks in a node pool it is asked to create.
-fn check_pool(p: &NodePool) -> Result<(), Box<Response>> {
+fn check_pool(p: &Nodepool) -> Result<(), Box<Response>> {
     let bad = |msg: String| Err(Box::new(error(StatusCode::BAD_REQUEST, "ErrorParam", msg)));
-    if p.nodepool_info.name.is_empty() || p.nodepool_info.name.len() > 63 {
+    if p.name().is_empty() || p.name().len() > 63 {
         return bad("nodepool_info.name must be 1-63 characters.".into());
     }
-    if p.scaling_group.instance_types.is_empty() {
+    if p.scaling_group.instance_types.as_ref().is_none_or(Vec::is_empty) {
         return bad("scaling_group.instance_types must name at least one instance type.".into());
     }
-    if p.auto_scaling.min_instances < 0 || p.auto_scaling.min_instances > p.auto_scaling.max_instances {
+    if p.min_instances() < 0 || p.min_instances() > p.max_instances() {
         return bad("auto_scaling.min_instances must be between 0 and max_instances.".into());
     }
     Ok(())

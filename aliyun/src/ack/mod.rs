@@ -368,6 +368,8 @@ impl AckClient {
         }
         let path = format!("/clusters/{}/nodepools/{}", acs3::encode_path_segment(cluster_id), acs3::encode_path_segment(&np));
         let mut pool = pool.clone();
+        // The id is in the path; ACK's ModifyClusterNodePool body has no `nodepool_info.nodepool_id`.
+        pool.nodepool_info.nodepool_id = None;
         pool.status = None;
         let body = serde_json::to_vec(&pool).map_err(|e| AckError::Config(e.to_string()))?;
         self.call("PUT", "ModifyClusterNodePool", &path, &[], Some(body)).await
