@@ -54,7 +54,9 @@ def main():
     endpoint, ak, sk, region = sys.argv[1:5]
     runtime = sdk_runtime()
     c = client(endpoint, ak, sk, region)
-    out = {"requests": {}}
+    # "requests": the SDK's request models; "responses": the SDK's models of the answers (to_map),
+    # which the Rust test parses with our client's types.
+    out = {"requests": {}, "responses": {}}
 
     created = c.create_cluster_with_options(cluster_request("sdk-pools", region, deletion_protection=True), {}, runtime).body
     cid = created.cluster_id
@@ -62,10 +64,12 @@ def main():
 
     def pools():
         body = c.describe_cluster_node_pools_with_options(cid, cs_models.DescribeClusterNodePoolsRequest(), {}, runtime).body
+        out["responses"]["DescribeClusterNodePools"] = body.to_map()
         return [pool_view(p) for p in (body.nodepools or [])]
 
     def task(task_id):
         t = c.describe_task_info_with_options(task_id, {}, runtime).body
+        out["responses"]["DescribeTaskInfo"] = t.to_map()
         return {"task_id": t.task_id, "cluster_id": t.cluster_id, "state": t.state, "task_type": t.task_type,
                 "target": {"id": t.target.id, "type": t.target.type} if t.target else None}
 
@@ -78,6 +82,7 @@ def main():
     )
     out["requests"]["CreateClusterNodePool"] = create_req.to_map()
     np_created = c.create_cluster_node_pool_with_options(cid, create_req, {}, runtime).body
+    out["responses"]["CreateClusterNodePool"] = np_created.to_map()
     np = np_created.nodepool_id
     out["created_pool"] = {"nodepool_id": np, "task_id": np_created.task_id}
     out["create_task"] = poll("pool create task", lambda: task(np_created.task_id), lambda t: t["state"] != "running")
@@ -98,12 +103,14 @@ def main():
         auto_scaling=cs_models.ModifyClusterNodePoolRequestAutoScaling(enable=True, min_instances=2, max_instances=5))
     out["requests"]["ModifyClusterNodePool"] = modify_req.to_map()
     modified = c.modify_cluster_node_pool_with_options(cid, np, modify_req, {}, runtime).body
+    out["responses"]["ModifyClusterNodePool"] = modified.to_map()
     out["modify_task_id"] = modified.task_id
     out["modify_states"] = [
         [p["state"] for p in ps if p["id"] == np]
         for ps in poll("pool modified", pools, lambda ps: any(p["id"] == np and p["state"] == "active" for p in ps))
     ]
     out["pools_after_modify"] = pools()
+    out["responses"]["DescribeClusterNodePools after modify"] = out["responses"]["DescribeClusterNodePools"]
 
     delete_req = cs_models.DeleteClusterNodepoolRequest(force=True)
     out["requests"]["DeleteClusterNodepool"] = delete_req.to_map()

@@ -8,7 +8,9 @@ use std::process::Command;
 
 use serde_json::{json, Value as Json};
 use sparkoss_acceptance_tests::{repo_root, LocalCloudProcess};
-use sparkoss_aliyun::ack::model::{AutoScaling, KubernetesConfig, NodePool, NodePoolInfo, ScalingGroup, Tag};
+use sparkoss_aliyun::ack::model::{
+    AutoScaling, KubernetesConfig, NodePool, NodePoolCreated, NodePoolInfo, NodePools, ScalingGroup, Tag, TaskInfo, TaskStarted,
+};
 
 /// Starts a local cloud and runs `acceptance-tests/python/<script>` against its ACK endpoint;
 /// returns the cloud and the one JSON document the script printed.
@@ -90,6 +92,29 @@ fn official_sdk_makes_every_node_pool_and_cluster_change_the_provider_makes() {
         without_unset(serde_json::to_value(&ours).expect("serialises")),
         without_unset(doc["requests"]["CreateClusterNodePool"].clone())
     );
+
+    // Our client's types read the SDK's models of the answers (what the SDK understood) to the
+    // same values.
+    let r = &doc["responses"];
+    let created: NodePoolCreated =
+        serde_json::from_value(r["CreateClusterNodePool"].clone()).expect("our CreateClusterNodePool answer type");
+    assert_eq!((created.nodepool_id.as_str(), created.task_id.as_str()), (np, doc["created_pool"]["task_id"].as_str().unwrap_or("?")));
+    let started: TaskStarted = serde_json::from_value(r["ModifyClusterNodePool"].clone()).expect("our ModifyClusterNodePool answer type");
+    assert_eq!(started.task_id, doc["modify_task_id"].as_str().unwrap_or("?"));
+    let listed: NodePools =
+        serde_json::from_value(r["DescribeClusterNodePools after modify"].clone()).expect("our DescribeClusterNodePools answer type");
+    let [pool] = &listed.nodepools[..] else { panic!("one pool: {listed:?}") };
+    assert_eq!(pool.nodepool_info.nodepool_id.as_deref(), Some(np));
+    assert_eq!(pool.nodepool_info.name, "spark");
+    assert_eq!((pool.auto_scaling.min_instances, pool.auto_scaling.max_instances), (2, 5));
+    assert_eq!(pool.scaling_group.instance_types, ["ecs.g7.xlarge"]);
+    assert_eq!(pool.kubernetes_config.labels, [Tag { key: "sparkoss.io/pool".into(), value: "spark".into() }]);
+    let status = pool.status.as_ref().expect("status");
+    assert!(status.is_active(), "{status:?}");
+    assert_eq!((status.total_nodes, status.healthy_nodes), (2, 2));
+    let task: TaskInfo = serde_json::from_value(r["DescribeTaskInfo"].clone()).expect("our DescribeTaskInfo answer type");
+    assert_eq!((task.state.as_str(), task.task_type.as_str()), ("success", "nodepool_delete"));
+    assert_eq!(task.task_id, doc["delete_task"]["task_id"].as_str().unwrap_or("?"));
 
     // A field ACK does not define is refused, Alibaba-shaped, naming it.
     assert_eq!(doc["misspelled"]["code"], "ErrorParam", "{doc}");
