@@ -12,38 +12,20 @@ import sys
 import time
 
 from alibabacloud_cs20151215 import models as cs_models
-from alibabacloud_cs20151215.client import Client
-from alibabacloud_tea_openapi import models as open_api_models
-from alibabacloud_tea_util import models as util_models
 
-
-def client(endpoint, ak, sk, region):
-    host = endpoint.split("://", 1)[-1]
-    cfg = open_api_models.Config(
-        access_key_id=ak,
-        access_key_secret=sk,
-        region_id=region,
-        endpoint=host,
-        protocol="http",
-    )
-    return Client(cfg)
+from ack_sdk_common import client, cluster_request, runtime as sdk_runtime
 
 
 def main():
     endpoint, ak, sk, region = sys.argv[1:5]
-    runtime = util_models.RuntimeOptions(autoretry=False, read_timeout=10000, connect_timeout=5000)
+    runtime = sdk_runtime()
     out = {}
     c = client(endpoint, ak, sk, region)
 
-    req = cs_models.CreateClusterRequest(
-        name="sdk-fidelity",
-        region_id=region,
-        cluster_type="ManagedKubernetes",
-        cluster_spec="ack.pro.small",
+    req = cluster_request(
+        "sdk-fidelity",
+        region,
         kubernetes_version="1.31.1-aliyun.1",
-        container_cidr="172.20.0.0/16",
-        service_cidr="172.21.0.0/20",
-        tags=[cs_models.Tag(key="team", value="data")],
         deletion_protection=False,
         nodepools=[
             cs_models.Nodepool(

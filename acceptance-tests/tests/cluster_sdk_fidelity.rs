@@ -1,13 +1,20 @@
 //! Fidelity of the ACK emulator, proven by the official Python SDK (`alibabacloud-cs20151215`):
 //! a full create → describe → list → kubeconfig → task → node pools → delete round trip
-//! succeeds, and the same SDK with a wrong secret is refused as ACK refuses it.
+//! succeeds, and the same SDK with a wrong secret is refused as ACK refuses it; every node pool
+//! and cluster change the provider makes is made by the SDK, with the SDK's own request models
+//! (a partial ModifyClusterNodePool body among them).
 
 use std::process::Command;
 
+use serde_json::{json, Value as Json};
 use sparkoss_acceptance_tests::{repo_root, LocalCloudProcess};
+use sparkoss_aliyun::ack::model::{
+    AutoScaling, KubernetesConfig, NodePool, NodePoolCreated, NodePoolInfo, NodePools, ScalingGroup, Tag, TaskInfo, TaskStarted,
+};
 
-#[test]
-fn official_sdk_round_trip_and_wrong_secret_refused() {
+/// Starts a local cloud and runs `acceptance-tests/python/<script>` against its ACK endpoint;
+/// returns the cloud and the one JSON document the script printed.
+fn run_sdk_script(script: &str) -> (LocalCloudProcess, Json) {
     let python = repo_root().join(".tools/venv/bin/python");
     assert!(python.exists(), "{} is missing: run scripts/install-tools", python.display());
     let cloud = LocalCloudProcess::start(&[
@@ -21,16 +28,21 @@ fn official_sdk_round_trip_and_wrong_secret_refused() {
     ])
     .expect("localcloud starts");
     let e = &cloud.endpoints;
-    let script = repo_root().join("acceptance-tests/python/ack_sdk_fidelity.py");
     let out = Command::new(&python)
-        .arg(&script)
+        .arg(repo_root().join("acceptance-tests/python").join(script))
         .args([&e.ack_endpoint, &e.access_key_id, &e.access_key_secret, &e.region])
         .output()
         .expect("python runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "SDK script failed: {stderr}");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert!(out.status.success(), "SDK script {script} failed: {stderr}");
+    let doc: Json = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    (cloud, doc)
+}
 
+#[test]
+fn official_sdk_round_trip_and_wrong_secret_refused() {
+    let (cloud, doc) = run_sdk_script("ack_sdk_fidelity.py");
+    let e = &cloud.endpoints;
     let id = doc["created"]["cluster_id"].as_str().expect("cluster id");
     assert!(!id.is_empty());
     let states: Vec<&str> = doc["states"].as_array().expect("states").iter().filter_map(|s| s.as_str()).collect();
@@ -38,11 +50,118 @@ fn official_sdk_round_trip_and_wrong_secret_refused() {
     assert_eq!(states.last(), Some(&"running"), "and becomes running: {states:?}");
     assert_eq!(doc["detail"]["name"], "sdk-fidelity");
     assert_eq!(doc["detail"]["tags"][0]["value"], "data");
-    assert_eq!(doc["list"], serde_json::json!([id]));
+    assert_eq!(doc["list"], json!([id]));
     assert_eq!(doc["kubeconfig_server"], e.kubernetes_endpoint.as_str());
     assert_eq!(doc["task_state"], "success");
-    assert_eq!(doc["pools"], serde_json::json!([["workers", 1, 3]]));
+    assert_eq!(doc["pools"], json!([["workers", 1, 3]]));
     assert_eq!(doc["deleted"], "ErrorClusterNotFound", "deleted clusters disappear");
     assert_eq!(doc["wrong_secret"]["code"], "SignatureDoesNotMatch", "{doc}");
     assert_eq!(doc["wrong_secret"]["status"], 400);
+}
+
+#[test]
+fn official_sdk_makes_every_node_pool_and_cluster_change_the_provider_makes() {
+    let (_cloud, doc) = run_sdk_script("ack_sdk_node_pools.py");
+
+    // CreateClusterNodePool, then DescribeTaskInfo until the task ends.
+    let np = doc["created_pool"]["nodepool_id"].as_str().expect("nodepool id");
+    assert!(np.starts_with("np"), "{doc}");
+    let create_task = doc["create_task"].as_array().expect("task polls");
+    let last = create_task.last().expect("a poll");
+    assert_eq!(last["state"], "success", "{last}");
+    assert_eq!(last["task_id"], doc["created_pool"]["task_id"]);
+    assert_eq!(last["task_type"], "nodepool_create");
+    assert_eq!(last["target"], json!({"id": np, "type": "nodepool"}));
+    assert!(create_task.iter().take(create_task.len() - 1).all(|t| t["state"] == "running"), "{create_task:?}");
+
+    // DescribeClusterNodePools, with the status fields the provider reads.
+    let spark = json!({"id": np, "name": "spark", "min": 1, "max": 3, "instance_types": ["ecs.g7.xlarge"],
+        "state": "active", "total_nodes": 1, "healthy_nodes": 1});
+    assert_eq!(doc["pools_after_create"], json!([spark]));
+
+    // Our client's CreateClusterNodePool body for the same pool says what the SDK's says (empty
+    // strings and lists, which both sides send for "not set", aside).
+    let ours = NodePool {
+        nodepool_info: NodePoolInfo { name: "spark".into(), nodepool_id: None },
+        scaling_group: ScalingGroup { instance_types: vec!["ecs.g7.xlarge".into()], system_disk_size: 120, ..Default::default() },
+        auto_scaling: AutoScaling { enable: true, min_instances: 1, max_instances: 3 },
+        kubernetes_config: KubernetesConfig { labels: vec![Tag { key: "sparkoss.io/pool".into(), value: "spark".into() }] },
+        status: None,
+    };
+    assert_eq!(
+        without_unset(serde_json::to_value(&ours).expect("serialises")),
+        without_unset(doc["requests"]["CreateClusterNodePool"].clone())
+    );
+
+    // Our client's types read the SDK's models of the answers (what the SDK understood) to the
+    // same values.
+    let r = &doc["responses"];
+    let created: NodePoolCreated =
+        serde_json::from_value(r["CreateClusterNodePool"].clone()).expect("our CreateClusterNodePool answer type");
+    assert_eq!((created.nodepool_id.as_str(), created.task_id.as_str()), (np, doc["created_pool"]["task_id"].as_str().unwrap_or("?")));
+    let started: TaskStarted = serde_json::from_value(r["ModifyClusterNodePool"].clone()).expect("our ModifyClusterNodePool answer type");
+    assert_eq!(started.task_id, doc["modify_task_id"].as_str().unwrap_or("?"));
+    let listed: NodePools =
+        serde_json::from_value(r["DescribeClusterNodePools after modify"].clone()).expect("our DescribeClusterNodePools answer type");
+    let [pool] = &listed.nodepools[..] else { panic!("one pool: {listed:?}") };
+    assert_eq!(pool.nodepool_info.nodepool_id.as_deref(), Some(np));
+    assert_eq!(pool.nodepool_info.name, "spark");
+    assert_eq!((pool.auto_scaling.min_instances, pool.auto_scaling.max_instances), (2, 5));
+    assert_eq!(pool.scaling_group.instance_types, ["ecs.g7.xlarge"]);
+    assert_eq!(pool.kubernetes_config.labels, [Tag { key: "sparkoss.io/pool".into(), value: "spark".into() }]);
+    let status = pool.status.as_ref().expect("status");
+    assert!(status.is_active(), "{status:?}");
+    assert_eq!((status.total_nodes, status.healthy_nodes), (2, 2));
+    let task: TaskInfo = serde_json::from_value(r["DescribeTaskInfo"].clone()).expect("our DescribeTaskInfo answer type");
+    assert_eq!((task.state.as_str(), task.task_type.as_str()), ("success", "nodepool_delete"));
+    assert_eq!(task.task_id, doc["delete_task"]["task_id"].as_str().unwrap_or("?"));
+
+    // A field ACK does not define is refused, Alibaba-shaped, naming it.
+    assert_eq!(doc["misspelled"]["code"], "ErrorParam", "{doc}");
+    assert_eq!(doc["misspelled"]["status"], 400);
+    assert!(doc["misspelled"]["message"].as_str().is_some_and(|m| m.contains("auto_scaling.min_instance ")), "{doc}");
+
+    // ModifyClusterNodePool with only `auto_scaling`: accepted, the pool scales, the rest kept.
+    assert_eq!(
+        doc["requests"]["ModifyClusterNodePool"],
+        json!({"auto_scaling": {"enable": true, "min_instances": 2, "max_instances": 5}}),
+        "the SDK sends a partial body"
+    );
+    assert!(doc["modify_task_id"].as_str().is_some_and(|t| !t.is_empty()), "{doc}");
+    let states: Vec<&Json> = doc["modify_states"].as_array().expect("states").iter().map(|s| &s[0]).collect();
+    assert_eq!(states.first().copied(), Some(&json!("scaling")), "{states:?}");
+    assert_eq!(states.last().copied(), Some(&json!("active")), "{states:?}");
+    let mut resized = spark.clone();
+    resized["min"] = json!(2);
+    resized["max"] = json!(5);
+    resized["total_nodes"] = json!(2);
+    resized["healthy_nodes"] = json!(2);
+    assert_eq!(doc["pools_after_modify"], json!([resized]));
+
+    // DeleteClusterNodepool with force: the task ends and the pool is no longer listed.
+    assert_eq!(doc["requests"]["DeleteClusterNodepool"], json!({"force": true}));
+    assert_eq!(doc["delete_task"]["state"], "success", "{doc}");
+    assert_eq!(doc["delete_task"]["task_type"], "nodepool_delete");
+    assert_eq!(doc["pools_after_delete"], json!([]));
+
+    // ModifyCluster and ModifyClusterTags.
+    assert_eq!(doc["requests"]["ModifyCluster"], json!({"deletion_protection": false}));
+    assert_eq!(doc["detail"]["deletion_protection"], false);
+    assert_eq!(doc["detail"]["tags"], json!([{"key": "team", "value": "ml"}, {"key": "env", "value": "dev"}]));
+}
+
+/// `v` without the members that say "not set": empty strings, empty lists, empty objects.
+fn without_unset(v: Json) -> Json {
+    match v {
+        Json::Object(m) => Json::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, without_unset(v)))
+                .filter(|(_, v)| !matches!(v, Json::String(s) if s.is_empty()))
+                .filter(|(_, v)| !matches!(v, Json::Array(a) if a.is_empty()))
+                .filter(|(_, v)| !matches!(v, Json::Object(o) if o.is_empty()))
+                .collect(),
+        ),
+        Json::Array(a) => Json::Array(a.into_iter().map(without_unset).collect()),
+        other => other,
+    }
 }

@@ -177,20 +177,22 @@ fn pods_run_as_docker_containers() {
             "name": "main", "image": IMAGE, "command": ["sleep", "300"]}]}}),
     );
     wait_pod(&ep, ns, "sleeper", Duration::from_secs(60), |p| phase(p) == "Running");
-    assert!(containers_started_by(lc.pid()).iter().any(|c| c.contains("sleeper")), "{:?}", containers_started_by(lc.pid()));
+    let running = containers_started_by(lc.pid()).expect("docker ps runs");
+    assert!(running.iter().any(|c| c.contains("sleeper")), "{running:?}");
     assert_eq!(api(&ep, "DELETE", &format!("/api/v1/namespaces/{ns}/pods/sleeper"), None).0, 200);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while containers_started_by(lc.pid()).iter().any(|c| c.contains("sleeper")) {
-        assert!(Instant::now() < deadline, "the deleted pod's container is still there: {:?}", containers_started_by(lc.pid()));
+    while containers_started_by(lc.pid()).expect("docker ps runs").iter().any(|c| c.contains("sleeper")) {
+        assert!(
+            Instant::now() < deadline,
+            "the deleted pod's container is still there: {:?}",
+            containers_started_by(lc.pid()).expect("docker ps runs")
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 
     // Finished pods keep no container; a stop leaves none at all.
-    assert!(
-        !containers_started_by(lc.pid()).iter().any(|c| c.contains("env-and-fail") || c.contains("-ok-")),
-        "{:?}",
-        containers_started_by(lc.pid())
-    );
+    let left = containers_started_by(lc.pid()).expect("docker ps runs");
+    assert!(!left.iter().any(|c| c.contains("env-and-fail") || c.contains("-ok-")), "{left:?}");
     create_pod(
         &ep,
         ns,
@@ -200,7 +202,8 @@ fn pods_run_as_docker_containers() {
     wait_pod(&ep, ns, "left-running", Duration::from_secs(60), |p| phase(p) == "Running");
     let pid = lc.pid();
     assert!(lc.stop(), "the local cloud stops on SIGTERM");
-    assert!(containers_started_by(pid).is_empty(), "containers left after stop: {:?}", containers_started_by(pid));
+    let left = containers_started_by(pid).expect("docker ps runs");
+    assert!(left.is_empty(), "containers left after stop: {left:?}");
 }
 
 const NET_IMAGE: &str = "sparkoss-test/busybox:net";
@@ -318,7 +321,7 @@ fn pods_get_their_own_ips_cluster_dns_and_in_cluster_api_access() {
     assert_eq!(api_text(&ep, "/api/v1/namespaces/net-a/pods/no-token/log").trim(), "absent");
 
     assert!(lc.stop(), "exits 0 on SIGTERM");
-    assert_eq!(containers_started_by(pid), Vec::<String>::new(), "no container left");
+    assert_eq!(containers_started_by(pid).expect("docker ps runs"), Vec::<String>::new(), "no container left");
     let left = sparkoss_localcloud::network::networks_created_by(pid).expect("docker network ls runs");
     assert!(left.is_empty(), "the pod network is removed at stop: {left:?}");
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 use sparkoss_acceptance_tests::{
     expected_counts, get_text, input_text, oss_put, quickstart_workdir, seen_pods, watch_pods, LocalCloudProcess, Terraform,
 };
+use sparkoss_localcloud::ack::Control;
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
 use sparkoss_localcloud::kube::request;
 use sparkoss_quickstart::image::build_quickstart_image;
@@ -147,8 +148,12 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
     }
     // The kubelet removes the container right after it records the pod's end; allow it a moment.
     let deadline = Instant::now() + std::time::Duration::from_secs(15);
-    while !containers_started_by(lc.pid()).is_empty() {
-        assert!(Instant::now() < deadline, "the finished pod's container is removed: {:?}", containers_started_by(lc.pid()));
+    while !containers_started_by(lc.pid()).expect("docker ps runs").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the finished pod's container is removed: {:?}",
+            containers_started_by(lc.pid()).expect("docker ps runs")
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 
@@ -158,16 +163,14 @@ fn quickstart_runs_a_real_spark_job_from_terraform_apply() {
     assert!(out.success, "terraform destroy:\n{}\n{}", out.stdout, out.stderr);
     let (_, pods) = request(&ep.kubernetes_endpoint, "GET", "/api/v1/pods", None).expect("pods");
     assert_eq!(pods["items"].as_array().map(Vec::len), Some(0), "no pods after destroy: {pods}");
-    let (_, clusters) = request(&ep.ack_endpoint, "GET", "/_localcloud/clusters", None).expect("clusters");
-    let live: Vec<&Value> = clusters
-        .as_array()
-        .or(clusters["clusters"].as_array())
-        .map(|a| a.iter().filter(|c| c["state"] != "deleted").collect())
-        .unwrap_or_default();
-    assert!(live.is_empty(), "no cluster after destroy: {clusters}");
+    // Control::live_clusters fails on a non-2xx answer or a body without a cluster list, so a
+    // broken probe cannot read as "no cluster".
+    let live = Control::new(&ep.ack_endpoint).live_clusters().expect("the emulator lists its clusters");
+    assert!(live.is_empty(), "no cluster after destroy: {live:?}");
     let pid = lc.pid();
     assert!(lc.stop(), "the local cloud stops on SIGTERM");
-    assert!(containers_started_by(pid).is_empty(), "no container left: {:?}", containers_started_by(pid));
+    let left = containers_started_by(pid).expect("docker ps runs");
+    assert!(left.is_empty(), "no container left: {left:?}");
     eprintln!(
         "e2e timings: image {:.1}s (base {:.1}s, image-builder {:.1}s), apply {:.1}s, destroy {:.1}s",
         t_image.as_secs_f64(),

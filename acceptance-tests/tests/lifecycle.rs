@@ -1,7 +1,9 @@
 //! The provider process: refuses to run by hand, and exits when Terraform is done with it.
 
+use std::path::Path;
 use std::process::Command;
 
+use sparkoss_acceptance_tests::procs::processes_linking;
 use sparkoss_acceptance_tests::{provider_bin, Terraform, Workdir};
 
 #[test]
@@ -15,14 +17,9 @@ fn run_by_hand_it_explains_itself_and_exits_1() {
     assert!(out.stdout.is_empty());
 }
 
-/// Pids of running processes whose executable is `exe`.
-fn processes_of(exe: &std::path::Path) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
-        .collect()
+/// Pids of running processes whose executable is `exe` (an error when `/proc` cannot be read).
+fn processes_of(exe: &Path) -> std::io::Result<Vec<u32>> {
+    processes_linking("exe", exe)
 }
 
 #[test]
@@ -39,10 +36,11 @@ fn no_provider_process_outlives_terraform() {
             assert!(out.success, "terraform {} {args:?}: {}", tf.label, out.stderr);
             // Terraform waits for its plugins before exiting; allow a moment for the kernel.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-            while !processes_of(&exe).is_empty() && std::time::Instant::now() < deadline {
+            while !processes_of(&exe).expect("reads /proc").is_empty() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            assert_eq!(processes_of(&exe), Vec::<u32>::new(), "terraform {} {args:?} left the provider running", tf.label);
+            let left = processes_of(&exe).expect("reads /proc");
+            assert_eq!(left, Vec::<u32>::new(), "terraform {} {args:?} left the provider running", tf.label);
         }
     }
 }

@@ -76,8 +76,9 @@ fn spark_submit_cluster_mode_runs_an_oss_jar_with_executors() {
     let pid = lc.pid();
     assert!(lc.stop(), "the local cloud stops");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !containers_started_by(pid).is_empty() && std::time::Instant::now() < deadline {
+    while !containers_started_by(pid).expect("docker ps runs").is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(containers_started_by(pid).is_empty(), "no container left");
+    let left = containers_started_by(pid).expect("docker ps runs");
+    assert!(left.is_empty(), "no container left: {left:?}");
 }

@@ -2,6 +2,10 @@
 //! signatures verified against the local cloud's one AccessKey, asynchronous cluster states,
 //! Alibaba-shaped JSON errors, and per-test fault injection.
 //!
+//! Request bodies are read with the emulator's own types, written from ACK's OpenAPI field
+//! names (module `openapi`), not with the client crate's: a name ACK does not define is refused
+//! (400 `ErrorParam` naming the field), and ModifyClusterNodePool takes partial bodies.
+//!
 //! Cluster states move with time, evaluated when asked (no background tasks): `initial` until
 //! `create_delay` has passed, then `running`; a create marked to fail becomes `failed` half-way;
 //! `deleting` for `create_delay`, then the cluster is gone (404 `ErrorClusterNotFound`).
@@ -12,7 +16,21 @@
 //! `updating` (anything else), DeleteClusterNodepool makes it `deleting`; each lasts half of
 //! `create_delay`, then the pool is `active` again, or no longer listed. A pool that is busy
 //! refuses another change (400 `ErrorNodePoolState`), a pool with nodes refuses a delete without
-//! `force=true` (400 `ErrorNodePoolNotEmpty`): the codes are the emulator's own, shaped like ACK's.
+//! `force=true` (400 `ErrorNodePoolNotEmpty`).
+//!
+//! Where the error codes come from:
+//! - `ErrorClusterNotFound`, `ErrorNodePoolNotFound` (404): the codes terraform-provider-alicloud
+//!   treats as "gone" for clusters and node pools (`alicloud/service_alicloud_ack_v2.go`,
+//!   `resource_alicloud_cs_kubernetes_node_pool.go`).
+//! - `Throttling.User`, `InternalError`, `InvalidAccessKeyId.NotFound`: Alibaba Cloud's common
+//!   OpenAPI error codes.
+//! - `ErrorNodePoolState`, `ErrorNodePoolNotEmpty`, `ErrorParam`, `ErrorRegionNotSupported`,
+//!   `ErrorTaskNotFound`: the emulator's own. ACK's API pages for ModifyClusterNodePool and
+//!   DeleteClusterNodepool list no error codes (they point to the generic error center; the
+//!   DeleteClusterNodepool page only says a pool with nodes and `force=false` "returns an
+//!   error"), and no public SDK or provider names these cases. The messages carry the class
+//!   wording ("is scaling; ... once it is active", "still has N nodes") that the client
+//!   recognises (`AckError::is_pool_busy`, `is_pool_not_empty`) instead of the code.
 //!
 //! Cluster records (clusters, pools, their instants) are kept in `<data-dir>/ack/clusters.json`,
 //! written after every change, so a restarted local cloud still knows the clusters it made;
@@ -21,7 +39,7 @@
 //! Unsigned control paths for tests, on the same port:
 //! - `POST /_localcloud/faults` `{"rules":[{"action":"CreateCluster"|"*","kind":K,"times":N,...}]}`
 //!   with K one of `throttle` (429 `Throttling.User`), `server_error` (500 `InternalError`),
-//!   `drop` (the call is carried out, then the connection is cut before the answer),
+//!   `refuse` (the rule's `status`, `code` and `message`; default 400 `ErrorParam`), `drop` (the call is carried out, then the connection is cut before the answer),
 //!   `latency` (`latency_ms` before answering), `fail_create` (the next create fails half-way
 //!   with `message`); `times` 0 means every matching call. `DELETE` clears the rules.
 //! - `GET /_localcloud/calls`: every API call (action, HTTP status, time); `DELETE` clears.
@@ -42,10 +60,12 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
-use sparkoss_aliyun::ack::model::{CreateClusterRequest, NodePool, Tag};
 use sparkoss_aliyun::percent_decode;
 
 use crate::shared::Shared;
+use openapi::{CreateCluster, ModifyCluster, Nodepool, Tag};
+
+mod openapi;
 
 /// Cluster specifications the emulator accepts, as ACK does for managed clusters.
 const SPECS: &[&str] = &["ack.pro.small", "ack.standard"];
@@ -74,6 +94,11 @@ struct FaultRule {
     latency_ms: u64,
     #[serde(default)]
     message: Option<String>,
+    /// For `refuse`: the HTTP status (default 400) and error code (default `ErrorParam`) to answer.
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    code: Option<String>,
     /// Calls this rule still affects (`None`: unlimited).
     #[serde(skip)]
     left: Option<u32>,
@@ -86,7 +111,7 @@ fn any() -> String {
 /// A node pool and the operation under way on it, if any.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pool {
-    spec: NodePool,
+    spec: Nodepool,
     /// (`initial` | `scaling` | `updating` | `deleting`, since when): the pool's own operation.
     /// `None` for pools made with the cluster, which follow the cluster's state.
     busy: Option<(String, SystemTime)>,
@@ -103,14 +128,14 @@ impl Pool {
 
     /// Nodes the emulated autoscaler keeps: the lower bound.
     fn nodes(&self) -> i64 {
-        self.spec.auto_scaling.min_instances.max(0)
+        self.spec.min_instances().max(0)
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cluster {
     id: String,
-    req: CreateClusterRequest,
+    req: CreateCluster,
     pools: Vec<Pool>,
     task_id: String,
     created: SystemTime,
@@ -353,6 +378,11 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                         "The request processing has failed due to some unknown error.",
                     ));
                 }
+                "refuse" => {
+                    let status = rule.status.and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
+                    let code = rule.code.as_deref().unwrap_or("ErrorParam");
+                    out = Some(error(status, code, rule.message.clone().unwrap_or_else(|| "The request was refused (injected).".into())));
+                }
                 "drop" => drop_answer = true,
                 "latency" => latency = Duration::from_millis(rule.latency_ms),
                 "fail_create" => {
@@ -518,9 +548,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
     let live = |inner: &Inner, id: &str| inner.clusters.get(id).filter(|c| c.state(now) != "deleted").is_some();
     match action {
         "CreateCluster" => {
-            let req: CreateClusterRequest = match serde_json::from_slice(body) {
+            let req: CreateCluster = match openapi::read(body, Some(&openapi::CREATE_CLUSTER)) {
                 Ok(r) => r,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
             };
             if req.name.is_empty() || req.name.len() > 63 {
                 return error(StatusCode::BAD_REQUEST, "ErrorParam", "name must be 1-63 characters.");
@@ -535,7 +565,7 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                 return error(StatusCode::BAD_REQUEST, "ErrorRegionNotSupported", format!("region {:?} is not available.", req.region_id));
             }
             for p in &req.nodepools {
-                if p.auto_scaling.min_instances > p.auto_scaling.max_instances {
+                if p.min_instances() > p.max_instances() {
                     return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
                 }
             }
@@ -548,7 +578,6 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                 .map(|(i, p)| {
                     let mut p = p.clone();
                     p.nodepool_info.nodepool_id = Some(format!("np{}{:02}", &id[1..9], i));
-                    p.status = None;
                     Pool { spec: p, busy: None, task_id: String::new(), task_type: String::new() }
                 })
                 .collect();
@@ -680,9 +709,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let mut spec: NodePool = match serde_json::from_slice(body) {
+            let mut spec: Nodepool = match openapi::read(body, Some(&openapi::NODEPOOL)) {
                 Ok(p) => p,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
             };
             if let Err(resp) = check_pool(&spec) {
                 return *resp;
@@ -695,13 +724,12 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                     format!("The cluster is in state {}; node pools can be added once it is running.", c.state(now)),
                 );
             }
-            let name = spec.nodepool_info.name.clone();
-            if c.live_pools(now).iter().any(|(p, _)| p.spec.nodepool_info.name == name) {
+            let name = spec.name().to_owned();
+            if c.live_pools(now).iter().any(|(p, _)| p.spec.name() == name) {
                 return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("A node pool named {name} already exists in the cluster."));
             }
             let np = format!("np{}", random_hex(15));
             spec.nodepool_info.nodepool_id = Some(np.clone());
-            spec.status = None;
             let task = format!("T-{}", random_hex(10));
             c.pools.push(Pool { spec, busy: Some(("initial".into(), now)), task_id: task.clone(), task_type: "nodepool_create".into() });
             ok(json!({"nodepool_id": np, "task_id": task}))
@@ -711,7 +739,8 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let force = query.iter().any(|(k, v)| k == "force" && v == "true");
+            // The official Python SDK writes booleans in queries as Python does (`force=True`).
+            let force = query.iter().any(|(k, v)| k == "force" && v.eq_ignore_ascii_case("true"));
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
             let state = c.pools.iter().find(|p| p.id() == np).and_then(|p| c.pool_state(p, now));
             let Some(state) = state else {
@@ -749,13 +778,11 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let change: NodePool = match serde_json::from_slice(body) {
+            // Every section is optional: ACK takes partial bodies (only `auto_scaling`, say).
+            let change: Nodepool = match openapi::read(body, Some(&openapi::NODEPOOL)) {
                 Ok(p) => p,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The request body is not valid: {e}")),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
             };
-            if change.auto_scaling.min_instances > change.auto_scaling.max_instances {
-                return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
-            }
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
             let state = c.pools.iter().find(|p| p.id() == np).and_then(|p| c.pool_state(p, now));
             let Some(state) = state else {
@@ -771,15 +798,16 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             let Some(p) = c.pools.iter_mut().find(|p| p.id() == np) else {
                 return error(StatusCode::NOT_FOUND, "ErrorNodePoolNotFound", format!("The node pool {np} does not exist."));
             };
-            let kind = if p.spec.auto_scaling != change.auto_scaling { "scaling" } else { "updating" };
-            if !change.nodepool_info.name.is_empty() {
-                p.spec.nodepool_info.name = change.nodepool_info.name;
+            let mut changed = p.spec.clone();
+            changed.apply(change);
+            if changed.min_instances() > changed.max_instances() {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
             }
-            if !change.scaling_group.instance_types.is_empty() {
-                p.spec.scaling_group.instance_types = change.scaling_group.instance_types;
+            if changed.scaling_group.instance_types.as_ref().is_some_and(Vec::is_empty) {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", "scaling_group.instance_types must name at least one instance type.");
             }
-            p.spec.auto_scaling = change.auto_scaling;
-            p.spec.kubernetes_config = change.kubernetes_config;
+            let kind = if p.spec.auto_scaling != changed.auto_scaling { "scaling" } else { "updating" };
+            p.spec = changed;
             p.busy = Some((kind.into(), now));
             p.task_id = format!("T-{}", random_hex(10));
             p.task_type = "nodepool_update".into();
@@ -790,10 +818,16 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let v: Json = serde_json::from_slice(body).unwrap_or_default();
+            let change: ModifyCluster = match openapi::read(body, Some(&openapi::MODIFY_CLUSTER)) {
+                Ok(m) => m,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
+            };
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
-            if let Some(b) = v["deletion_protection"].as_bool() {
+            if let Some(b) = change.deletion_protection {
                 c.req.deletion_protection = b;
+            }
+            if let Some(name) = change.cluster_name.filter(|n| !n.is_empty()) {
+                c.req.name = name;
             }
             ok(json!({"cluster_id": id, "task_id": ""}))
         }
@@ -802,9 +836,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if !live(&inner, id) {
                 return not_found(id);
             }
-            let tags: Vec<Tag> = match serde_json::from_slice(body) {
+            let tags: Vec<Tag> = match openapi::read(body, None) {
                 Ok(t) => t,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", format!("The tags are not valid: {e}")),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
             };
             let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
             c.req.tags = tags;
@@ -815,15 +849,15 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
 }
 
 /// What ACK checks in a node pool it is asked to create.
-fn check_pool(p: &NodePool) -> Result<(), Box<Response>> {
+fn check_pool(p: &Nodepool) -> Result<(), Box<Response>> {
     let bad = |msg: String| Err(Box::new(error(StatusCode::BAD_REQUEST, "ErrorParam", msg)));
-    if p.nodepool_info.name.is_empty() || p.nodepool_info.name.len() > 63 {
+    if p.name().is_empty() || p.name().len() > 63 {
         return bad("nodepool_info.name must be 1-63 characters.".into());
     }
-    if p.scaling_group.instance_types.is_empty() {
+    if p.scaling_group.instance_types.as_ref().is_none_or(Vec::is_empty) {
         return bad("scaling_group.instance_types must name at least one instance type.".into());
     }
-    if p.auto_scaling.min_instances < 0 || p.auto_scaling.min_instances > p.auto_scaling.max_instances {
+    if p.min_instances() < 0 || p.min_instances() > p.max_instances() {
         return bad("auto_scaling.min_instances must be between 0 and max_instances.".into());
     }
     Ok(())
@@ -844,7 +878,7 @@ fn control(app: &App, method: &Method, rest: &str, body: &[u8]) -> Response {
                 Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidFaults", e.to_string()),
             };
             for mut r in rules.rules {
-                if !["throttle", "server_error", "drop", "latency", "fail_create"].contains(&r.kind.as_str()) {
+                if !["throttle", "server_error", "refuse", "drop", "latency", "fail_create"].contains(&r.kind.as_str()) {
                     return error(StatusCode::BAD_REQUEST, "InvalidFaults", format!("unknown fault kind {:?}", r.kind));
                 }
                 r.left = (r.times > 0).then_some(r.times);
@@ -897,6 +931,44 @@ fn control(app: &App, method: &Method, rest: &str, body: &[u8]) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Answers every connection on a loopback port with `status` and `body`, for `count` connections.
+    fn canned_server(status: &'static str, body: &'static str, count: usize) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(count) {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn the_live_cluster_probe_fails_when_the_emulator_does_not_answer_a_list() {
+        let err = Control::new(&canned_server("500 Internal Server Error", r#"{"code":"InternalError"}"#, 1))
+            .live_clusters()
+            .expect_err("a 500 is not \"no cluster\"");
+        assert!(err.contains("500"), "{err}");
+        let err = Control::new(&canned_server("200 OK", "{}", 1)).live_clusters().expect_err("a body without a list is not \"no cluster\"");
+        assert!(err.contains("no clusters list"), "{err}");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let closed = format!("http://{}", listener.local_addr().expect("addr"));
+        drop(listener);
+        assert!(Control::new(&closed).live_clusters().is_err(), "nothing listening is not \"no cluster\"");
+        let live = Control::new(&canned_server("200 OK", r#"{"clusters":[{"state":"deleted"},{"state":"running"}]}"#, 1))
+            .live_clusters()
+            .expect("a list");
+        assert_eq!(live.len(), 1, "{live:?}");
+    }
 
     #[test]
     fn decodes_queries() {
@@ -969,8 +1041,11 @@ impl Control {
     }
 
     /// Every cluster ever created: `{cluster_id, name, state, created_ms, running_at_ms, noticed_running_ms}`.
+    /// An error when the answer is not a success or has no `clusters` list, so that a broken probe
+    /// never reads as "no cluster".
     pub fn clusters(&self) -> Result<Vec<Json>, String> {
-        Ok(self.call(reqwest::Method::GET, "clusters", None)?["clusters"].as_array().cloned().unwrap_or_default())
+        let answer = self.call(reqwest::Method::GET, "clusters", None)?;
+        answer["clusters"].as_array().cloned().ok_or_else(|| format!("no clusters list in {answer}"))
     }
 
     /// Clusters that exist (any state but `deleted`).

@@ -139,11 +139,56 @@ async fn remove_orphans(docker: &Docker) {
 /// nothing is left behind). Uses the `docker` CLI; an error when it cannot run, so that a broken
 /// probe never reads as "nothing left".
 pub fn networks_created_by(pid: u32) -> std::io::Result<Vec<String>> {
-    let out = std::process::Command::new("docker")
-        .args(["network", "ls", "--format", "{{.Name}}", "--filter", &format!("label={NETWORK_OWNER_LABEL}={pid}")])
-        .output()?;
+    docker_cli_lines(&["network", "ls", "--format", "{{.Name}}", "--filter", &format!("label={NETWORK_OWNER_LABEL}={pid}")])
+}
+
+/// The non-empty lines a `docker` CLI command prints: an error when `docker` cannot be started
+/// or exits unsuccessfully (probes for leftovers must not read a failure as "none").
+pub(crate) fn docker_cli_lines(args: &[&str]) -> std::io::Result<Vec<String>> {
+    cli_lines("docker", args, std::process::Command::new("docker").args(args).output())
+}
+
+/// The non-empty stdout lines of a finished command, or an error naming `program` and `args`
+/// when it could not run or failed.
+fn cli_lines(program: &str, args: &[&str], out: std::io::Result<std::process::Output>) -> std::io::Result<Vec<String>> {
+    let out = out.map_err(|e| std::io::Error::new(e.kind(), format!("{program} {}: {e}", args.join(" "))))?;
     if !out.status.success() {
-        return Err(std::io::Error::other(format!("docker network ls failed: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(std::io::Error::other(format!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).filter(|l| !l.is_empty()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::cli_lines;
+
+    #[test]
+    fn a_probe_that_cannot_start_is_an_error_not_an_empty_list() {
+        let out = Command::new("/nonexistent/docker").output();
+        let err = cli_lines("/nonexistent/docker", &["ps"], out).expect_err("a missing docker is an error");
+        assert!(err.to_string().contains("/nonexistent/docker ps"), "{err}");
+    }
+
+    #[test]
+    fn a_probe_that_exits_unsuccessfully_is_an_error_not_an_empty_list() {
+        // What `docker ps` looks like when the daemon is down: nothing on stdout, a failure status.
+        let out = Command::new("sh").args(["-c", "echo 'Cannot connect to the Docker daemon' >&2; exit 1"]).output();
+        let err = cli_lines("docker", &["ps", "-a"], out).expect_err("a failing docker is an error");
+        assert!(err.to_string().contains("Cannot connect to the Docker daemon"), "{err}");
+    }
+
+    #[test]
+    fn a_probe_that_succeeds_lists_its_non_empty_lines() {
+        let out = Command::new("sh").args(["-c", "printf 'a\\n\\nb\\n'"]).output();
+        assert_eq!(cli_lines("docker", &["ps"], out).expect("runs"), vec!["a".to_owned(), "b".to_owned()]);
+        let none = Command::new("true").output();
+        assert_eq!(cli_lines("docker", &["ps"], none).expect("runs"), Vec::<String>::new());
+    }
 }

@@ -264,15 +264,15 @@ async fn node_pools_are_added_scaled_and_removed_on_a_running_cluster() {
     pool.auto_scaling.max_instances = 8;
     let task = c.modify_node_pool(&created.cluster_id, &pool).await.expect("scales").task_id;
     assert_eq!(c.describe_task_info(&task).await.expect("task").state, "running");
-    assert_eq!(api_code(c.modify_node_pool(&created.cluster_id, &pool).await), (400, "ErrorNodePoolState".into()), "busy pools refuse");
+    let busy = c.modify_node_pool(&created.cluster_id, &pool).await.expect_err("busy pools refuse");
+    assert!(busy.is_pool_busy(), "the client recognises the refusal by its class: {busy}");
+    assert_eq!(api_code(Err::<(), _>(busy)), (400, "ErrorNodePoolState".into()), "busy pools refuse");
     let seen = wait_pool(&c, &created.cluster_id, &np.nodepool_id, Some("active")).await;
     assert_eq!(seen[0], "scaling", "{seen:?}");
 
-    assert_eq!(
-        api_code(c.delete_node_pool(&created.cluster_id, &np.nodepool_id, false).await),
-        (400, "ErrorNodePoolNotEmpty".into()),
-        "a pool with nodes needs force"
-    );
+    let not_empty = c.delete_node_pool(&created.cluster_id, &np.nodepool_id, false).await.expect_err("a pool with nodes needs force");
+    assert!(not_empty.is_pool_not_empty() && !not_empty.is_pool_busy(), "the client recognises the refusal by its class: {not_empty}");
+    assert_eq!(api_code(Err::<(), _>(not_empty)), (400, "ErrorNodePoolNotEmpty".into()), "a pool with nodes needs force");
     c.delete_node_pool(&created.cluster_id, &np.nodepool_id, true).await.expect("deletes");
     let seen = wait_pool(&c, &created.cluster_id, &np.nodepool_id, None).await;
     assert_eq!(seen[0], "deleting", "{seen:?}");

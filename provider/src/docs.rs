@@ -128,4 +128,16 @@ mod tests {
             "stale docs (regenerate with SPARKOSS_UPDATE_DOCS=1 cargo test -p terraform-provider-sparkoss docs): {stale:?}"
         );
     }
+
+    /// The docs test only checks when `SPARKOSS_UPDATE_DOCS` is unset, so the test command must
+    /// unset it before running the tests (a flag left in a shell must not turn the check off).
+    #[test]
+    fn the_test_command_never_runs_the_docs_test_in_update_mode() {
+        let script = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/test")).expect("scripts/test");
+        let code: Vec<&str> = script.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+        let unset = code.iter().position(|l| *l == "unset SPARKOSS_UPDATE_DOCS");
+        let first_test = code.iter().position(|l| l.starts_with("cargo test"));
+        assert!(first_test.is_some(), "scripts/test runs cargo test");
+        assert!(unset.is_some() && unset < first_test, "scripts/test unsets SPARKOSS_UPDATE_DOCS before `cargo test`");
+    }
 }

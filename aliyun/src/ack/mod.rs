@@ -91,6 +91,49 @@ impl AckError {
             || matches!(self, AckError::Api { code, .. } if code.contains("NotFound") || code == "ErrorClusterNotFound")
     }
 
+    /// True when ACK refuses a node pool change because the pool is busy with another operation
+    /// (creating, scaling, updating, removing nodes, deleting).
+    ///
+    /// ACK's public documentation does not list the error codes of ModifyClusterNodePool and
+    /// DeleteClusterNodepool (their pages point to the generic error center), and no public SDK
+    /// or provider names one for this case. So this does not depend on a code: it matches the
+    /// class, a client error (400, 403 or 409) whose code or message says the pool is busy or not
+    /// in a state that allows the change. The local cloud's own answer (`ErrorNodePoolState`)
+    /// is one such answer, not a reference.
+    pub fn is_pool_busy(&self) -> bool {
+        const WORDING: &[&str] = &[
+            "busy",
+            "in progress",
+            "is updating",
+            "is scaling",
+            "is removing",
+            "is deleting",
+            "is initial",
+            "not active",
+            "wait until",
+            "current state",
+            "current status",
+            "invalid state",
+            "invalid status",
+        ];
+        self.is_client_error_saying(WORDING)
+    }
+
+    /// True when ACK refuses to delete a node pool that still has nodes (a delete without
+    /// `force`). As for [`AckError::is_pool_busy`], the code is not published: this matches the
+    /// class, a client error (400, 403 or 409) whose code or message says the pool is not empty
+    /// or still has nodes. The local cloud answers `ErrorNodePoolNotEmpty`, its own code.
+    pub fn is_pool_not_empty(&self) -> bool {
+        self.is_client_error_saying(&["not empty", "notempty", "still has", "has nodes", "nodes exist", "existing nodes"])
+    }
+
+    /// A 400, 403 or 409 answer whose code or message contains one of `wording` (lower case).
+    fn is_client_error_saying(&self, wording: &[&str]) -> bool {
+        let AckError::Api { status: 400 | 403 | 409, code, message, .. } = self else { return false };
+        let text = format!("{code} {message}").to_lowercase();
+        wording.iter().any(|w| text.contains(w))
+    }
+
     /// True for throttling answers.
     pub fn is_throttling(&self) -> bool {
         matches!(self, AckError::Api { status, code, .. } if *status == 429 || THROTTLING.contains(&code.as_str()))
@@ -325,6 +368,8 @@ impl AckClient {
         }
         let path = format!("/clusters/{}/nodepools/{}", acs3::encode_path_segment(cluster_id), acs3::encode_path_segment(&np));
         let mut pool = pool.clone();
+        // The id is in the path; ACK's ModifyClusterNodePool body has no `nodepool_info.nodepool_id`.
+        pool.nodepool_info.nodepool_id = None;
         pool.status = None;
         let body = serde_json::to_vec(&pool).map_err(|e| AckError::Config(e.to_string()))?;
         self.call("PUT", "ModifyClusterNodePool", &path, &[], Some(body)).await
@@ -396,6 +441,29 @@ mod tests {
         assert!(!api(400, "ErrorParam").retryable(true));
         let lost = AckError::Transport { action: "CreateCluster", detail: String::new(), maybe_applied: true };
         assert!(!lost.retryable(false) && lost.retryable(true));
+    }
+
+    fn api_saying(status: u16, code: &str, message: &str) -> AckError {
+        AckError::Api { action: "X", status, code: code.into(), message: message.into(), request_id: String::new() }
+    }
+
+    #[test]
+    fn busy_and_not_empty_pools_are_recognised_by_class_not_by_code() {
+        // The local cloud's answers.
+        assert!(api_saying(400, "ErrorNodePoolState", "The node pool np1 is scaling; it can be modified once it is active.").is_pool_busy());
+        assert!(api_saying(400, "ErrorNodePoolNotEmpty", "The node pool np1 still has 2 nodes; remove them first or set force=true.")
+            .is_pool_not_empty());
+        // Other codes with the same meaning, as ACK might word them.
+        assert!(api_saying(409, "Conflict", "Another operation is in progress on this node pool.").is_pool_busy());
+        assert!(api_saying(400, "NodePool.Busy", "").is_pool_busy());
+        assert!(api_saying(400, "ErrorDeleteNodePool", "The node pool is not empty.").is_pool_not_empty());
+        // Not the class: other statuses, other meanings.
+        assert!(!api_saying(500, "InternalError", "The node pool is busy.").is_pool_busy());
+        assert!(!api_saying(404, "ErrorNodePoolNotFound", "The node pool np1 does not exist.").is_pool_busy());
+        assert!(!api_saying(400, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.").is_pool_busy());
+        assert!(!api_saying(400, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.").is_pool_not_empty());
+        let lost = AckError::Transport { action: "DeleteClusterNodepool", detail: "busy".into(), maybe_applied: true };
+        assert!(!lost.is_pool_busy() && !lost.is_pool_not_empty());
     }
 
     #[test]

@@ -881,15 +881,10 @@ async fn containers_with_label(docker: &Docker, label: &str) -> Vec<(String, Has
 }
 
 /// Names of the containers (running or not) that the local cloud with process id `pid` started:
-/// for tests that check nothing is left behind. Uses the `docker` CLI.
-pub fn containers_started_by(pid: u32) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label={OWNER_PID_LABEL}={pid}")])
-        .output();
-    match out {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).filter(|l| !l.is_empty()).collect(),
-        Err(_) => Vec::new(),
-    }
+/// for tests that check nothing is left behind. Uses the `docker` CLI; an error when it cannot
+/// run or fails, so that a broken probe never reads as "no container left".
+pub fn containers_started_by(pid: u32) -> std::io::Result<Vec<String>> {
+    crate::network::docker_cli_lines(&["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label={OWNER_PID_LABEL}={pid}")])
 }
 
 /// Containers started by this process.

@@ -389,6 +389,9 @@ const OWNER_VALUE: &str = "terraform-provider-sparkoss";
 const GRACE: Duration = Duration::from_secs(30);
 /// Consecutive failed polls (after the client's own retries) before giving up.
 const MAX_TRANSIENT: u32 = 10;
+/// How many times a node pool change that ACK refused because the pool was busy is tried again
+/// (each time after the pool settled), within the operation's deadline.
+const MAX_BUSY_RETRIES: u32 = 5;
 
 /// What a pool wait waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -770,7 +773,9 @@ impl Cluster {
                 if PoolModel::from_ack(a, Some(n)).differs_from(n) {
                     let mut pool = n.to_ack();
                     pool.nodepool_info.nodepool_id = Some(np.clone());
-                    c.modify_node_pool(id, &pool).await.map_err(|e| ack_error(&what, &e))?;
+                    self.retry_while_pool_busy(c, (id, &np, &n.name), PoolGoal::Settled, deadline, || c.modify_node_pool(id, &pool))
+                        .await?
+                        .map_err(|e| ack_error(&what, &e))?;
                     self.wait_pool(c, id, &np, &n.name, PoolGoal::Active, deadline).await?;
                 }
                 n.id = Some(np);
@@ -810,7 +815,9 @@ impl Cluster {
             let mut pool = n.to_ack();
             pool.nodepool_info.nodepool_id = Some(np.to_owned());
             tracing::info!(cluster = %id, pool = %np, min = n.min_size, max = n.max_size, "modifying node pool");
-            c.modify_node_pool(id, &pool).await.map_err(|e| ack_error(&format!("Updating worker pool {:?}", n.name), &e))?;
+            self.retry_while_pool_busy(c, (id, np, &n.name), PoolGoal::Settled, deadline, || c.modify_node_pool(id, &pool))
+                .await?
+                .map_err(|e| ack_error(&format!("Updating worker pool {:?}", n.name), &e))?;
             self.wait_pool(c, id, np, &n.name, PoolGoal::Active, deadline).await?;
         }
         let keep: BTreeSet<&str> = new.worker_pool.iter().filter_map(|p| p.id.as_deref()).collect();
@@ -820,14 +827,57 @@ impl Cluster {
             self.wait_pool(c, id, np, &o.name, PoolGoal::SettledOrGone, deadline).await?;
             tracing::info!(cluster = %id, pool = %np, name = %o.name, "removing node pool");
             // The pool's nodes go with it: that is what removing the block asks for.
-            match c.delete_node_pool(id, np, true).await {
+            let deleted = self
+                .retry_while_pool_busy(c, (id, np, &o.name), PoolGoal::SettledOrGone, deadline, || c.delete_node_pool(id, np, true))
+                .await?;
+            match deleted {
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => continue,
+                // Recognised by class (see AckError::is_pool_not_empty): ACK publishes no code.
+                Err(e) if e.is_pool_not_empty() => {
+                    return Err(error(
+                        &format!("Removing worker pool {:?} failed", o.name),
+                        format!("ACK refused to delete a pool that still has nodes although force=true was sent: {e}"),
+                    ))
+                }
                 Err(e) => return Err(ack_error(&format!("Removing worker pool {:?}", o.name), &e)),
             }
             self.wait_pool(c, id, np, &o.name, PoolGoal::Gone, deadline).await?;
         }
         Ok(new)
+    }
+
+    /// Runs a node pool change (`call`); when ACK refuses it because the pool is busy with an
+    /// operation of its own (say an autoscaler scale-out that began after the provider looked),
+    /// waits for the pool to reach `goal` and tries again, at most [`MAX_BUSY_RETRIES`] times and
+    /// within `deadline`. `pool` is (cluster id, pool id, pool name). "Busy" is recognised by its
+    /// class, HTTP status and wording ([`AckError::is_pool_busy`]), not by an error code: ACK
+    /// publishes none for it. The outer error is the wait's; the inner one the call's last.
+    async fn retry_while_pool_busy<T, F, Fut>(
+        &self,
+        c: &AckClient,
+        pool: (&str, &str, &str),
+        goal: PoolGoal,
+        deadline: Instant,
+        mut call: F,
+    ) -> Result<Result<T, AckError>, Diagnostics>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AckError>>,
+    {
+        let (id, np, name) = pool;
+        let mut retries = 0;
+        loop {
+            match call().await {
+                Err(e) if e.is_pool_busy() && retries < MAX_BUSY_RETRIES && Instant::now() < deadline => {
+                    retries += 1;
+                    tracing::info!(cluster = %id, pool = %np, error = %e, retries, "node pool busy; waiting for it to settle");
+                    tokio::time::sleep(Duration::from_secs(retries.into()).min(deadline.saturating_duration_since(Instant::now()))).await;
+                    self.wait_pool(c, id, np, name, goal, deadline).await?;
+                }
+                other => return Ok(other),
+            }
+        }
     }
 
     /// Polls DescribeClusterNodePools until pool `np` is `active` (or gone), bounded by
