@@ -69,7 +69,7 @@ fn a_driver_killed_mid_job_leaves_no_executor_behind() {
             request(&ep.kubernetes_endpoint, "GET", "/api/v1/namespaces/team-a/pods?labelSelector=spark-role%3Dexecutor", None)
                 .expect("pods");
         assert_eq!(code, 200, "{left}");
-        let containers = containers_started_by(lc.pid());
+        let containers = containers_started_by(lc.pid()).expect("docker ps runs");
         let pods_left = left["items"].as_array().map_or(0, Vec::len);
         if pods_left == 0 && containers.is_empty() {
             break;
