@@ -18,6 +18,9 @@ fn starts_reports_endpoints_and_stops_on_sigterm() {
     assert!(e.kubernetes_endpoint.starts_with("https://127.0.0.1:"), "{}", e.kubernetes_endpoint);
     std::net::TcpStream::connect(e.kubernetes_endpoint.trim_start_matches("https://")).expect("listening");
     let kubeconfig = std::fs::read_to_string(&e.kubeconfig).expect("the admin kubeconfig exists");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&e.kubeconfig).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the admin kubeconfig carries a token: owner-only");
     assert!(kubeconfig.contains(&format!("server: {}", e.kubernetes_endpoint)), "{kubeconfig}");
     assert!(kubeconfig.contains("certificate-authority-data: ") && kubeconfig.contains("token: "), "CA and token");
     assert!(cloud.stop(), "exits 0 on SIGTERM");

@@ -87,7 +87,8 @@ pub async fn start(config: Config) -> std::io::Result<LocalCloud> {
     let tls = serve::tls_config(&cert, &key).map_err(std::io::Error::other)?;
     let (tx, rx) = watch::channel(false);
     let shared = Arc::new(Shared::new(config, endpoints.clone(), rx, pki, pods));
-    std::fs::write(&kubeconfig_path, shared.admin_kubeconfig())?;
+    // It carries the admin token: readable by its owner only, like the pki folder's files.
+    pki::write_private(&kubeconfig_path, &shared.admin_kubeconfig()).map_err(std::io::Error::other)?;
     let kube_router = kube::router(shared.clone(), listeners.dns);
     let oss_router = oss::router(shared.clone());
     let mut tasks = Vec::new();

@@ -86,10 +86,14 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> Result<String, PkiError>) 
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
+/// Writes a file only its owner may read (mode 0600): keys, tokens, kubeconfigs.
+pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |source| PkiError::Io { path: path.to_owned(), source };
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
+    // `mode` applies only when the file is created; one left by an older version is narrowed too.
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     std::io::Write::write_all(&mut f, contents.as_bytes()).map_err(io)
 }
 
