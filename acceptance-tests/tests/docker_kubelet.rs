@@ -247,6 +247,34 @@ fn pods_get_their_own_ips_cluster_dns_and_in_cluster_api_access() {
     assert!(ip_a.starts_with("172.30.") && ip_b.starts_with("172.30.") && ip_a != ip_b, "own IPs: {ip_a} {ip_b}");
     let gateway = a["status"]["hostIP"].as_str().unwrap_or("").to_owned();
 
+    // The metrics API, as metrics-server serves it: `kubectl top` shows the running servers'
+    // real usage, sampled from the engine (bounded wait for the first sample).
+    let top_dir = tempfile::tempdir().expect("tempdir");
+    let top_kc = top_dir.path().join("kubeconfig");
+    std::fs::write(&top_kc, kubeconfig_for(&ep).expect("admin kubeconfig")).expect("kubeconfig");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let top = loop {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&top_kc)
+            .args(["top", "pods", "-n", "net-a", "--no-headers"])
+            .output()
+            .expect("kubectl top");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && text.contains("server") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "kubectl top pods: {}{}", text, String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let cols: Vec<&str> = top.split_whitespace().collect();
+    assert_eq!(cols.first(), Some(&"server"), "{top}");
+    let mem = cols.get(2).and_then(|m| m.strip_suffix("Mi")).and_then(|m| m.parse::<u64>().ok()).expect("memory in Mi");
+    assert!(cols.get(1).is_some_and(|c| c.ends_with('m')) && mem > 0, "real usage: {top}");
+    let (code, node) = api(&ep, "GET", "/apis/metrics.k8s.io/v1beta1/nodes", None);
+    assert_eq!(code, 200, "{node}");
+    assert_eq!(node["items"][0]["metadata"]["name"], "localcloud-node", "{node}");
+
     // A client in net-a: the cluster DNS, both servers by service name, its service account's
     // files, the API's address, and the local OSS at the endpoint the local cloud hands out.
     let oss = lc.endpoints.oss_endpoint.trim_start_matches("http://").to_owned();

@@ -14,6 +14,7 @@ pub mod apply;
 pub mod dns;
 pub mod docker_kubelet;
 pub mod kubelet;
+pub mod metrics;
 pub mod openapi;
 pub mod protobuf;
 pub mod rbac;
@@ -447,9 +448,19 @@ impl Api {
                 let gv = json!({"groupVersion": format!("{RBAC}/v1"), "version": "v1"});
                 return json_response(
                     200,
-                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": RBAC, "versions": [gv], "preferredVersion": gv}]}),
+                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": RBAC, "versions": [gv], "preferredVersion": gv}, metrics::group()]}),
                 );
             }
+            (Method::GET, p) if p == format!("/apis/{}", metrics::GROUP) => {
+                let mut g = metrics::group();
+                g["kind"] = json!("APIGroup");
+                g["apiVersion"] = json!("v1");
+                return json_response(200, &g);
+            }
+            (Method::GET, p) if p == format!("/apis/{}/{}", metrics::GROUP, metrics::VERSION) => {
+                return json_response(200, &metrics::resources())
+            }
+            (Method::GET, p) if p.starts_with(&format!("/apis/{}/{}/", metrics::GROUP, metrics::VERSION)) => return self.metrics(p, &user),
             (Method::GET, "/api/v1") => return json_response(200, &discovery_resources("")),
             (Method::GET, p) if p == format!("/apis/{RBAC}/v1") => return json_response(200, &discovery_resources(RBAC)),
             (Method::GET, p) if p == format!("/apis/{RBAC}") => {
@@ -571,6 +582,37 @@ impl Api {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `metrics.k8s.io/v1beta1`: `pods` (all, a namespace's, one) and `nodes` (all, one).
+    fn metrics(&self, path: &str, user: &UserInfo) -> Response {
+        let rest = path.trim_start_matches(&format!("/apis/{}/{}/", metrics::GROUP, metrics::VERSION));
+        let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        let (resource, ns, name) = match segs.as_slice() {
+            ["pods"] => ("pods", None, None),
+            ["nodes"] => ("nodes", None, None),
+            ["nodes", n] => ("nodes", None, Some(*n)),
+            ["namespaces", ns, "pods"] => ("pods", Some(*ns), None),
+            ["namespaces", ns, "pods", n] => ("pods", Some(*ns), Some(*n)),
+            _ => return not_found_path(),
+        };
+        let attrs = Attributes {
+            verb: if name.is_some() { "get" } else { "list" },
+            group: metrics::GROUP,
+            resource,
+            subresource: None,
+            namespace: ns,
+            name,
+        };
+        let s = self.lock();
+        if let Err(e) = authorize(&s, user, &attrs) {
+            return error_response(&e);
+        }
+        let answer = if resource == "pods" { metrics::pods(&s, ns, name) } else { metrics::nodes(&s, kubelet::NODE, name) };
+        match answer {
+            Ok(body) => json_response(200, &body),
+            Err(e) => error_response(&e),
+        }
     }
 
     fn set_rule(&self, body: &[u8]) -> Response {

@@ -298,7 +298,17 @@ async fn run_scheduled(node: &Node, pod: &Json, ip: Option<std::net::IpAddr>, mu
         let mut s = node.lock();
         event(&mut s, &pod, "Normal", "Started", &format!("Started container {}", container["name"].as_str().unwrap_or("")));
     }
+    let sampler = tokio::spawn(sample_usage(
+        node.docker.clone(),
+        node.store.clone(),
+        id.clone(),
+        (ns.clone(), name.clone()),
+        container["name"].as_str().unwrap_or("").to_owned(),
+    ));
     stream_logs(node, &id, (ns.clone(), name.clone())).await;
+    sampler.abort();
+    // A finished pod has no usage any more (metrics-server lists running pods only).
+    node.lock().metrics.remove(&(ns.clone(), name.clone()));
     finish(node, &pod, &container, &id, &image_id, &started_at).await;
     remove_container(&node.docker, &cname).await;
 }
@@ -750,6 +760,36 @@ fn write_keys(dir: &std::path::Path, obj: &Json, base64_values: bool, items: Opt
         }
     }
     Ok(())
+}
+
+/// How often a running container's usage is sampled for the metrics API (metrics-server scrapes
+/// every 15 s by default; shorter here so short jobs have samples).
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// Samples the container's CPU and memory through the engine's stats into the store, until
+/// aborted (when the container stops). Each sample is bounded in time.
+async fn sample_usage(docker: Docker, store: Arc<Mutex<Store>>, id: String, key: (String, String), container: String) {
+    let opts = bollard::query_parameters::StatsOptions { stream: false, one_shot: false };
+    loop {
+        let started = tokio::time::Instant::now();
+        let next = tokio::time::timeout(Duration::from_secs(10), docker.stats(&id, Some(opts.clone())).next()).await;
+        if let Ok(Some(Ok(stats))) = next {
+            if let Some((nanocores, bytes)) = super::metrics::usage_from_stats(&stats) {
+                let sample = super::metrics::PodSample {
+                    timestamp: now_rfc3339(),
+                    // The engine averages CPU over about a second between its two readings.
+                    window_secs: started.elapsed().as_secs_f64().max(1.0),
+                    containers: vec![super::metrics::ContainerUsage { name: container.clone(), nanocores, bytes }],
+                };
+                let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+                // A pod deleted meanwhile gets no sample back.
+                if kind("", "pods").is_some_and(|k| s.get(k, &key.0, &key.1).is_ok()) {
+                    s.metrics.insert(key.clone(), sample);
+                }
+            }
+        }
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
 }
 
 /// Follows the container's output into the pod log until the container stops.

@@ -192,10 +192,12 @@ pub fn default_cluster_roles() -> Vec<(&'static str, Json)> {
         json!(["pods", "pods/log", "pods/status", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts", "events"]);
     let view_rules = json!([
         {"apiGroups": [""], "resources": workloads, "verbs": READ},
+        {"apiGroups": [super::metrics::GROUP], "resources": ["pods", "nodes"], "verbs": READ},
         {"apiGroups": [""], "resources": ["resourcequotas", "resourcequotas/status", "limitranges", "namespaces", "namespaces/status"], "verbs": READ},
     ]);
     let edit_rules = json!([
         {"apiGroups": [""], "resources": workloads, "verbs": all},
+        {"apiGroups": [super::metrics::GROUP], "resources": ["pods", "nodes"], "verbs": READ},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": all},
         {"apiGroups": [""], "resources": ["resourcequotas", "limitranges", "namespaces"], "verbs": READ},
     ]);

@@ -141,6 +141,8 @@ pub struct Store {
     pub changes: broadcast::Sender<Change>,
     /// Container logs per `(namespace, pod)`.
     pub logs: HashMap<(String, String), Vec<String>>,
+    /// The latest resource sample per `(namespace, pod)` (the metrics API).
+    pub metrics: HashMap<(String, String), super::metrics::PodSample>,
 }
 
 fn kind_index(k: &Kind) -> usize {
@@ -170,7 +172,8 @@ impl Store {
     /// An empty store with the namespaces every cluster has.
     pub fn new() -> Store {
         let (changes, _) = broadcast::channel(4096);
-        let mut s = Store { objects: BTreeMap::new(), rv: 1, history: VecDeque::new(), changes, logs: HashMap::new() };
+        let mut s =
+            Store { objects: BTreeMap::new(), rv: 1, history: VecDeque::new(), changes, logs: HashMap::new(), metrics: HashMap::new() };
         let ns = kind("", "namespaces").unwrap_or(&KINDS[0]);
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let _ = s.create(ns, "", json!({"metadata": {"name": name}}));
@@ -182,7 +185,14 @@ impl Store {
     /// and default of a real one, and neither the store nor its watchers see it.
     pub fn dry_run_copy(&self) -> Store {
         let (changes, _) = broadcast::channel(1);
-        Store { objects: self.objects.clone(), rv: self.rv, history: VecDeque::new(), changes, logs: HashMap::new() }
+        Store {
+            objects: self.objects.clone(),
+            rv: self.rv,
+            history: VecDeque::new(),
+            changes,
+            logs: HashMap::new(),
+            metrics: HashMap::new(),
+        }
     }
 
     /// The current resource version.
@@ -378,6 +388,7 @@ impl Store {
         self.record(k, "DELETED", obj.clone());
         if k.plural == "pods" {
             self.logs.remove(&(ns.to_owned(), name.to_owned()));
+            self.metrics.remove(&(ns.to_owned(), name.to_owned()));
         }
         let uid = obj["metadata"]["uid"].as_str().unwrap_or("").to_owned();
         let dependents: Vec<Key> = self
