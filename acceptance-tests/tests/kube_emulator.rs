@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::{repo_root, LocalCloudProcess};
-use sparkoss_localcloud::kube::{kubeconfig_for, set_kubelet_rule};
+use sparkoss_acceptance_tests::{repo_root, KubeconfigFile, LocalCloudProcess};
+use sparkoss_localcloud::kube::set_kubelet_rule;
 
 fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
@@ -80,9 +80,8 @@ fn pod(name: &str, cpu: Option<&str>) -> String {
 #[test]
 fn kubectl_get_describe_logs_apply_delete() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig")).expect("kubeconfig");
+    let kubeconfig = KubeconfigFile::new(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig");
+    let kc = kubeconfig.path.clone();
     // The driver runs long enough to still count against the quota when the next pod is created.
     set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &json!({"outcome": "succeed", "run_ms": 3000, "log_lines": 4})).expect("rule");
 
@@ -157,9 +156,8 @@ fn kubectl_get_describe_logs_apply_delete() {
 #[test]
 fn python_client_lists_and_watches_pods() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig")).expect("kubeconfig");
+    let kubeconfig = KubeconfigFile::new(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig");
+    let kc = kubeconfig.path.clone();
     set_kubelet_rule(&lc.endpoints.kubernetes_endpoint, &json!({"outcome": "succeed", "run_ms": 300, "log_lines": 5})).expect("rule");
     let py = repo_root().join(".tools/venv/bin/python");
     let out = Command::new(py)
@@ -211,9 +209,8 @@ spec:
 #[test]
 fn kubectl_validation_uses_the_servers_openapi_and_field_validation() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig")).expect("kubeconfig");
+    let kubeconfig = KubeconfigFile::new(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig");
+    let kc = kubeconfig.path.clone();
 
     // Strict (kubectl's default): the server refuses the pod and names both unknown fields.
     let refused = kubectl(&kc, &["apply", "-f", "-"], Some(UNKNOWN_FIELDS));
@@ -279,9 +276,8 @@ fn kubectl_validation_uses_the_servers_openapi_and_field_validation() {
 #[test]
 fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig")).expect("kubeconfig");
+    let kubeconfig = KubeconfigFile::new(&lc.endpoints.kubernetes_endpoint).expect("admin kubeconfig");
+    let kc = kubeconfig.path.clone();
     let cm = |data: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n{data}");
 
     // Created by the first apply (kubectl sends application/apply-patch+yaml with its field manager).
