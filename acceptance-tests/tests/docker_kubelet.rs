@@ -284,7 +284,8 @@ fn pods_get_their_own_ips_cluster_dns_and_in_cluster_api_access() {
         for svc in server server.net-b.svc.cluster.local; do r=''; for i in 1 2 3 4 5 6 7 8 9 10; do r=$(nc -w 2 $svc 7078 </dev/null) && [ -n \"$r\" ] && break; sleep 1; done; echo \"$svc says: $r\"; done; \
         d=/var/run/secrets/kubernetes.io/serviceaccount; echo \"ns=$(cat $d/namespace)\"; echo \"token=$(cat $d/token)\"; \
         test -s $d/ca.crt && echo ca=present; \
-        printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $OSS_HOST $OSS_PORT | head -n 1 | sed 's/^/oss answered: /'; echo \"api=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT\"";
+        o=''; for i in 1 2 3 4 5; do o=$( (printf 'GET / HTTP/1.0\\r\\n\\r\\n'; sleep 2) | nc -w 3 $OSS_HOST $OSS_PORT | head -n 1) && [ -n \"$o\" ] && break; sleep 1; done; \
+        echo \"oss answered: $o\"; echo \"api=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT\"";
     create_pod(
         &ep,
         "net-a",

@@ -19,13 +19,22 @@ use super::store::{kind, Store};
 /// The cluster's DNS domain.
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
-/// Serves DNS on `addr` (UDP) until shutdown.
+/// Serves DNS on `socket` (UDP) until shutdown.
 pub async fn serve(socket: UdpSocket, store: Arc<Mutex<Store>>, api_ip: Ipv4Addr, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut buf = [0u8; 1500];
     loop {
-        let (n, peer): (usize, SocketAddr) = tokio::select! {
-            r = socket.recv_from(&mut buf) => match r { Ok(x) => x, Err(_) => continue },
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
             _ = shutdown.wait_for(|d| *d) => return,
+        };
+        let (n, peer): (usize, SocketAddr) = match received {
+            Ok(x) => x,
+            // A socket error (an ICMP answer to an earlier reply, say) is not fatal; pausing
+            // keeps a persistent one from spinning the loop.
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
         };
         let Some(query) = parse_query(&buf[..n]) else { continue };
         let answer = {
