@@ -144,8 +144,8 @@ pub fn plan(
     if let Some(files) = driver_files {
         localize(files, work_dir, &mut fetches)?;
     }
-    let fetched = work_dir.join(FETCHED_DIR);
-    let work_dir = fetched.as_path();
+    // What Spark is told about goes apart from the working directory (see FETCHED_DIR).
+    let fetch_dir = work_dir.join(FETCHED_DIR);
     let mut i = 0;
     let mut primary_seen = false;
     while i < rest.len() {
@@ -155,16 +155,16 @@ pub fn plan(
         } else if WITH_VALUE.contains(&a.as_str()) {
             let value = rest.get(i + 1).ok_or_else(|| LauncherError::Usage(format!("driver: {a} needs a value")))?;
             let value = match a.as_str() {
-                "--jars" | "--files" => localize(value, work_dir, &mut fetches)?,
+                "--jars" | "--files" => localize(value, &fetch_dir, &mut fetches)?,
                 "--conf" | "-c" => match value.split_once('=') {
-                    Some((k, v)) if FETCHED_PROPERTIES.contains(&k) => format!("{k}={}", localize(v, work_dir, &mut fetches)?),
+                    Some((k, v)) if FETCHED_PROPERTIES.contains(&k) => format!("{k}={}", localize(v, &fetch_dir, &mut fetches)?),
                     _ => value.clone(),
                 },
                 "--properties-file" => {
                     let path = PathBuf::from(value);
                     let text = read(&path).map_err(|source| LauncherError::Io { path: path.clone(), what: "reading", source })?;
-                    let rewritten = rewrite_properties(&text, work_dir, &mut fetches)?;
-                    let copy = work_dir.join("spark.properties");
+                    let rewritten = rewrite_properties(&text, &fetch_dir, &mut fetches)?;
+                    let copy = fetch_dir.join("spark.properties");
                     let shown = copy.display().to_string();
                     properties = Some((copy, rewritten));
                     shown
@@ -178,7 +178,7 @@ pub fn plan(
             argv.push(a.clone());
         } else {
             primary_seen = true;
-            argv.push(localize(a, work_dir, &mut fetches)?);
+            argv.push(localize(a, &fetch_dir, &mut fetches)?);
         }
         i += 1;
     }
@@ -187,7 +187,7 @@ pub fn plan(
 
 /// The properties with the `oss://` URIs of `spark.jars` and `spark.files` replaced by local
 /// paths; every other line as it was.
-fn rewrite_properties(text: &str, work_dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -> Result<String, LauncherError> {
+fn rewrite_properties(text: &str, fetch_dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -> Result<String, LauncherError> {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         let trimmed = line.trim_start();
@@ -197,7 +197,7 @@ fn rewrite_properties(text: &str, work_dir: &Path, fetches: &mut Vec<(String, Pa
             .map(|(k, v)| (unescape(k.trim()), unescape(v.trim())));
         match parsed {
             Some((k, v)) if FETCHED_PROPERTIES.contains(&k.as_str()) && v.contains("oss://") => {
-                out.push_str(&format!("{k}={}\n", escape(&localize(&v, work_dir, fetches)?)));
+                out.push_str(&format!("{k}={}\n", escape(&localize(&v, fetch_dir, fetches)?)));
             }
             _ => {
                 out.push_str(line);
