@@ -7,6 +7,7 @@
 //! - [`fixtures`]: the `required_providers` header, a provider block for the local cloud and a
 //!   kubeconfig file, shared by the Terraform tests and the benchmarks.
 //! - [`procs`] probes running processes through `/proc` (an unreadable `/proc` is an error).
+//! - [`MeterProcess`] starts `sparkoss-meter run` against a local cloud (and kills it, as a crash would).
 //! - [`provider_bin`] builds the provider binary once per test process.
 //! - [`Workdir`] is a temporary Terraform working directory whose CLI configuration points
 //!   `sparkoss/sparkoss` at that binary with `dev_overrides`, so no `init` is needed.
@@ -16,6 +17,7 @@
 
 pub mod fixtures;
 pub mod localcloud_process;
+pub mod meter_process;
 pub mod procs;
 pub mod tools;
 pub mod workdir;
@@ -25,6 +27,7 @@ pub use fixtures::{
     submit_wordcount, watch_pods, KubeconfigFile, PodWatch, TERRAFORM_HEADER,
 };
 pub use localcloud_process::{localcloud_bin, LocalCloudProcess};
+pub use meter_process::{meter_bin, meter_command_output, MeterProcess};
 pub use sparkoss_quickstart::{cargo_bin, repo_root, Error as HarnessError};
 pub use tools::{provider_bin, Terraform};
 pub use workdir::{Diagnostic, Output, Validation, Workdir};

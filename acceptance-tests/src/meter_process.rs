@@ -1,0 +1,116 @@
+//! Starting the `sparkoss-meter` binary from a test against a local cloud, killing it (as a
+//! crash would) and starting it again on the same database.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sparkoss_localcloud::Endpoints;
+
+use crate::HarnessError;
+
+/// The `sparkoss-meter` binary, built once per process.
+pub fn meter_bin() -> Result<PathBuf, HarnessError> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| crate::cargo_bin("sparkoss-meter", "sparkoss-meter").map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|detail| HarnessError::Command { what: "building sparkoss-meter".into(), detail })
+}
+
+/// The meter's environment for the local cloud: the database URL (never an argument: it may
+/// carry a password), and OSS reached with the local cloud's keys for the log archive.
+fn meter_command(database: &str, ep: &Endpoints) -> Result<Command, HarnessError> {
+    let mut cmd = Command::new(meter_bin()?);
+    cmd.env("SPARKOSS_METER_DATABASE", database)
+        .env("SPARKOSS_OSS_ENDPOINT", &ep.oss_endpoint)
+        .env("ALIBABA_CLOUD_REGION", &ep.region)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret)
+        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null());
+    Ok(cmd)
+}
+
+/// Runs a one-shot meter command (`report`, `logs`) on `database`; returns its output.
+pub fn meter_command_output(database: &str, ep: &Endpoints, args: &[&str]) -> Result<Output, HarnessError> {
+    let mut cmd = meter_command(database, ep)?;
+    cmd.args(args).output().map_err(|source| HarnessError::Io { what: "running sparkoss-meter".into(), source })
+}
+
+/// A running `sparkoss-meter run`; killed on drop.
+pub struct MeterProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl MeterProcess {
+    /// Starts `sparkoss-meter run` with `extra` arguments and waits (at most 30 s) until its
+    /// `/healthz` says the first listing is recorded.
+    pub fn start(database: &str, ep: &Endpoints, kubeconfig: &Path, extra: &[&str]) -> Result<MeterProcess, HarnessError> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|source| HarnessError::Io { what: "picking a port".into(), source })?
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = meter_command(database, ep)?;
+        cmd.arg("run")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--listen", &listen])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().map_err(|source| HarnessError::Io { what: "starting sparkoss-meter".into(), source })?;
+        let mut m = MeterProcess { child, url: format!("http://{listen}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = m.child.try_wait() {
+                return Err(HarnessError::Output { what: "sparkoss-meter run".into(), detail: format!("exited early: {status}") });
+            }
+            if let Ok((200, body)) = m.get("/healthz") {
+                if body.contains("\"synced\":true") {
+                    return Ok(m);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Output { what: "sparkoss-meter run".into(), detail: "not synced within 30 s".into() });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// GET on the meter's HTTP server: status and body.
+    pub fn get(&self, path: &str) -> Result<(u16, String), HarnessError> {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let err = |source| HarnessError::Io { what: format!("GET {path} from the meter"), source };
+        let mut s = std::net::TcpStream::connect(addr).map_err(err)?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(err)?;
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).map_err(err)?;
+        let code = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Ok((code, body))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, as a crash or an OOM kill would end it; waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MeterProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

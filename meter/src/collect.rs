@@ -1,0 +1,323 @@
+//! `sparkoss-meter run`: watches the sparkoss pods of every namespace with kube-rs's runtime
+//! watcher, records them, samples their real usage from `metrics.k8s.io`, archives driver logs,
+//! and serves the numbers over HTTP.
+//!
+//! What it keeps in memory is a small record per live pod (uid, name, a fingerprint of what was
+//! last written, the latest sample time), never the pod objects, so memory grows with the number
+//! of pods by a few hundred bytes each. Restarts and watch disconnects are safe: every write is
+//! idempotent by pod uid, the watcher relists on (re)start, and a pod the database holds as
+//! running but that the relist does not return ends at that moment (it was deleted while the
+//! meter was away or the watch was down).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+
+use crate::archive::LogArchive;
+use crate::db::{Change, Db, Sample};
+use crate::error::MeterError;
+use crate::pod::{PodRecord, Role, MANAGED_BY};
+
+/// How long the Kubernetes API may stay unreachable before `run` gives up (and its supervisor,
+/// e.g. the Deployment, restarts it).
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
+/// Most watch events recorded in one transaction.
+const BATCH: usize = 512;
+
+/// What `/healthz` and `/metrics` report about the collector itself.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// The first listing is recorded.
+    pub synced: AtomicBool,
+    /// Pods currently tracked (not ended).
+    pub pods_watched: AtomicU64,
+    /// Watch events handled.
+    pub events: AtomicU64,
+    /// Samples recorded.
+    pub samples: AtomicU64,
+    /// Whether the cluster serves `metrics.k8s.io` (as of the last attempt).
+    pub metrics_served: AtomicBool,
+    /// The last watch or database error, while it lasts.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    fn set_error(&self, e: Option<String>) {
+        if let Ok(mut g) = self.last_error.lock() {
+            *g = e;
+        }
+    }
+}
+
+/// One live pod, as the collector remembers it.
+#[derive(Debug, Clone)]
+struct Tracked {
+    namespace: String,
+    name: String,
+    started_ms: Option<i64>,
+    fingerprint: u64,
+    last_sample_ms: Option<i64>,
+}
+
+/// Live pods by uid, plus (namespace, name) → uid for metrics, which name pods but carry no uid.
+#[derive(Debug, Default)]
+struct Tracker {
+    pods: HashMap<String, Tracked>,
+    by_name: HashMap<(String, String), String>,
+    /// Uids the database holds as open, with their last sample, loaded at start.
+    open_in_db: HashMap<String, Option<i64>>,
+    /// Uids seen since the current (re)list began.
+    relisted: Option<HashSet<String>>,
+    /// Ended pods that still exist: their later updates (deletion bookkeeping) change nothing.
+    done: HashSet<String>,
+}
+
+impl Tracker {
+    fn forget(&mut self, uid: &str) {
+        self.done.remove(uid);
+        if let Some(t) = self.pods.remove(uid) {
+            self.by_name.remove(&(t.namespace, t.name));
+        }
+    }
+}
+
+/// What a record writes, without the time it was seen: equal fingerprints need no write.
+fn fingerprint(r: &PodRecord) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&r.phase, r.started_ms, r.ended_ms, r.exit_code, r.cpu_request_millis, r.memory_request_bytes).hash(&mut h);
+    (r.cpu_limit_millis, r.memory_limit_bytes, &r.job, &r.user).hash(&mut h);
+    h.finish()
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos().div_euclid(1_000_000) as i64
+}
+
+/// The collector: database, cluster, and what it remembers.
+#[derive(Clone)]
+pub struct Collector {
+    db: Db,
+    client: Client,
+    tracker: Arc<Mutex<Tracker>>,
+    /// Its health, shared with the HTTP server.
+    pub health: Arc<Health>,
+    archive: Option<Arc<LogArchive>>,
+}
+
+impl Collector {
+    /// A collector over `db` and `client`; loads the pods the database holds as running.
+    pub async fn new(db: Db, client: Client, archive: Option<LogArchive>) -> Result<Collector, MeterError> {
+        let open = db.open_pods().await?;
+        let tracker = Tracker { open_in_db: open.into_iter().map(|o| (o.uid, o.last_sample_ms)).collect(), ..Tracker::default() };
+        Ok(Collector {
+            db,
+            client,
+            tracker: Arc::new(Mutex::new(tracker)),
+            health: Arc::new(Health::default()),
+            archive: archive.map(Arc::new),
+        })
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, Tracker> {
+        // A panic while holding the lock leaves plain data behind; carry on with it.
+        self.tracker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Watches pods until the API has been unreachable for [`GIVE_UP_AFTER`].
+    pub async fn watch(&self) -> Result<(), MeterError> {
+        let api: Api<Pod> = Api::all(self.client.clone());
+        let cfg = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+        let mut stream = watcher::watcher(api, cfg).ready_chunks(BATCH).boxed();
+        let mut failing_since: Option<Instant> = None;
+        let mut backoff = Duration::from_millis(500);
+        while let Some(chunk) = stream.next().await {
+            let mut changes = Vec::new();
+            let mut ended_drivers = Vec::new();
+            let mut error = None;
+            for item in chunk {
+                match item {
+                    Ok(ev) => self.on_event(ev, &mut changes, &mut ended_drivers),
+                    Err(e) => error = Some(e),
+                }
+            }
+            if let Err(e) = self.db.apply(&changes).await {
+                // The rows are idempotent: forget the fingerprints so the next event rewrites them.
+                self.health.set_error(Some(e.to_string()));
+                tracing::error!("{e}");
+                let mut t = self.tracker();
+                for c in &changes {
+                    if let Change::Upsert(r) = c {
+                        if let Some(p) = t.pods.get_mut(&r.uid) {
+                            p.fingerprint = 0;
+                        }
+                    }
+                }
+            }
+            for (uid, ns, job, pod) in ended_drivers {
+                if let Some(a) = &self.archive {
+                    let (a, db, client) = (a.clone(), self.db.clone(), self.client.clone());
+                    tokio::spawn(async move { a.archive_driver(&db, &client, &uid, &ns, &job, &pod).await });
+                }
+            }
+            match error {
+                None => {
+                    failing_since = None;
+                    backoff = Duration::from_millis(500);
+                    self.health.set_error(None);
+                }
+                Some(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    let msg = format!("watching pods: {e}");
+                    tracing::warn!("{msg} (retrying)");
+                    self.health.set_error(Some(msg.clone()));
+                    if since.elapsed() > GIVE_UP_AFTER {
+                        return Err(MeterError::Kube(format!("{msg}; unreachable for more than {GIVE_UP_AFTER:?}, giving up")));
+                    }
+                    // The watcher resumes (relisting if needed) on the next poll; space them out.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(15));
+                }
+            }
+        }
+        Err(MeterError::Kube("the pod watch ended".into()))
+    }
+
+    fn on_event(&self, ev: Event<Pod>, changes: &mut Vec<Change>, ended_drivers: &mut Vec<(String, String, String, String)>) {
+        self.health.events.fetch_add(1, Ordering::Relaxed);
+        let now = now_ms();
+        let mut t = self.tracker();
+        match ev {
+            Event::Init => t.relisted = Some(HashSet::new()),
+            Event::InitApply(pod) | Event::Apply(pod) => {
+                let Some(r) = PodRecord::from_pod(&pod, now) else { return };
+                if let Some(seen) = t.relisted.as_mut() {
+                    seen.insert(r.uid.clone());
+                }
+                let fp = fingerprint(&r);
+                if t.done.contains(&r.uid) || t.pods.get(&r.uid).map(|p| p.fingerprint) == Some(fp) {
+                    return;
+                }
+                if r.ended() {
+                    // A driver that ended while we watched, or while we were away (the archive
+                    // skips one already archived): its log goes to the archive.
+                    if r.role == Role::Driver {
+                        ended_drivers.push((r.uid.clone(), r.namespace.clone(), r.job.clone(), r.name.clone()));
+                    }
+                    t.forget(&r.uid);
+                    t.open_in_db.remove(&r.uid);
+                    t.done.insert(r.uid.clone());
+                } else {
+                    let last_sample_ms =
+                        t.pods.get(&r.uid).and_then(|p| p.last_sample_ms).or_else(|| t.open_in_db.get(&r.uid).copied().flatten());
+                    t.by_name.insert((r.namespace.clone(), r.name.clone()), r.uid.clone());
+                    t.pods.insert(
+                        r.uid.clone(),
+                        Tracked {
+                            namespace: r.namespace.clone(),
+                            name: r.name.clone(),
+                            started_ms: r.started_ms,
+                            fingerprint: fp,
+                            last_sample_ms,
+                        },
+                    );
+                }
+                changes.push(Change::Upsert(Box::new(r)));
+            }
+            Event::Delete(pod) => {
+                if let Some(uid) = pod.metadata.uid {
+                    t.forget(&uid);
+                    t.open_in_db.remove(&uid);
+                    changes.push(Change::Gone { uid, at_ms: now });
+                }
+            }
+            Event::InitDone => {
+                // Open in the database (or tracked before a relist) but not listed: deleted while
+                // nobody watched. They end now.
+                let seen = t.relisted.take().unwrap_or_default();
+                t.done.retain(|u| seen.contains(u));
+                let gone: Vec<String> = t.open_in_db.keys().chain(t.pods.keys()).filter(|u| !seen.contains(*u)).cloned().collect();
+                for uid in gone {
+                    t.forget(&uid);
+                    t.open_in_db.remove(&uid);
+                    changes.push(Change::Gone { uid, at_ms: now });
+                }
+                t.open_in_db.clear();
+                self.health.synced.store(true, Ordering::Relaxed);
+            }
+        }
+        self.health.pods_watched.store(t.pods.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Samples `metrics.k8s.io` every `interval`, forever. Without the API it says so once and
+    /// meters requests only (it keeps asking, in case the API appears).
+    pub async fn sample(&self, interval: Duration) {
+        let mut said_missing = false;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if !self.health.synced.load(Ordering::Relaxed) {
+                continue;
+            }
+            match crate::metrics_api::pod_metrics(&self.client).await {
+                Ok(Some(items)) => {
+                    self.health.metrics_served.store(true, Ordering::Relaxed);
+                    said_missing = false;
+                    let samples = self.to_samples(items);
+                    let n = samples.len() as u64;
+                    match self.db.add_samples(&samples).await {
+                        Ok(()) => {
+                            self.health.samples.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tracing::error!("{e}");
+                            // Let the next round stand for this one's window too.
+                            let mut t = self.tracker();
+                            for s in &samples {
+                                if let Some(p) = t.pods.get_mut(&s.pod_uid) {
+                                    p.last_sample_ms = Some(s.at_ms - s.window_ms).filter(|v| *v > 0);
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {
+                    self.health.metrics_served.store(false, Ordering::Relaxed);
+                    if !said_missing {
+                        tracing::warn!("the cluster does not serve metrics.k8s.io (no metrics-server): metering requests only");
+                        said_missing = true;
+                    }
+                }
+                Err(e) => tracing::warn!("sampling metrics.k8s.io: {e}"),
+            }
+        }
+    }
+
+    /// Turns metrics items into samples of tracked pods, each standing for the time since that
+    /// pod's previous sample (or its start); items already recorded are skipped.
+    fn to_samples(&self, items: Vec<crate::metrics_api::PodUsage>) -> Vec<Sample> {
+        let mut t = self.tracker();
+        let mut out = Vec::new();
+        for m in items {
+            let Some(uid) = t.by_name.get(&(m.namespace, m.name)).cloned() else { continue };
+            let Some(p) = t.pods.get_mut(&uid) else { continue };
+            if p.last_sample_ms.is_some_and(|last| m.at_ms <= last) {
+                continue;
+            }
+            // A pod without a start time has not run: its first sample stands for nothing.
+            let from = p.last_sample_ms.or(p.started_ms).unwrap_or(m.at_ms);
+            let window_ms = (m.at_ms - from).max(0);
+            p.last_sample_ms = Some(m.at_ms);
+            out.push(Sample { pod_uid: uid, at_ms: m.at_ms, cpu_nanocores: m.cpu_nanocores, memory_bytes: m.memory_bytes, window_ms });
+        }
+        out
+    }
+}

@@ -1,0 +1,92 @@
+//! Reading `metrics.k8s.io/v1beta1` PodMetrics (what metrics-server, and ACK, serve): the
+//! sparkoss pods' CPU and working-set memory, summed over their containers.
+
+use kube::Client;
+use serde::Deserialize;
+
+use crate::error::MeterError;
+use crate::pod::MANAGED_BY;
+
+/// One pod's usage at one time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodUsage {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub name: String,
+    /// The sample's timestamp (ms since the epoch).
+    pub at_ms: i64,
+    /// CPU, nanocores.
+    pub cpu_nanocores: i64,
+    /// Working-set memory, bytes.
+    pub memory_bytes: i64,
+}
+
+#[derive(Deserialize)]
+struct List {
+    #[serde(default)]
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    metadata: Meta,
+    timestamp: String,
+    #[serde(default)]
+    containers: Vec<ContainerMetrics>,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    name: String,
+    #[serde(default)]
+    namespace: String,
+}
+
+#[derive(Deserialize)]
+struct ContainerMetrics {
+    usage: std::collections::BTreeMap<String, String>,
+}
+
+/// The sparkoss pods' metrics in every namespace; `None` when the cluster does not serve the API.
+pub async fn pod_metrics(client: &Client) -> Result<Option<Vec<PodUsage>>, MeterError> {
+    let selector = format!("{}%3D{}", MANAGED_BY.0.replace('/', "%2F"), MANAGED_BY.1);
+    let req = http::Request::get(format!("/apis/metrics.k8s.io/v1beta1/pods?labelSelector={selector}"))
+        .body(Vec::new())
+        .map_err(|e| MeterError::Kube(format!("building the metrics request: {e}")))?;
+    let list: List = match client.request(req).await {
+        Ok(l) => l,
+        // No metrics-server: the group is not served at all.
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 503 => return Ok(None),
+        Err(e) => return Err(MeterError::Kube(format!("reading metrics.k8s.io pods: {e}"))),
+    };
+    Ok(Some(list.items.into_iter().filter_map(usage).collect()))
+}
+
+fn usage(i: Item) -> Option<PodUsage> {
+    let at = time::OffsetDateTime::parse(&i.timestamp, &time::format_description::well_known::Rfc3339).ok()?;
+    let at_ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let (mut cpu, mut mem) = (0i64, 0i64);
+    for c in &i.containers {
+        cpu += c.usage.get("cpu").and_then(|q| crate::pod::nanocores(q)).unwrap_or(0);
+        mem += c.usage.get("memory").and_then(|q| crate::pod::bytes(q)).unwrap_or(0);
+    }
+    Some(PodUsage { namespace: i.metadata.namespace, name: i.metadata.name, at_ms, cpu_nanocores: cpu, memory_bytes: mem })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_add_up() {
+        let list: List = serde_json::from_value(serde_json::json!({"items": [{
+            "metadata": {"name": "p", "namespace": "n"}, "timestamp": "2026-11-27T10:00:00Z", "window": "10s",
+            "containers": [{"name": "a", "usage": {"cpu": "250m", "memory": "100Mi"}}, {"name": "b", "usage": {"cpu": "5000000n", "memory": "1Ki"}}]}]}))
+        .expect("list");
+        let u = list.items.into_iter().filter_map(usage).collect::<Vec<_>>();
+        assert_eq!(u.len(), 1);
+        assert_eq!((u[0].cpu_nanocores, u[0].memory_bytes), (255_000_000, 100 * 1024 * 1024 + 1024));
+        assert_eq!(u[0].at_ms, 1_795_773_600_000);
+    }
+}
