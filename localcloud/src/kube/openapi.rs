@@ -68,6 +68,7 @@ const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 const TIME: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Time";
 const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
+const LABEL_SELECTOR: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector";
 
 const STRINGS: Ty = List(&Str);
 const STRING_MAP: Ty = MapOf(&Str);
@@ -434,6 +435,74 @@ const DEFS: &[Def] = &[
             ("type", Str),
         ],
         required: &["type"],
+    },
+    Def {
+        name: "io.k8s.api.core.v1.PodTemplateSpec",
+        description: "PodTemplateSpec describes the data a pod should have when created from a template",
+        fields: &[("metadata", Ref(OBJECT_META)), ("spec", Ref("io.k8s.api.core.v1.PodSpec"))],
+        required: &[],
+    },
+    Def {
+        name: LABEL_SELECTOR,
+        description: "A label selector is a label query over a set of resources. The result of matchLabels and matchExpressions are ANDed. An empty label selector matches all objects. A null label selector matches no objects.",
+        fields: &[("matchExpressions", List(&Ref("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement"))), ("matchLabels", STRING_MAP)],
+        required: &[],
+    },
+    Def {
+        name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
+        description: "A label selector requirement is a selector that contains values, a key, and an operator that relates the key and values.",
+        fields: &[("key", Str), ("operator", Str), ("values", STRINGS)],
+        required: &["key", "operator"],
+    },
+    // apps/v1
+    Def {
+        name: "io.k8s.api.apps.v1.Deployment",
+        description: "Deployment enables declarative updates for Pods and ReplicaSets.",
+        fields: object![("spec", Ref("io.k8s.api.apps.v1.DeploymentSpec")), ("status", Ref("io.k8s.api.apps.v1.DeploymentStatus"))],
+        required: &[],
+    },
+    Def {
+        name: "io.k8s.api.apps.v1.DeploymentSpec",
+        description: "DeploymentSpec is the specification of the desired behavior of the Deployment.",
+        fields: &[
+            ("minReadySeconds", Int),
+            ("paused", Bool),
+            ("progressDeadlineSeconds", Int),
+            ("replicas", Int),
+            ("revisionHistoryLimit", Int),
+            ("selector", Ref(LABEL_SELECTOR)),
+            ("strategy", Ref("io.k8s.api.apps.v1.DeploymentStrategy")),
+            ("template", Ref("io.k8s.api.core.v1.PodTemplateSpec")),
+        ],
+        required: &["selector", "template"],
+    },
+    Def {
+        name: "io.k8s.api.apps.v1.DeploymentStrategy",
+        description: "DeploymentStrategy describes how to replace existing pods with new ones.",
+        fields: &[("rollingUpdate", Ref("io.k8s.api.apps.v1.RollingUpdateDeployment")), ("type", Str)],
+        required: &[],
+    },
+    Def {
+        name: "io.k8s.api.apps.v1.RollingUpdateDeployment",
+        description: "Spec to control the desired behavior of rolling update.",
+        fields: &[("maxSurge", IntOrStr), ("maxUnavailable", IntOrStr)],
+        required: &[],
+    },
+    Def {
+        name: "io.k8s.api.apps.v1.DeploymentStatus",
+        description: "DeploymentStatus is the most recently observed status of the Deployment.",
+        fields: &[
+            ("availableReplicas", Int),
+            ("collisionCount", Int),
+            ("conditions", Keyed(&Open, "type")),
+            ("observedGeneration", Int),
+            ("readyReplicas", Int),
+            ("replicas", Int),
+            ("terminatingReplicas", Int),
+            ("unavailableReplicas", Int),
+            ("updatedReplicas", Int),
+        ],
+        required: &[],
     },
     // rbac.authorization.k8s.io/v1
     Def {
@@ -1049,7 +1118,7 @@ mod tests {
         for k in KINDS {
             assert!(def(&kind_schema_name(k)).is_some(), "no schema for {}", k.kind);
         }
-        for g in ["", crate::kube::store::RBAC] {
+        for g in ["", crate::kube::store::RBAC, crate::kube::store::APPS] {
             let doc = document(g);
             let text = doc.to_string();
             let schemas = doc["components"]["schemas"].as_object().expect("schemas");
@@ -1107,6 +1176,27 @@ mod tests {
     }
 
     #[test]
+    fn the_apps_document_describes_deployments_and_their_pod_template() {
+        let doc = document(crate::kube::store::APPS);
+        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(patch["operationId"], "patchAppsV1NamespacedDeployment");
+        assert_eq!(patch["x-kubernetes-group-version-kind"], json!({"group": "apps", "version": "v1", "kind": "Deployment"}));
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["io.k8s.api.apps.v1.DeploymentSpec"]["required"], json!(["selector", "template"]));
+        assert!(
+            schemas["io.k8s.api.core.v1.PodSpec"].is_object() && schemas["io.k8s.api.core.v1.Container"].is_object(),
+            "core types referenced from apps"
+        );
+        let deployments = kind(crate::kube::store::APPS, "deployments").expect("deployments");
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [{"name": "meter", "image": "m:1", "env": [{"name": "A", "value": "1"}]}]}}}});
+        strategic_merge(deployments, &mut d, &json!({"spec": {"template": {"spec": {"containers": [{"name": "meter", "image": "m:2"}]}}}}));
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "meter", "image": "m:2", "env": [{"name": "A", "value": "1"}]}])
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_named_like_the_api_server() {
         let pods = kind("", "pods").expect("pods");
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}, "bogus": 1},
@@ -1124,6 +1214,10 @@ mod tests {
         assert_eq!(unknown_fields(pods, &patch, true), ["spec.containers[0].bar"]);
         let quota = kind("", "resourcequotas").expect("quota");
         assert!(unknown_fields(quota, &json!({"spec": {"hard": {"requests.cpu": "2"}}}), false).is_empty());
+        let deployments = kind(crate::kube::store::APPS, "deployments").expect("deployments");
+        let d = json!({"spec": {"replicaz": 1, "selector": {"matchLabels": {"a": "b"}},
+                                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "imagee": "i"}]}}}});
+        assert_eq!(unknown_fields(deployments, &d, false), ["spec.replicaz", "spec.template.spec.containers[0].imagee"]);
         assert_eq!(warning_header("spec.foo"), r#"299 - "unknown field \"spec.foo\"""#);
         assert_eq!(FieldValidation::parse(None), Ok(FieldValidation::Warn));
         assert!(FieldValidation::parse(Some("strict")).is_err());

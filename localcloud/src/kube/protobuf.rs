@@ -1,5 +1,5 @@
 //! The few protobuf request bodies clients send unasked: kubectl's typed commands
-//! (`kubectl create namespace`, `serviceaccount`, `rolebinding`, `clusterrolebinding`) write
+//! (`kubectl create namespace`, `serviceaccount`, `rolebinding`, `clusterrolebinding`, `secret`) write
 //! `application/vnd.kubernetes.protobuf` and do not fall back to JSON. Those objects are decoded
 //! here into the JSON the store keeps; field numbers are those of Kubernetes' `generated.proto`.
 //! Encoders write every field, empty ones too (`selfLink: ""`, `generation: 0`); an empty field
@@ -171,6 +171,48 @@ fn binding(b: &[u8]) -> Result<Json, DecodeError> {
     Ok(o)
 }
 
+/// A Secret (`kubectl create secret generic`): `data` values are bytes, base64 in JSON.
+fn secret(b: &[u8]) -> Result<Json, DecodeError> {
+    use base64::Engine as _;
+    let mut o = json!({});
+    let mut data = Map::new();
+    let mut string_data = Map::new();
+    for (num, f) in fields(b)? {
+        match num {
+            1 => o["metadata"] = object_meta(bytes(&f, "metadata")?)?,
+            2 => {
+                let (mut k, mut v) = (String::new(), Vec::new());
+                for (n, e) in fields(bytes(&f, "data")?)? {
+                    match n {
+                        1 => k = text(&e, "data key")?,
+                        2 => v = bytes(&e, "data value")?.to_vec(),
+                        _ => return Err(DecodeError(format!("data entry: unknown field {n}"))),
+                    }
+                }
+                data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(v)));
+            }
+            3 if !f.is_empty() => o["type"] = json!(text(&f, "type")?),
+            4 => {
+                let (k, v) = string_map_entry(bytes(&f, "stringData")?)?;
+                string_data.insert(k, json!(v));
+            }
+            5 => {
+                if let Field::Varint(v) = f {
+                    o["immutable"] = json!(v != 0);
+                }
+            }
+            other => unknown(&f, || format!("secret: unknown field {other}"))?,
+        }
+    }
+    if !data.is_empty() {
+        o["data"] = Json::Object(data);
+    }
+    if !string_data.is_empty() {
+        o["stringData"] = Json::Object(string_data);
+    }
+    Ok(o)
+}
+
 /// An object of which `kubectl create` sets only the metadata (ServiceAccount, Namespace).
 fn metadata_only(b: &[u8], kind: &str) -> Result<Json, DecodeError> {
     let mut o = json!({});
@@ -201,6 +243,7 @@ pub fn decode(body: &[u8]) -> Result<Json, DecodeError> {
     let mut obj = match kind.as_str() {
         "RoleBinding" | "ClusterRoleBinding" => binding(raw)?,
         "ServiceAccount" | "Namespace" => metadata_only(raw, &kind)?,
+        "Secret" => secret(raw)?,
         other => return Err(DecodeError(format!("{other} objects are accepted as JSON only"))),
     };
     obj["apiVersion"] = type_meta["apiVersion"].clone();
@@ -241,5 +284,19 @@ mod tests {
         assert!(decode(&sa(&field(3, b"x"))).is_err(), "an unknown field with a value is refused, not dropped");
         let empty_fields = [field(1, &[field(1, b"spark"), field(4, b""), field(8, b"")].concat()), field(3, &field(1, b""))].concat();
         assert_eq!(decode(&sa(&empty_fields)).unwrap()["metadata"], json!({"name": "spark"}), "empty fields are unset ones");
+    }
+
+    #[test]
+    fn a_secret_as_kubectl_create_secret_generic_encodes_it() {
+        let meta = [field(1, b"db"), field(3, b"team")].concat();
+        // A value that is not UTF-8: secret data are bytes.
+        let entry = [field(1, b"url"), field(2, &[0xff, b'p', b'g'])].concat();
+        let raw = [field(1, &meta), field(2, &entry), field(3, b"Opaque"), vec![5 << 3, 1]].concat();
+        let body = [MAGIC.to_vec(), field(1, &[field(1, b"v1"), field(2, b"Secret")].concat()), field(2, &raw)].concat();
+        assert_eq!(
+            decode(&body).unwrap(),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "team"},
+                   "data": {"url": "/3Bn"}, "type": "Opaque", "immutable": true})
+        );
     }
 }

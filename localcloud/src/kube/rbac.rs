@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value as Json};
 
-use super::store::{kind, ApiError, Store, RBAC};
+use super::store::{kind, ApiError, Store, APPS, RBAC};
 use crate::pki::Pki;
 
 /// The caller of one request.
@@ -194,12 +194,16 @@ pub fn default_cluster_roles() -> Vec<(&'static str, Json)> {
         {"apiGroups": [""], "resources": workloads, "verbs": READ},
         {"apiGroups": [super::metrics::GROUP], "resources": ["pods", "nodes"], "verbs": READ},
         {"apiGroups": [""], "resources": ["resourcequotas", "resourcequotas/status", "limitranges", "namespaces", "namespaces/status"], "verbs": READ},
+        {"apiGroups": [APPS], "resources": ["deployments", "deployments/status"], "verbs": READ},
     ]);
     let edit_rules = json!([
         {"apiGroups": [""], "resources": workloads, "verbs": all},
         {"apiGroups": [super::metrics::GROUP], "resources": ["pods", "nodes"], "verbs": READ},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": all},
         {"apiGroups": [""], "resources": ["resourcequotas", "limitranges", "namespaces"], "verbs": READ},
+        // As the real `edit`: workloads are written, their status (the controllers') only read.
+        {"apiGroups": [APPS], "resources": ["deployments"], "verbs": all},
+        {"apiGroups": [APPS], "resources": ["deployments/status"], "verbs": READ},
     ]);
     let mut admin_rules = edit_rules.as_array().cloned().unwrap_or_default();
     admin_rules.push(json!({"apiGroups": [RBAC], "resources": ["roles", "rolebindings"], "verbs": all}));
@@ -291,5 +295,38 @@ mod tests {
         assert_eq!(authorize(&s, &reader, &log("other")).unwrap_err().code, 403);
         assert_eq!(authorize(&s, &reader, &attrs("get", "pods", Some("driver"))).unwrap_err().code, 403);
         authorize(&s, &UserInfo::admin(), &attrs("delete", "namespaces", Some("team"))).unwrap();
+    }
+
+    #[test]
+    fn view_reads_deployments_and_edit_writes_them() {
+        let mut s = store_with_defaults();
+        for (sa, role) in [("viewer", "view"), ("editor", "edit"), ("boss", "admin")] {
+            s.create(
+                kind(RBAC, "rolebindings").unwrap(),
+                "team",
+                json!({"metadata": {"name": sa}, "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
+                       "subjects": [{"kind": "ServiceAccount", "name": sa}]}),
+            )
+            .unwrap();
+        }
+        let deploy = |verb| Attributes { group: APPS, ..attrs(verb, "deployments", Some("meter")) };
+        let viewer = UserInfo::service_account("team", "viewer");
+        authorize(&s, &viewer, &deploy("get")).unwrap();
+        authorize(&s, &viewer, &Attributes { name: None, ..deploy("watch") }).unwrap();
+        let e = authorize(&s, &viewer, &deploy("patch")).unwrap_err();
+        assert_eq!(
+            e.message,
+            "deployments \"meter\" is forbidden: User \"system:serviceaccount:team:viewer\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"team\""
+        );
+        for sa in ["editor", "boss"] {
+            let user = UserInfo::service_account("team", sa);
+            for verb in ["create", "update", "patch", "delete", "get"] {
+                authorize(&s, &user, &deploy(verb)).unwrap();
+            }
+            let status = Attributes { subresource: Some("status"), ..deploy("update") };
+            assert_eq!(authorize(&s, &user, &status).unwrap_err().code, 403, "{sa}: a deployment's status is its controller's");
+        }
+        let core = Attributes { group: "", ..deploy("get") };
+        assert_eq!(authorize(&s, &viewer, &core).unwrap_err().code, 403, "deployments are in apps, not core");
     }
 }

@@ -38,7 +38,15 @@ impl Kind {
 /// RBAC API group.
 pub const RBAC: &str = "rbac.authorization.k8s.io";
 
+/// The `apps` API group (Deployments).
+pub const APPS: &str = "apps";
+
 /// Every resource type the emulator serves (all at version v1).
+///
+/// Deployments (`apps/v1`) are kept like every other kind: stored, defaulted, validated and
+/// watched, but no controller acts on them. No ReplicaSet or pod is created for a Deployment, and
+/// its `status` stays as the client sent it; the emulator serves them so that manifests can be
+/// applied and checked (`kubectl apply --dry-run=server`), not to run them.
 pub const KINDS: &[Kind] = &[
     Kind { group: "", plural: "namespaces", singular: "namespace", kind: "Namespace", namespaced: false, short: &["ns"] },
     Kind { group: "", plural: "pods", singular: "pod", kind: "Pod", namespaced: true, short: &["po"] },
@@ -68,6 +76,7 @@ pub const KINDS: &[Kind] = &[
         namespaced: false,
         short: &[],
     },
+    Kind { group: APPS, plural: "deployments", singular: "deployment", kind: "Deployment", namespaced: true, short: &["deploy"] },
 ];
 
 /// Finds a kind by group and plural.
@@ -281,6 +290,7 @@ impl Store {
                 Ok(_) => {}
             }
         }
+        validate(k, &obj, &name)?;
         let key = (kind_index(k), ns.to_owned(), name.clone());
         if self.objects.contains_key(&key) {
             let what = if k.group.is_empty() { k.plural.to_owned() } else { format!("{}.{}", k.plural, k.group) };
@@ -348,11 +358,16 @@ impl Store {
             // Status is written through the status subresource (or by the emulator itself).
             obj["status"] = old["status"].clone();
         }
+        validate(k, &obj, name)?;
         self.rv += 1;
         for f in ["uid", "creationTimestamp", "deletionTimestamp", "namespace", "name"] {
             if old["metadata"].get(f).is_some() {
                 obj["metadata"][f] = old["metadata"][f].clone();
             }
+        }
+        // Like the API server, a workload's generation counts the changes of its spec.
+        if let Some(g) = old["metadata"]["generation"].as_i64().filter(|_| k.plural == "deployments") {
+            obj["metadata"]["generation"] = json!(if obj["spec"] != old["spec"] { g + 1 } else { g });
         }
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         obj["kind"] = json!(k.kind);
@@ -459,31 +474,12 @@ fn default_object(k: &Kind, obj: &mut Json, name: &str) {
         }
         "pods" => {
             let spec = &mut obj["spec"];
-            if spec["restartPolicy"].is_null() {
-                spec["restartPolicy"] = json!("Always");
-            }
+            default_pod_spec(spec);
             if spec["serviceAccountName"].is_null() {
                 spec["serviceAccountName"] = json!("default");
             }
-            if spec["dnsPolicy"].is_null() {
-                spec["dnsPolicy"] = json!("ClusterFirst");
-            }
-            if spec["schedulerName"].is_null() {
-                spec["schedulerName"] = json!("default-scheduler");
-            }
             if let Some(cs) = spec["containers"].as_array_mut() {
                 for c in cs {
-                    if c["terminationMessagePath"].is_null() {
-                        c["terminationMessagePath"] = json!("/dev/termination-log");
-                    }
-                    if c["terminationMessagePolicy"].is_null() {
-                        c["terminationMessagePolicy"] = json!("File");
-                    }
-                    if c["imagePullPolicy"].is_null() {
-                        let latest =
-                            c["image"].as_str().is_none_or(|i| i.ends_with(":latest") || !i.rsplit('/').next().unwrap_or("").contains(':'));
-                        c["imagePullPolicy"] = json!(if latest { "Always" } else { "IfNotPresent" });
-                    }
                     // Limits without requests: requests default to the limits.
                     if let Some(lim) = c["resources"]["limits"].as_object().cloned() {
                         for (r, v) in lim {
@@ -527,8 +523,138 @@ fn default_object(k: &Kind, obj: &mut Json, name: &str) {
         "secrets" if obj["type"].is_null() => {
             obj["type"] = json!("Opaque");
         }
+        "deployments" => {
+            if !obj["spec"].is_object() {
+                return;
+            }
+            let spec = &mut obj["spec"];
+            for (field, value) in [("replicas", json!(1)), ("revisionHistoryLimit", json!(10)), ("progressDeadlineSeconds", json!(600))] {
+                if spec[field].is_null() {
+                    spec[field] = value;
+                }
+            }
+            if spec["strategy"]["type"].is_null() {
+                if !spec["strategy"].is_object() {
+                    spec["strategy"] = json!({});
+                }
+                spec["strategy"]["type"] = json!("RollingUpdate");
+            }
+            if spec["strategy"]["type"] == "RollingUpdate" {
+                for field in ["maxSurge", "maxUnavailable"] {
+                    if spec["strategy"]["rollingUpdate"][field].is_null() {
+                        if !spec["strategy"]["rollingUpdate"].is_object() {
+                            spec["strategy"]["rollingUpdate"] = json!({});
+                        }
+                        spec["strategy"]["rollingUpdate"][field] = json!("25%");
+                    }
+                }
+            }
+            if spec["template"]["spec"].is_object() {
+                default_pod_spec(&mut spec["template"]["spec"]);
+            }
+            obj["metadata"]["generation"] = json!(1);
+        }
         _ => {}
     }
+}
+
+/// The defaults of a pod spec, for pods and for the pod templates of workloads alike.
+fn default_pod_spec(spec: &mut Json) {
+    if spec["restartPolicy"].is_null() {
+        spec["restartPolicy"] = json!("Always");
+    }
+    if spec["dnsPolicy"].is_null() {
+        spec["dnsPolicy"] = json!("ClusterFirst");
+    }
+    if spec["schedulerName"].is_null() {
+        spec["schedulerName"] = json!("default-scheduler");
+    }
+    for c in spec["containers"].as_array_mut().into_iter().flatten() {
+        if c["terminationMessagePath"].is_null() {
+            c["terminationMessagePath"] = json!("/dev/termination-log");
+        }
+        if c["terminationMessagePolicy"].is_null() {
+            c["terminationMessagePolicy"] = json!("File");
+        }
+        if c["imagePullPolicy"].is_null() {
+            let latest = c["image"].as_str().is_none_or(|i| i.ends_with(":latest") || !i.rsplit('/').next().unwrap_or("").contains(':'));
+            c["imagePullPolicy"] = json!(if latest { "Always" } else { "IfNotPresent" });
+        }
+    }
+}
+
+/// The API server's validation of the kinds the emulator checks (so far Deployments: a selector
+/// that selects the pods of its own template, and a strategy that is consistent), as `422
+/// Invalid` with one cause per field, which kubectl lists.
+fn validate(k: &Kind, obj: &Json, name: &str) -> Result<(), ApiError> {
+    if k.plural != "deployments" {
+        return Ok(());
+    }
+    let spec = &obj["spec"];
+    let mut causes: Vec<(&str, &str, String)> = Vec::new();
+    let selector = &spec["selector"];
+    let labels = &spec["template"]["metadata"]["labels"];
+    if !selector.is_object() {
+        causes.push(("FieldValueRequired", "spec.selector", "Required value".into()));
+    } else if selector["matchLabels"].as_object().is_none_or(Map::is_empty)
+        && selector["matchExpressions"].as_array().is_none_or(Vec::is_empty)
+    {
+        causes.push(("FieldValueInvalid", "spec.selector", "Invalid value: {}: empty selector is invalid for deployment".into()));
+    } else if !selector_matches(selector, labels) {
+        causes.push((
+            "FieldValueInvalid",
+            "spec.template.metadata.labels",
+            format!("Invalid value: {labels}: `selector` does not match template `labels`"),
+        ));
+    }
+    if spec["template"]["spec"]["containers"].as_array().is_none_or(Vec::is_empty) {
+        causes.push(("FieldValueRequired", "spec.template.spec.containers", "Required value".into()));
+    }
+    if spec["strategy"]["type"] == "Recreate" && !spec["strategy"]["rollingUpdate"].is_null() {
+        causes.push((
+            "FieldValueForbidden",
+            "spec.strategy.rollingUpdate",
+            "Forbidden: may not be specified when strategy `type` is 'Recreate'".into(),
+        ));
+    }
+    if let Some(n) = spec["replicas"].as_i64().filter(|n| *n < 0) {
+        causes.push(("FieldValueInvalid", "spec.replicas", format!("Invalid value: {n}: must be greater than or equal to 0")));
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let what: Vec<String> = causes.iter().map(|(_, field, message)| format!("{field}: {message}")).collect();
+    // One error stands alone; several are an aggregate, which the API server writes in brackets.
+    let what = if what.len() == 1 { what.join("") } else { format!("[{}]", what.join(", ")) };
+    let causes: Vec<Json> =
+        causes.into_iter().map(|(reason, field, message)| json!({"reason": reason, "message": message, "field": field})).collect();
+    Err(ApiError {
+        code: 422,
+        reason: "Invalid",
+        message: format!("{}.{} \"{name}\" is invalid: {what}", k.kind, k.group),
+        details: json!({"name": name, "group": k.group, "kind": k.kind, "causes": causes}),
+    })
+}
+
+/// Whether a `metav1.LabelSelector` (`matchLabels` and `matchExpressions`) selects `labels`.
+fn selector_matches(selector: &Json, labels: &Json) -> bool {
+    let mut reqs = Vec::new();
+    for (k, v) in selector["matchLabels"].as_object().into_iter().flatten() {
+        reqs.push(Requirement::Eq(k.clone(), v.as_str().unwrap_or("").to_owned()));
+    }
+    for e in selector["matchExpressions"].as_array().into_iter().flatten() {
+        let key = e["key"].as_str().unwrap_or("").to_owned();
+        let values: Vec<String> = e["values"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+        reqs.push(match e["operator"].as_str() {
+            Some("In") => Requirement::In(key, values),
+            Some("NotIn") => Requirement::NotIn(key, values),
+            Some("Exists") => Requirement::Exists(key),
+            Some("DoesNotExist") => Requirement::NotExists(key),
+            // An unknown operator selects nothing (the real server refuses it as invalid).
+            _ => return false,
+        });
+    }
+    labels_match(labels, &reqs)
 }
 
 fn qos_class(spec: &Json) -> &'static str {
@@ -882,6 +1008,53 @@ mod tests {
         assert_eq!(format_quantity("requests.cpu", 1.5), "1500m");
         assert_eq!(format_quantity("limits.memory", 3.0 * 1073741824.0), "3Gi");
         assert_eq!(parse_quantity("x"), None);
+    }
+
+    #[test]
+    fn deployments_are_defaulted_validated_and_left_alone() {
+        let mut s = Store::new();
+        let deployments = kind(APPS, "deployments").expect("deployments");
+        assert_eq!(deployments.api_version(), "apps/v1");
+        let d = |selector: Json, labels: Json| {
+            json!({"metadata": {"name": "meter"}, "spec": {"selector": selector, "strategy": {"type": "Recreate"},
+                   "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "meter", "image": "sparkoss-meter:0.1.0"}]}}}})
+        };
+        let created = s
+            .create(deployments, "default", d(json!({"matchLabels": {"app": "meter"}}), json!({"app": "meter", "tier": "x"})))
+            .expect("created");
+        assert_eq!((created["apiVersion"].as_str(), created["metadata"]["generation"].as_i64()), (Some("apps/v1"), Some(1)));
+        assert_eq!((created["spec"]["replicas"].as_i64(), created["spec"]["revisionHistoryLimit"].as_i64()), (Some(1), Some(10)));
+        assert_eq!(created["spec"]["strategy"], json!({"type": "Recreate"}), "Recreate takes no rollingUpdate defaults");
+        let c = &created["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!((c["imagePullPolicy"].as_str(), c["terminationMessagePolicy"].as_str()), (Some("IfNotPresent"), Some("File")));
+        assert!(created.get("status").is_none(), "no controller writes a status");
+        assert!(s.list(kind("", "pods").expect("pods"), Some("default")).is_empty(), "no controller creates pods");
+
+        let e =
+            s.create(deployments, "default", d(json!({"matchLabels": {"app": "meter"}}), json!({"app": "other"}))).expect_err("mismatch");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (422, "Deployment.apps \"meter\" is invalid: spec.template.metadata.labels: Invalid value: {\"app\":\"other\"}: `selector` does not match template `labels`")
+        );
+        let mut two = d(Json::Null, json!({"app": "meter"}));
+        two["metadata"]["name"] = json!("two");
+        two["spec"]["strategy"]["rollingUpdate"] = json!({"maxSurge": 1});
+        let e = s.create(deployments, "default", two).expect_err("two errors");
+        let fields: Vec<&str> = e.details["causes"].as_array().expect("causes").iter().filter_map(|c| c["field"].as_str()).collect();
+        assert_eq!(fields, ["spec.selector", "spec.strategy.rollingUpdate"]);
+        assert!(e.message.contains(": [spec.selector: Required value, spec.strategy.rollingUpdate: Forbidden"), "{}", e.message);
+        let expressions = json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["meter", "m"]}, {"key": "gone", "operator": "DoesNotExist"}]});
+        let mut e3 = d(expressions, json!({"app": "m"}));
+        e3["metadata"]["name"] = json!("exprs");
+        s.create(deployments, "default", e3).expect("matchExpressions select the template");
+
+        let mut changed = created.clone();
+        changed["spec"]["replicas"] = json!(0);
+        changed["status"] = json!({"readyReplicas": 7});
+        let replaced = s.replace(deployments, "default", "meter", changed.clone(), false).expect("replaced");
+        assert_eq!((replaced["metadata"]["generation"].as_i64(), replaced["status"]["readyReplicas"].as_i64()), (Some(2), Some(7)));
+        let same = s.replace(deployments, "default", "meter", replaced.clone(), false).expect("replaced again");
+        assert_eq!(same["metadata"]["generation"].as_i64(), Some(2), "the generation counts spec changes only");
     }
 
     #[test]
