@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::{busybox_image, meter_command_output, oss_put, KubeconfigFile, LocalCloudProcess, MeterProcess};
+use sparkoss_acceptance_tests::{
+    busybox_image, meter_command_output, oss_put, KubeconfigFile, LocalCloudProcess, MeterProcess, PostgresServer,
+};
 use sparkoss_localcloud::kube::request;
 use sparkoss_localcloud::Endpoints;
 
@@ -215,6 +217,12 @@ fn meter_suite(database: &str) {
 fn meter_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     meter_suite(&format!("sqlite://{}/meter.db", dir.path().display()));
+}
+
+#[test]
+fn meter_on_postgresql() {
+    let pg = PostgresServer::start().expect("PostgreSQL starts (Debian's postgresql package, installed by scripts/install-tools)");
+    meter_suite(&pg.url());
 }
 
 #[test]

@@ -321,3 +321,121 @@ impl Collector {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::DatabaseUrl;
+
+    fn pod(uid: &str, name: &str, phase: &str) -> Pod {
+        let finished = if phase == "Succeeded" {
+            serde_json::json!([{"name": "spark", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                                "state": {"terminated": {"exitCode": 0, "finishedAt": "2026-11-27T10:01:00Z"}}}])
+        } else {
+            serde_json::json!([])
+        };
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "n", "uid": uid, "creationTimestamp": "2026-11-27T10:00:00Z",
+                         "labels": {"app.kubernetes.io/managed-by": "sparkoss", "sparkoss.io/job": "j", "spark-role": "driver"}},
+            "spec": {"containers": [{"name": "spark", "resources": {"requests": {"cpu": "1"}}}]},
+            "status": {"phase": phase, "startTime": "2026-11-27T10:00:01Z", "containerStatuses": finished}
+        }))
+        .expect("pod")
+    }
+
+    async fn collector(dir: &std::path::Path) -> Collector {
+        let db = Db::connect(&DatabaseUrl::parse(&format!("sqlite://{}/m.db", dir.display())).expect("url")).await.expect("db");
+        // The client is never used by event handling; it points nowhere.
+        let client = Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("uri"))).expect("client");
+        Collector::new(db, client, None).await.expect("collector")
+    }
+
+    fn feed(c: &Collector, events: Vec<Event<Pod>>) -> (Vec<Change>, Vec<String>) {
+        let (mut changes, mut ended) = (Vec::new(), Vec::new());
+        for e in events {
+            c.on_event(e, &mut changes, &mut ended);
+        }
+        (changes, ended.into_iter().map(|(uid, ..)| uid).collect())
+    }
+
+    fn kinds(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Upsert(r) => format!("upsert {} {}", r.uid, r.phase),
+                Change::Gone { uid, .. } => format!("gone {uid}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn unchanged_pods_are_not_rewritten_and_a_restart_ends_pods_deleted_meanwhile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = collector(dir.path()).await;
+        let (changes, _) = feed(
+            &c,
+            vec![Event::Init, Event::InitApply(pod("a", "pa", "Running")), Event::InitApply(pod("b", "pb", "Running")), Event::InitDone],
+        );
+        assert_eq!(kinds(&changes), ["upsert a Running", "upsert b Running"]);
+        c.db.apply(&changes).await.expect("apply");
+        assert!(c.health.synced.load(Ordering::Relaxed));
+
+        // The same state again (a status heartbeat) writes nothing; an end writes once and
+        // queues the driver's log; later updates of the ended pod write nothing.
+        let (changes, ended) = feed(
+            &c,
+            vec![
+                Event::Apply(pod("a", "pa", "Running")),
+                Event::Apply(pod("a", "pa", "Succeeded")),
+                Event::Apply(pod("a", "pa", "Succeeded")),
+            ],
+        );
+        assert_eq!(kinds(&changes), ["upsert a Succeeded"]);
+        assert_eq!(ended, ["a"]);
+        c.db.apply(&changes).await.expect("apply");
+        assert_eq!(c.health.pods_watched.load(Ordering::Relaxed), 1);
+
+        // A new meter on the same database: b was deleted while none ran; the relist ends it.
+        let c2 = collector(dir.path()).await;
+        let (changes, ended) = feed(&c2, vec![Event::Init, Event::InitApply(pod("a", "pa", "Succeeded")), Event::InitDone]);
+        assert_eq!(kinds(&changes), ["upsert a Succeeded", "gone b"]);
+        assert_eq!(ended, ["a"], "an ended driver seen at start is offered to the archive (which skips one already archived)");
+        c2.db.apply(&changes).await.expect("apply");
+        let rows = c2.db.pods_between(0, i64::MAX).await.expect("rows");
+        let b = rows.iter().find(|r| r.uid == "b").expect("b");
+        assert!(b.deleted && b.ended_ms.is_some(), "{b:?}");
+        let a = rows.iter().find(|r| r.uid == "a").expect("a");
+        assert!(!a.deleted && a.ended_ms == Some(1_795_773_660_000), "{a:?}");
+        assert!(c2.db.open_pods().await.expect("open").is_empty());
+    }
+
+    #[tokio::test]
+    async fn samples_stand_for_the_time_since_the_previous_one_and_are_not_taken_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = collector(dir.path()).await;
+        let (changes, _) = feed(&c, vec![Event::Init, Event::InitApply(pod("a", "pa", "Running")), Event::InitDone]);
+        c.db.apply(&changes).await.expect("apply");
+        let usage = |at_ms| crate::metrics_api::PodUsage {
+            namespace: "n".into(),
+            name: "pa".into(),
+            at_ms,
+            cpu_nanocores: 1_000_000_000,
+            memory_bytes: 5,
+        };
+        let started = 1_795_773_601_000;
+        let s = c.to_samples(vec![usage(started + 10_000), crate::metrics_api::PodUsage { name: "unknown".into(), ..usage(started) }]);
+        assert_eq!(s.iter().map(|s| s.window_ms).collect::<Vec<_>>(), [10_000], "since the start; unknown pods are skipped");
+        c.db.add_samples(&s).await.expect("samples");
+        assert!(c.to_samples(vec![usage(started + 10_000)]).is_empty(), "the same metrics timestamp again");
+        let s = c.to_samples(vec![usage(started + 25_000)]);
+        assert_eq!(s[0].window_ms, 15_000);
+        c.db.add_samples(&s).await.expect("samples");
+
+        // After a restart the previous sample comes from the database.
+        let c2 = collector(dir.path()).await;
+        let (changes, _) = feed(&c2, vec![Event::Init, Event::InitApply(pod("a", "pa", "Running")), Event::InitDone]);
+        c2.db.apply(&changes).await.expect("apply");
+        let s = c2.to_samples(vec![usage(started + 25_000), usage(started + 40_000)]);
+        assert_eq!(s.iter().map(|s| (s.at_ms - started, s.window_ms)).collect::<Vec<_>>(), [(40_000, 15_000)]);
+    }
+}
