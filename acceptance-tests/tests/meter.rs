@@ -29,6 +29,7 @@ fn api(ep: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value)
 }
 
 /// A pod labelled as the provider labels a job's pods, burning CPU for `secs` then exiting `code`.
+#[allow(clippy::too_many_arguments)] // one argument per column of the scenario's table of pods
 fn job_pod(name: &str, job: &str, user: &str, role: &str, cpu: &str, mem: &str, secs: u32, code: i32) -> Value {
     let script = format!("echo \"{name}: starting {job}\"; end=$(( $(date +%s) + {secs} )); while [ $(date +%s) -lt $end ]; do :; done; echo \"{name}: {job} done\"; exit {code}");
     json!({"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "sparkoss", "sparkoss.io/job": job, "sparkoss.io/user": user, "spark-role": role}},

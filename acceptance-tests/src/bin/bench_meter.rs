@@ -34,7 +34,7 @@ fn record(i: usize, now: i64, ended: bool) -> PodRecord {
         name: format!("job-{}-exec-{}", i / 10, i % 10),
         job: format!("job-{}", i / 10),
         user: format!("user-{}", i % 50),
-        role: if i % 10 == 0 { Role::Driver } else { Role::Executor },
+        role: if i.is_multiple_of(10) { Role::Driver } else { Role::Executor },
         cpu_request_millis: 1000,
         memory_request_bytes: 1 << 30,
         cpu_limit_millis: None,
@@ -118,7 +118,7 @@ fn create_pods(kubernetes_endpoint: &str, n: usize) {
             .map(|i| {
                 let (client, url) = (client.clone(), format!("{base}/api/v1/namespaces/bench/pods"));
                 async move {
-                    let role = if i % 10 == 0 { "driver" } else { "executor" };
+                    let role = if i.is_multiple_of(10) { "driver" } else { "executor" };
                     let pod = json!({"metadata": {"name": format!("p-{i}"), "labels": {"app.kubernetes.io/managed-by": "sparkoss",
                                      "sparkoss.io/job": format!("job-{}", i / 10), "sparkoss.io/user": format!("user-{}", i % 50), "spark-role": role}},
                                      "spec": {"containers": [{"name": "spark", "image": "spark:bench", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}});
