@@ -52,7 +52,9 @@ def main():
         time.sleep(0.2)
     out["states"] = states
 
-    lst = c.describe_clusters_v1with_options(cs_models.DescribeClustersV1Request(name="sdk-fidelity", page_size=10), {}, runtime).body
+    # The query the provider's lookup by name sends.
+    lst = c.describe_clusters_v1with_options(
+        cs_models.DescribeClustersV1Request(name="sdk-fidelity", page_size=100, page_number=1, region_id=region), {}, runtime).body
     out["list"] = [x.cluster_id for x in (lst.clusters or [])]
 
     kc = c.describe_cluster_user_kubeconfig_with_options(

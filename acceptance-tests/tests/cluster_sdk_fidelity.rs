@@ -67,7 +67,7 @@ fn official_sdk_round_trip_and_wrong_secret_refused() {
     assert_eq!(doc["wrong_secret"]["status"], 400);
 
     // Our client's CreateCluster for the same cluster (one worker pool) puts on the wire what the
-    // SDK put there; so do DescribeClusterNodePools and DescribeTaskInfo.
+    // SDK put there; so do the reads, the lookup by name and DeleteCluster.
     let pool = NodePool {
         nodepool_info: NodePoolInfo { name: "workers".into(), nodepool_id: None },
         scaling_group: ScalingGroup { instance_types: vec!["ecs.g7.xlarge".into()], system_disk_size: 120, ..Default::default() },
@@ -92,11 +92,24 @@ fn official_sdk_round_trip_and_wrong_secret_refused() {
     let ours = our_wire(&region, move |c| {
         Box::pin(async move {
             let _ = c.create_cluster(&req).await;
-            let _ = c.describe_node_pools(&cid).await;
+            let _ = c.describe_cluster_detail(&cid).await;
+            let _ = c.describe_clusters_v1(Some("sdk-fidelity"), 1).await;
+            let _ = c.describe_user_kubeconfig(&cid).await;
             let _ = c.describe_task_info(&task).await;
+            let _ = c.describe_node_pools(&cid).await;
+            let _ = c.delete_cluster(&cid).await;
         })
     });
-    assert_same_wire(&ours, &doc["wire"], &["CreateCluster", "DescribeClusterNodePools", "DescribeTaskInfo"]);
+    let every = [
+        "CreateCluster",
+        "DescribeClusterDetail",
+        "DescribeClustersV1",
+        "DescribeClusterUserKubeconfig",
+        "DescribeTaskInfo",
+        "DescribeClusterNodePools",
+        "DeleteCluster",
+    ];
+    assert_same_wire(&ours, &doc["wire"], &every);
 }
 
 type Calls = Box<dyn FnOnce(AckClient) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
