@@ -1,5 +1,8 @@
 """What the official-SDK fidelity scripts share: an SDK client for the local ACK endpoint, the
-runtime options (no SDK retries, bounded timeouts) and a managed-cluster create request."""
+runtime options (no SDK retries, bounded timeouts), a managed-cluster create request, and a
+recorder of what the SDK puts on the wire."""
+
+import json
 
 from alibabacloud_cs20151215 import models as cs_models
 from alibabacloud_cs20151215.client import Client
@@ -31,3 +34,30 @@ def cluster_request(name, region, **extra):
         tags=[cs_models.Tag(key="team", value="data")],
         **extra,
     )
+
+
+def record_wire():
+    """From now on, every request the SDK sends is also recorded (action, method, path, query,
+    JSON body) in the returned list, as the SDK hands it to its HTTP layer (after its models
+    were serialised, so this is what ACK receives). The request is still sent."""
+    from darabonba.core import DaraCore
+
+    sent = []
+    send = DaraCore.do_action
+
+    def recording(request, runtime_option=None):
+        body = request.body
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        sent.append({
+            "action": request.headers.get("x-acs-action"),
+            "method": request.method,
+            "path": request.pathname,
+            # compose_url writes each value with str(); so does this.
+            "query": {k: str(v) for k, v in (request.query or {}).items() if v is not None},
+            "body": json.loads(body) if body else None,
+        })
+        return send(request, runtime_option)
+
+    DaraCore.do_action = staticmethod(recording)
+    return sent

@@ -4,7 +4,8 @@ Usage: ack_sdk_fidelity.py ENDPOINT ACCESS_KEY_ID ACCESS_KEY_SECRET REGION
 
 Run by acceptance-tests/tests/cluster_sdk_fidelity.rs. Prints one JSON document on stdout with
 what the SDK saw, so the Rust test asserts on it: a create/describe/list/kubeconfig/task/delete
-round trip with the right keys, then the same SDK with a wrong secret (its error code).
+round trip with the right keys, then the same SDK with a wrong secret (its error code); `wire` is
+every request as the SDK sent it (method, path, query, body).
 """
 
 import json
@@ -13,13 +14,13 @@ import time
 
 from alibabacloud_cs20151215 import models as cs_models
 
-from ack_sdk_common import client, cluster_request, runtime as sdk_runtime
+from ack_sdk_common import client, cluster_request, record_wire, runtime as sdk_runtime
 
 
 def main():
     endpoint, ak, sk, region = sys.argv[1:5]
     runtime = sdk_runtime()
-    out = {}
+    out = {"wire": record_wire()}
     c = client(endpoint, ak, sk, region)
 
     req = cluster_request(
@@ -51,7 +52,9 @@ def main():
         time.sleep(0.2)
     out["states"] = states
 
-    lst = c.describe_clusters_v1with_options(cs_models.DescribeClustersV1Request(name="sdk-fidelity", page_size=10), {}, runtime).body
+    # The query the provider's lookup by name sends.
+    lst = c.describe_clusters_v1with_options(
+        cs_models.DescribeClustersV1Request(name="sdk-fidelity", page_size=100, page_number=1, region_id=region), {}, runtime).body
     out["list"] = [x.cluster_id for x in (lst.clusters or [])]
 
     kc = c.describe_cluster_user_kubeconfig_with_options(

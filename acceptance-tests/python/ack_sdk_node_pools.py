@@ -7,8 +7,11 @@ Run by acceptance-tests/tests/cluster_sdk_fidelity.rs. Creates a cluster, then, 
 SDK's own request models: CreateClusterNodePool, DescribeTaskInfo, DescribeClusterNodePools (the
 status fields), ModifyClusterNodePool with a partial body (only `auto_scaling`) and with a
 misspelled field (through the SDK's generic call_api),
-DeleteClusterNodepool, ModifyCluster and ModifyClusterTags. Prints one JSON document on stdout
-with what the SDK saw and the request models it sent (`to_map()`, the tea library's own serialisation).
+a ModifyClusterNodePool with the whole pool (as the provider sends it), DeleteClusterNodepool,
+ModifyCluster and ModifyClusterTags. Prints one JSON document on stdout with what the SDK saw, the
+request models it sent (`to_map()`, the tea library's own serialisation) and every request as it
+went on the wire (`wire`: method, path, query, body), which the Rust test compares with what our
+client sends for the same calls.
 """
 
 import json
@@ -18,7 +21,7 @@ import time
 from alibabacloud_cs20151215 import models as cs_models
 from alibabacloud_tea_openapi import utils_models as open_api_util_models
 
-from ack_sdk_common import client, cluster_request, runtime as sdk_runtime
+from ack_sdk_common import client, cluster_request, record_wire, runtime as sdk_runtime
 
 DEADLINE_S = 20
 
@@ -50,6 +53,18 @@ def pool_view(p):
     }
 
 
+def spark_pool(model, lo, hi):
+    """The "spark" pool as the SDK model MODEL (CreateClusterNodePoolRequest or
+    ModifyClusterNodePoolRequest, whose nested models are named after it), autoscaling LO..HI."""
+    m = lambda suffix: getattr(cs_models, model + suffix)  # noqa: E731
+    return m("")(
+        nodepool_info=m("NodepoolInfo")(name="spark"),
+        scaling_group=m("ScalingGroup")(instance_types=["ecs.g7.xlarge"], system_disk_size=120),
+        auto_scaling=m("AutoScaling")(enable=True, min_instances=lo, max_instances=hi),
+        kubernetes_config=m("KubernetesConfig")(labels=[cs_models.Tag(key="sparkoss.io/pool", value="spark")]),
+    )
+
+
 def main():
     endpoint, ak, sk, region = sys.argv[1:5]
     runtime = sdk_runtime()
@@ -57,9 +72,11 @@ def main():
     # "requests": the SDK's request models; "responses": the SDK's models of the answers (to_map),
     # which the Rust test parses with our client's types.
     out = {"requests": {}, "responses": {}}
+    out["wire"] = record_wire()
 
     created = c.create_cluster_with_options(cluster_request("sdk-pools", region, deletion_protection=True), {}, runtime).body
     cid = created.cluster_id
+    out["cluster_id"] = cid
     poll("cluster running", lambda: c.describe_cluster_detail_with_options(cid, {}, runtime).body.state, lambda s: s == "running")
 
     def pools():
@@ -73,13 +90,7 @@ def main():
         return {"task_id": t.task_id, "cluster_id": t.cluster_id, "state": t.state, "task_type": t.task_type,
                 "target": {"id": t.target.id, "type": t.target.type} if t.target else None}
 
-    create_req = cs_models.CreateClusterNodePoolRequest(
-        nodepool_info=cs_models.CreateClusterNodePoolRequestNodepoolInfo(name="spark"),
-        scaling_group=cs_models.CreateClusterNodePoolRequestScalingGroup(instance_types=["ecs.g7.xlarge"], system_disk_size=120),
-        auto_scaling=cs_models.CreateClusterNodePoolRequestAutoScaling(enable=True, min_instances=1, max_instances=3),
-        kubernetes_config=cs_models.CreateClusterNodePoolRequestKubernetesConfig(
-            labels=[cs_models.Tag(key="sparkoss.io/pool", value="spark")]),
-    )
+    create_req = spark_pool("CreateClusterNodePoolRequest", 1, 3)
     out["requests"]["CreateClusterNodePool"] = create_req.to_map()
     np_created = c.create_cluster_node_pool_with_options(cid, create_req, {}, runtime).body
     out["responses"]["CreateClusterNodePool"] = np_created.to_map()
@@ -111,6 +122,12 @@ def main():
     ]
     out["pools_after_modify"] = pools()
     out["responses"]["DescribeClusterNodePools after modify"] = out["responses"]["DescribeClusterNodePools"]
+
+    # The provider's ModifyClusterNodePool: the whole pool as configured (same bounds, so nothing
+    # else changes); then wait until the pool is active again.
+    full_modify = spark_pool("ModifyClusterNodePoolRequest", 2, 5)
+    c.modify_cluster_node_pool_with_options(cid, np, full_modify, {}, runtime)
+    poll("pool modified again", pools, lambda ps: any(p["id"] == np and p["state"] == "active" for p in ps))
 
     delete_req = cs_models.DeleteClusterNodepoolRequest(force=True)
     out["requests"]["DeleteClusterNodepool"] = delete_req.to_map()

@@ -397,20 +397,27 @@ fn worker_pools_are_added_resized_and_removed_in_place() {
 #[test]
 fn create_timeout_is_honoured_and_the_cluster_is_tainted_not_lost() {
     let (cloud, ctl) = cloud("60s");
-    let tf = Terraform::all().expect("terraform").into_iter().next().expect("a terraform");
-    let wd = workdir(&tf, &config(&cloud, "slow", &format!("{}\n  timeouts {{\n    create = \"2s\"\n  }}", pool(1, 2))));
-    let started = Instant::now();
-    let out = wd.apply(&[]).expect("apply runs");
-    assert!(!out.success);
-    assert!(started.elapsed() < Duration::from_secs(40), "the 2 s create timeout bounds the wait: {:?}", started.elapsed());
-    assert!(out.stdout.contains("Timed out creating the cluster"), "{}", out.stdout);
-    let res = wd.state_resources();
-    assert_eq!(res[0]["instances"][0]["status"], "tainted", "the slow cluster is recorded, not lost");
-    assert_eq!(ctl.live_clusters().expect("clusters").len(), 1);
-    // Destroy waits for deletion, which the emulator also spreads over create_delay: skip the
-    // wait by removing it out of band first; destroy then finds it gone and succeeds.
-    let id = res[0]["instances"][0]["attributes"]["cluster_id"].as_str().expect("id").to_owned();
-    ctl.remove_cluster(&id).expect("removes");
-    assert!(wd.destroy().expect("destroy runs").success);
-    assert!(ctl.live_clusters().expect("clusters").is_empty());
+    for tf in Terraform::all().expect("terraform") {
+        let name = format!("slow-{}", tf.label.replace('.', "-"));
+        let wd = workdir(&tf, &config(&cloud, &name, &format!("{}\n  timeouts {{\n    create = \"2s\"\n  }}", pool(1, 2))));
+        let started = Instant::now();
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(!out.success, "terraform {}", tf.label);
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "terraform {}: the 2 s create timeout bounds the wait: {:?}",
+            tf.label,
+            started.elapsed()
+        );
+        assert!(out.stdout.contains("Timed out creating the cluster"), "terraform {}: {}", tf.label, out.stdout);
+        let res = wd.state_resources();
+        assert_eq!(res[0]["instances"][0]["status"], "tainted", "terraform {}: the slow cluster is recorded, not lost", tf.label);
+        assert_eq!(ctl.live_clusters().expect("clusters").len(), 1, "terraform {}", tf.label);
+        // Destroy waits for deletion, which the emulator also spreads over create_delay: skip the
+        // wait by removing it out of band first; destroy then finds it gone and succeeds.
+        let id = res[0]["instances"][0]["attributes"]["cluster_id"].as_str().expect("id").to_owned();
+        ctl.remove_cluster(&id).expect("removes");
+        assert!(wd.destroy().expect("destroy runs").success, "terraform {}", tf.label);
+        assert!(ctl.live_clusters().expect("clusters").is_empty(), "terraform {}", tf.label);
+    }
 }

@@ -2,15 +2,23 @@
 //! a full create → describe → list → kubeconfig → task → node pools → delete round trip
 //! succeeds, and the same SDK with a wrong secret is refused as ACK refuses it; every node pool
 //! and cluster change the provider makes is made by the SDK, with the SDK's own request models
-//! (a partial ModifyClusterNodePool body among them).
+//! (a partial ModifyClusterNodePool body among them). Every call the provider makes is also made
+//! by our client for the same inputs, against a recorder on 127.0.0.1, and what went on the wire
+//! is compared with what the SDK sent: method, path, query, and the JSON body.
 
 use std::process::Command;
+
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value as Json};
 use sparkoss_acceptance_tests::{repo_root, LocalCloudProcess};
 use sparkoss_aliyun::ack::model::{
-    AutoScaling, KubernetesConfig, NodePool, NodePoolCreated, NodePoolInfo, NodePools, ScalingGroup, Tag, TaskInfo, TaskStarted,
+    AutoScaling, CreateClusterRequest, KubernetesConfig, NodePool, NodePoolCreated, NodePoolInfo, NodePools, ScalingGroup, Tag, TaskInfo,
+    TaskStarted,
 };
+use sparkoss_aliyun::ack::AckClient;
+use sparkoss_aliyun::credentials::CredentialsProvider;
+use sparkoss_aliyun::signing::Credentials;
 
 /// Starts a local cloud and runs `acceptance-tests/python/<script>` against its ACK endpoint;
 /// returns the cloud and the one JSON document the script printed.
@@ -57,6 +65,130 @@ fn official_sdk_round_trip_and_wrong_secret_refused() {
     assert_eq!(doc["deleted"], "ErrorClusterNotFound", "deleted clusters disappear");
     assert_eq!(doc["wrong_secret"]["code"], "SignatureDoesNotMatch", "{doc}");
     assert_eq!(doc["wrong_secret"]["status"], 400);
+
+    // Our client's CreateCluster for the same cluster (one worker pool) puts on the wire what the
+    // SDK put there; so do the reads, the lookup by name and DeleteCluster.
+    let pool = NodePool {
+        nodepool_info: NodePoolInfo { name: "workers".into(), nodepool_id: None },
+        scaling_group: ScalingGroup { instance_types: vec!["ecs.g7.xlarge".into()], system_disk_size: 120, ..Default::default() },
+        auto_scaling: AutoScaling { enable: true, min_instances: 1, max_instances: 3 },
+        ..Default::default()
+    };
+    let req = CreateClusterRequest {
+        name: "sdk-fidelity".into(),
+        region_id: e.region.clone(),
+        cluster_type: "ManagedKubernetes".into(),
+        cluster_spec: "ack.pro.small".into(),
+        kubernetes_version: Some("1.31.1-aliyun.1".into()),
+        container_cidr: "172.20.0.0/16".into(),
+        service_cidr: "172.21.0.0/20".into(),
+        tags: vec![Tag { key: "team".into(), value: "data".into() }],
+        deletion_protection: false,
+        nodepools: vec![pool],
+        ..Default::default()
+    };
+    let task = doc["created"]["task_id"].as_str().expect("task id").to_owned();
+    let (cid, region) = (id.to_owned(), e.region.clone());
+    let ours = our_wire(&region, move |c| {
+        Box::pin(async move {
+            let _ = c.create_cluster(&req).await;
+            let _ = c.describe_cluster_detail(&cid).await;
+            let _ = c.describe_clusters_v1(Some("sdk-fidelity"), 1).await;
+            let _ = c.describe_user_kubeconfig(&cid).await;
+            let _ = c.describe_task_info(&task).await;
+            let _ = c.describe_node_pools(&cid).await;
+            let _ = c.delete_cluster(&cid).await;
+        })
+    });
+    let every = [
+        "CreateCluster",
+        "DescribeClusterDetail",
+        "DescribeClustersV1",
+        "DescribeClusterUserKubeconfig",
+        "DescribeTaskInfo",
+        "DescribeClusterNodePools",
+        "DeleteCluster",
+    ];
+    assert_same_wire(&ours, &doc["wire"], &every);
+}
+
+type Calls = Box<dyn FnOnce(AckClient) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
+/// What our client puts on the wire for the calls `calls` makes: each request's action, method,
+/// path, query and JSON body, as a recorder on 127.0.0.1 received them. The recorder answers
+/// every request with an empty JSON object: the answers do not matter here (they are checked
+/// against the emulator elsewhere), only what was sent.
+fn our_wire(
+    region: &str,
+    calls: impl FnOnce(AckClient) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + 'static,
+) -> Vec<Json> {
+    let calls: Calls = Box::new(calls);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        let seen: Arc<Mutex<Vec<Json>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let log = log.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let query: serde_json::Map<String, Json> = parts
+                    .uri
+                    .query()
+                    .unwrap_or("")
+                    .split('&')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.split_once('=').unwrap_or((p, "")))
+                    .map(|(k, v)| (sparkoss_aliyun::percent_decode(k), Json::String(sparkoss_aliyun::percent_decode(v))))
+                    .collect();
+                let action = parts.headers.get("x-acs-action").and_then(|v| v.to_str().ok()).unwrap_or("?");
+                log.lock().expect("lock").push(json!({
+                    "action": action,
+                    "method": parts.method.as_str(),
+                    "path": parts.uri.path(),
+                    "query": query,
+                    "body": if body.is_empty() { Json::Null } else { serde_json::from_slice(&body).unwrap_or(Json::String("not JSON".into())) },
+                }));
+                "{}"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let creds = CredentialsProvider::fixed(Credentials::new("LTAIours", "our-secret"));
+        let client = AckClient::new(region, Some(&endpoint), creds).expect("client");
+        calls(client).await;
+        let out = seen.lock().expect("lock").clone();
+        out
+    })
+}
+
+/// Each of `actions` that our client sent matches a request the SDK sent for that action: same
+/// method, path and query, and the same body once the members that say "not set" are left out.
+fn assert_same_wire(ours: &[Json], sdk: &Json, actions: &[&str]) {
+    let sdk = sdk.as_array().expect("the SDK's wire record");
+    for action in actions {
+        let mine: Vec<&Json> = ours.iter().filter(|r| r["action"] == *action).collect();
+        assert_eq!(mine.len(), 1, "{action}: our client sent it once: {ours:#?}");
+        let normal =
+            |r: &Json| json!({"method": r["method"], "path": r["path"], "query": r["query"], "body": without_unset(r["body"].clone())});
+        // The Python SDK writes a boolean query value with Python's str(): `force=True`, where ACK
+        // documents (and the Go and Java SDKs send) `true`; ACK reads both.
+        let python_bools = |mut r: Json| {
+            if let Some(q) = r["query"].as_object_mut() {
+                for v in q.values_mut() {
+                    if *v == "True" || *v == "False" {
+                        *v = Json::String(v.as_str().unwrap_or_default().to_ascii_lowercase());
+                    }
+                }
+            }
+            r
+        };
+        let theirs: Vec<Json> = sdk.iter().filter(|r| r["action"] == *action).map(normal).map(python_bools).collect();
+        assert!(!theirs.is_empty(), "{action}: the SDK never sent it");
+        let mine = normal(mine[0]);
+        assert!(theirs.contains(&mine), "{action}: ours\n{mine:#}\nis none of the SDK's\n{theirs:#?}");
+    }
 }
 
 #[test]
@@ -148,6 +280,36 @@ fn official_sdk_makes_every_node_pool_and_cluster_change_the_provider_makes() {
     assert_eq!(doc["requests"]["ModifyCluster"], json!({"deletion_protection": false}));
     assert_eq!(doc["detail"]["deletion_protection"], false);
     assert_eq!(doc["detail"]["tags"], json!([{"key": "team", "value": "ml"}, {"key": "env", "value": "dev"}]));
+
+    // Our client, making the same calls for the same cluster, pool and tasks, puts on the wire
+    // what the SDK put there.
+    let cid = doc["cluster_id"].as_str().expect("cluster id").to_owned();
+    let (np, delete_task) = (np.to_owned(), doc["delete_task"]["task_id"].as_str().expect("task id").to_owned());
+    let ours = our_wire("cn-local", move |c| {
+        Box::pin(async move {
+            let mut pool = ours;
+            let _ = c.create_node_pool(&cid, &pool).await;
+            let _ = c.describe_node_pools(&cid).await;
+            let _ = c.describe_task_info(&delete_task).await;
+            pool.nodepool_info.nodepool_id = Some(np.clone());
+            pool.auto_scaling = AutoScaling { enable: true, min_instances: 2, max_instances: 5 };
+            let _ = c.modify_node_pool(&cid, &pool).await;
+            let _ = c.delete_node_pool(&cid, &np, true).await;
+            let _ = c.modify_deletion_protection(&cid, false).await;
+            let tags = [Tag { key: "team".into(), value: "ml".into() }, Tag { key: "env".into(), value: "dev".into() }];
+            let _ = c.modify_cluster_tags(&cid, &tags).await;
+        })
+    });
+    let every = [
+        "CreateClusterNodePool",
+        "DescribeClusterNodePools",
+        "DescribeTaskInfo",
+        "ModifyClusterNodePool",
+        "DeleteClusterNodepool",
+        "ModifyCluster",
+        "ModifyClusterTags",
+    ];
+    assert_same_wire(&ours, &doc["wire"], &every);
 }
 
 /// `v` without the members that say "not set": empty strings, empty lists, empty objects.

@@ -3,7 +3,7 @@
 //! import-verify → pod deleted out of band → re-run → destroy (1.15 and 1.0); the failures (job
 //! fails with its log tail, quota too small, missing jar on OSS, ImagePullBackOff within
 //! `pending_timeout`, clashing file names at plan); the provider's OSS endpoint and region in the
-//! driver's environment.
+//! driver's environment. Every scenario runs with both Terraform versions.
 
 use std::time::Instant;
 
@@ -136,6 +136,14 @@ fn job_runs_imports_reruns_and_is_destroyed() {
 
 #[test]
 fn job_failures_are_reported_with_their_reason() {
+    for tf in Terraform::all().expect("terraform") {
+        // Captured output names the version when an assertion fails.
+        eprintln!("== terraform {}", tf.label);
+        job_failures_are_reported_with_their_reason_on(&tf);
+    }
+}
+
+fn job_failures_are_reported_with_their_reason_on(tf: &Terraform) {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let ep = lc.endpoints.kubernetes_endpoint.clone();
     let provider = provider_bin().expect("provider builds");
@@ -174,7 +182,6 @@ fn job_failures_are_reported_with_their_reason() {
     )
     .expect("rule");
 
-    let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
     let provider_block = local_provider(&lc.endpoints, &["oss"]);
     let main = [
         HEADER.to_owned(),
@@ -188,7 +195,7 @@ fn job_failures_are_reported_with_their_reason() {
         job("trace", &conn, "\"trace\"", "etl", ""),
     ]
     .concat();
-    let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
+    let wd = Workdir::new(tf, &provider, &main).expect("workdir");
     let started = Instant::now();
     let out = wd.apply(&[]).expect("apply runs");
     assert!(!out.success, "every job here fails");
@@ -255,6 +262,14 @@ fn put_jar(lc: &LocalCloudProcess, content: &str) {
 
 #[test]
 fn a_jar_replaced_on_oss_plans_a_rerun() {
+    for tf in Terraform::all().expect("terraform") {
+        // Captured output names the version when an assertion fails.
+        eprintln!("== terraform {}", tf.label);
+        a_jar_replaced_on_oss_plans_a_rerun_on(&tf);
+    }
+}
+
+fn a_jar_replaced_on_oss_plans_a_rerun_on(tf: &Terraform) {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let ep = lc.endpoints.kubernetes_endpoint.clone();
     set_kubelet_rule(&ep, &json!({"outcome": "succeed", "run_ms": 100})).expect("rule");
@@ -272,8 +287,7 @@ fn a_jar_replaced_on_oss_plans_a_rerun() {
         job("etl", &conn, "\"etag\"", "etl", "").replace("local:///opt/spark/examples/jars/spark-examples.jar", "oss://jars/etl/app.jar"),
     ]
     .concat();
-    let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
-    let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
+    let wd = Workdir::new(tf, &provider, &main).expect("workdir");
     let out = wd.apply(&[]).expect("apply runs");
     assert!(out.success, "{}\n{}", out.stdout, out.stderr);
     // The driver reaches the OSS the provider's pre-flight used.
@@ -307,11 +321,18 @@ fn a_jar_replaced_on_oss_plans_a_rerun() {
 
 #[test]
 fn clashing_file_names_fail_at_plan_on_the_element() {
+    for tf in Terraform::all().expect("terraform") {
+        // Captured output names the version when an assertion fails.
+        eprintln!("== terraform {}", tf.label);
+        clashing_file_names_fail_at_plan_on_the_element_on(&tf);
+    }
+}
+
+fn clashing_file_names_fail_at_plan_on_the_element_on(tf: &Terraform) {
     let provider = provider_bin().expect("provider builds");
-    let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
     let files = r#"files = ["oss://data/2026/input.csv", "https://example.com/other/input.csv?sig=s3cr3t"]"#;
     let main = [HEADER.to_owned(), "provider \"sparkoss\" {}\n".to_owned(), job("etl", "", "\"team\"", "etl", files)].concat();
-    let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
+    let wd = Workdir::new(tf, &provider, &main).expect("workdir");
     let v = wd.validate().expect("validate runs");
     let errors = v.errors();
     assert_eq!(errors.len(), 1, "{errors:#?}");
@@ -325,6 +346,14 @@ fn clashing_file_names_fail_at_plan_on_the_element() {
 
 #[test]
 fn executors_that_cannot_start_fail_the_job_naming_the_pod() {
+    for tf in Terraform::all().expect("terraform") {
+        // Captured output names the version when an assertion fails.
+        eprintln!("== terraform {}", tf.label);
+        executors_that_cannot_start_fail_the_job_naming_the_pod_on(&tf);
+    }
+}
+
+fn executors_that_cannot_start_fail_the_job_naming_the_pod_on(tf: &Terraform) {
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let ep = lc.endpoints.kubernetes_endpoint.clone();
     // The driver runs (long); the executor Spark would create cannot pull its image.
@@ -339,8 +368,7 @@ fn executors_that_cannot_start_fail_the_job_naming_the_pod() {
         job("stuck", &kc.argument(), "\"stuck\"", "etl", "pending_timeout = \"30s\""),
     ]
     .concat();
-    let tf = Terraform::all().expect("terraform").into_iter().next().expect("one terraform");
-    let wd = Workdir::new(&tf, &provider_bin().expect("provider builds"), &main).expect("workdir");
+    let wd = Workdir::new(tf, &provider_bin().expect("provider builds"), &main).expect("workdir");
 
     // What Spark's scheduler does once the driver runs: an executor pod owned by the driver.
     let ep2 = ep.clone();

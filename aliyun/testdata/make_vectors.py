@@ -5,7 +5,8 @@ Run from the workspace root:
 
     .tools/venv/bin/python aliyun/testdata/make_vectors.py   (from the repository root)
 
-with a venv holding `alibabacloud-tea-openapi alibabacloud-cs20151215 oss2 alibabacloud-oss-v2`.
+with a venv holding `alibabacloud-tea-openapi alibabacloud-cs20151215 alibabacloud-sts20150401 oss2
+alibabacloud-oss-v2` (scripts/install-tools installs them).
 
 Nothing here reimplements a signature: every expected value is what the SDKs' own code computes.
 Clocks, nonces and user agents are pinned by monkeypatching, and the HTTP send is intercepted,
@@ -51,43 +52,71 @@ def write(name, doc):
 # ACS3-HMAC-SHA256 through alibabacloud-cs20151215 / alibabacloud-tea-openapi
 # ---------------------------------------------------------------------------------------------
 
+class TeaSpy:
+    """Pins tea-openapi's clock, nonce and user agent, records what it hashes and signs, and
+    stops each call at the HTTP send (installed once; every SDK on tea-openapi goes through it)."""
+
+    def __init__(self):
+        import alibabacloud_tea_openapi.utils as oa_utils
+        from alibabacloud_tea_openapi.utils import Utils
+        from darabonba.core import DaraCore
+
+        self.state = {}
+        self.nonces = iter([])
+        Utils.get_timestamp = staticmethod(lambda: FIXED.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        Utils.get_nonce = staticmethod(lambda: next(self.nonces))
+        Utils.get_user_agent = staticmethod(lambda ua=None: "AlibabaCloud (sparkoss-vectors) TeaDSL/2")
+
+        orig_hash = Utils.hash
+
+        def spy_hash(raw, sign_type):
+            self.state.setdefault("hashed", []).append(bytes(raw))
+            return orig_hash(raw, sign_type)
+
+        Utils.hash = staticmethod(spy_hash)
+        orig_sig = oa_utils.signature_method
+
+        def spy_sig(secret, source, sign_type):
+            self.state["string_to_sign"] = source
+            return orig_sig(secret, source, sign_type)
+
+        oa_utils.signature_method = spy_sig
+
+        def fake_do_action(request, runtime=None):
+            self.state["request"] = request
+            self.state["url"] = DaraCore.compose_url(request)
+            raise Intercepted()
+
+        DaraCore.do_action = staticmethod(fake_do_action)
+
+    def capture(self, call, nonce):
+        """Runs `call` with `nonce` as the only nonce; returns what it recorded."""
+        self.nonces = iter([nonce])
+        self.state.clear()
+        try:
+            call()
+        except Intercepted:
+            pass
+        return dict(self.state)
+
+
+_SPY = None
+
+
+def tea_spy():
+    global _SPY
+    if _SPY is None:
+        _SPY = TeaSpy()
+    return _SPY
+
+
 def acs3_vectors():
-    import alibabacloud_tea_openapi.utils as oa_utils
-    from alibabacloud_tea_openapi.utils import Utils
     from alibabacloud_tea_openapi import utils_models as oa_models
     from alibabacloud_cs20151215.client import Client
     from alibabacloud_cs20151215 import models as cs
-    from darabonba.core import DaraCore
     from darabonba.runtime import RuntimeOptions
 
-    state = {}
-    nonces = iter([])
-
-    Utils.get_timestamp = staticmethod(lambda: FIXED.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    Utils.get_nonce = staticmethod(lambda: next(nonces))
-    Utils.get_user_agent = staticmethod(lambda ua=None: "AlibabaCloud (sparkoss-vectors) TeaDSL/2")
-
-    orig_hash = Utils.hash
-
-    def spy_hash(raw, sign_type):
-        state.setdefault("hashed", []).append(bytes(raw))
-        return orig_hash(raw, sign_type)
-
-    Utils.hash = staticmethod(spy_hash)
-    orig_sig = oa_utils.signature_method
-
-    def spy_sig(secret, source, sign_type):
-        state["string_to_sign"] = source
-        return orig_sig(secret, source, sign_type)
-
-    oa_utils.signature_method = spy_sig
-
-    def fake_do_action(request, runtime=None):
-        state["request"] = request
-        state["url"] = DaraCore.compose_url(request)
-        raise Intercepted()
-
-    DaraCore.do_action = staticmethod(fake_do_action)
+    spy = tea_spy()
 
     def client(sts):
         cfg = oa_models.Config(
@@ -103,13 +132,7 @@ def acs3_vectors():
 
     def run(name, description, path_template, path_params, call, sts=False,
             nonce="3f8d0c2ab2c54e7e9a1b6c4d5e6f7081"):
-        nonlocal nonces
-        nonces = iter([nonce])
-        state.clear()
-        try:
-            call(client(sts))
-        except Intercepted:
-            pass
+        state = spy.capture(lambda: call(client(sts)), nonce)
         req = state["request"]
         headers = dict(req.headers)
         auth_expected = headers["Authorization"]
@@ -188,6 +211,107 @@ def acs3_vectors():
         "generator": "aliyun/testdata/make_vectors.py",
         "sdk": {"alibabacloud-tea-openapi": version("alibabacloud-tea-openapi"),
                 "alibabacloud-cs20151215": version("alibabacloud-cs20151215")},
+        "vectors": vectors,
+    })
+
+
+# ---------------------------------------------------------------------------------------------
+# STS AssumeRole (ACS3, signed) and AssumeRoleWithOIDC (RPC, anonymous) through
+# alibabacloud-sts20150401
+# ---------------------------------------------------------------------------------------------
+
+OIDC_TOKEN = ("eyJhbGciOiJSUzI1NiIsImtpZCI6InNwYXJrb3NzIn0.eyJpc3MiOiJodHRwczovL29pZGMtYWNrLmNuLWhhbmd6aG91"
+              ".hello+world/==.c2lnbmF0dXJl-_~")
+
+
+def sts_vectors():
+    from alibabacloud_tea_openapi import utils_models as oa_models
+    from alibabacloud_sts20150401.client import Client
+    from alibabacloud_sts20150401 import models as sts
+    from darabonba.runtime import RuntimeOptions
+
+    spy = tea_spy()
+    rt = RuntimeOptions()
+    vectors = []
+
+    def client(sts_base):
+        return Client(oa_models.Config(
+            access_key_id=STS_AK if sts_base else AK,
+            access_key_secret=STS_SK if sts_base else SK,
+            security_token=STS_TOKEN if sts_base else None,
+            region_id="cn-hangzhou",
+            endpoint="sts.aliyuncs.com",
+        ))
+
+    def record(name, description, action, inputs, call, sts_base=False, nonce="3f8d0c2ab2c54e7e9a1b6c4d5e6f7081"):
+        state = spy.capture(lambda: call(client(sts_base)), nonce)
+        req = state["request"]
+        headers = dict(req.headers)
+        body = req.body
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        signed = "Authorization" in headers
+        vectors.append({
+            "name": name,
+            "description": description,
+            "action": action,
+            "endpoint": "https://sts.aliyuncs.com",
+            "inputs": inputs,
+            "access_key_id": (STS_AK if sts_base else AK) if signed else None,
+            "access_key_secret": (STS_SK if sts_base else SK) if signed else None,
+            "security_token": STS_TOKEN if signed and sts_base else None,
+            "date": FIXED.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "nonce": nonce,
+            # Headers the SDK sends that our client does not derive from the call itself.
+            "extra_headers": [[k, headers[k]] for k in ("user-agent", "x-acs-credentials-provider") if k in headers],
+            "expected": {
+                "method": req.method,
+                "path": req.pathname,
+                # In the order the SDK put them in its URL; values decoded.
+                "query": [[k, str(v)] for k, v in (req.query or {}).items() if v is not None],
+                "url": state["url"],
+                "headers": headers,
+                "body": body,
+                "canonical_request": state["hashed"][-1].decode("utf-8") if signed else None,
+                "string_to_sign": state.get("string_to_sign") if signed else None,
+                "authorization": headers.get("Authorization"),
+            },
+        })
+
+    def assume_role(name, description, role_arn, session, secs, sts_base=False, nonce="3f8d0c2ab2c54e7e9a1b6c4d5e6f7081"):
+        inputs = {"role_arn": role_arn, "role_session_name": session, "duration_seconds": secs}
+        record(name, description, "AssumeRole", inputs,
+               lambda c: c.assume_role_with_options(
+                   sts.AssumeRoleRequest(role_arn=role_arn, role_session_name=session, duration_seconds=secs), rt),
+               sts_base, nonce)
+
+    def with_oidc(name, description, role_arn, provider_arn, token, session, secs, nonce="0123456789abcdef0123456789abcdef"):
+        inputs = {"role_arn": role_arn, "oidc_provider_arn": provider_arn, "oidc_token": token,
+                  "role_session_name": session, "duration_seconds": secs}
+        record(name, description, "AssumeRoleWithOIDC", inputs,
+               lambda c: c.assume_role_with_oidcwith_options(
+                   sts.AssumeRoleWithOIDCRequest(role_arn=role_arn, oidcprovider_arn=provider_arn, oidctoken=token,
+                                                 role_session_name=session, duration_seconds=secs), rt),
+               nonce=nonce)
+
+    assume_role("assume_role", "AssumeRole with long-lived keys: POST / with the parameters in the query, ACS3-signed",
+                "acs:ram::1234567890123456:role/sparkoss-deployer", "sparkoss", 3600)
+    assume_role("assume_role_odd_session", "AssumeRole with a session name and role needing percent-encoding",
+                "acs:ram::1234567890123456:role/path/to/Role_With-Odd.Chars", "ci run #42 @main+x~y", 900,
+                nonce="ffffffffffffffffffffffffffffffff")
+    assume_role("assume_role_from_sts", "AssumeRole signed with temporary keys (role chaining: x-acs-security-token)",
+                "acs:ram::1234567890123456:role/chained", "sparkoss", 43200, sts_base=True,
+                nonce="a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5")
+    with_oidc("assume_role_with_oidc", "AssumeRoleWithOIDC: anonymous RPC, everything in the query",
+              "acs:ram::1234567890123456:role/spark-jobs", "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c8f3e1d2",
+              OIDC_TOKEN, "sparkoss-workload", 3600)
+    with_oidc("assume_role_with_oidc_odd_session", "AssumeRoleWithOIDC with a session name needing encoding",
+              "acs:ram::1234567890123456:role/spark-jobs", "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c8f3e1d2",
+              "a.b.c", "job 7/driver*~", 900, nonce="00000000000000000000000000000001")
+    write("sts.json", {
+        "generator": "aliyun/testdata/make_vectors.py",
+        "sdk": {"alibabacloud-tea-openapi": version("alibabacloud-tea-openapi"),
+                "alibabacloud-sts20150401": version("alibabacloud-sts20150401")},
         "vectors": vectors,
     })
 
@@ -696,9 +820,11 @@ def ossv2_vectors():
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["acs3", "oss2", "ossv2"]
+    which = sys.argv[1:] or ["acs3", "sts", "oss2", "ossv2"]
     if "acs3" in which:
         acs3_vectors()
+    if "sts" in which:
+        sts_vectors()
     if "oss2" in which:
         oss2_vectors()
     if "ossv2" in which:

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use sparkoss_aliyun::ack::model::{AutoScaling, CreateClusterRequest, NodePool, NodePoolInfo, NodePoolStatus, Tag};
 use sparkoss_aliyun::ack::AckClient;
+use sparkoss_aliyun::credentials::sts;
 use sparkoss_aliyun::credentials::{CredentialsError, CredentialsProvider, Endpoints, OidcRole, Source};
+use sparkoss_aliyun::signing::acs3::{self, Refusal};
 use sparkoss_aliyun::signing::Credentials;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -139,31 +141,79 @@ async fn ecs_ram_role_with_imds_token_is_cached_then_refreshed_near_expiry() {
     assert!(seen.lock().expect("lock").len() > before, "near expiry means refresh");
 }
 
-#[tokio::test]
-async fn rrsa_exchanges_the_oidc_token_file() {
-    let (sts, seen) = serve(|r| {
-        if r.method == "POST" && r.body.contains("Action=AssumeRoleWithOIDC") {
-            (200, sts_body("STS.oidc", 3600))
-        } else {
-            (400, r#"{"Code":"InvalidParameter","RequestId":"R"}"#.into())
+/// The decoded query of a request target.
+fn query_of(target: &str) -> Vec<(String, String)> {
+    let raw = target.split_once('?').map_or("", |(_, q)| q);
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .map(|(k, v)| (sparkoss_aliyun::percent_decode(k), sparkoss_aliyun::percent_decode(v)))
+        .collect()
+}
+
+/// An STS error answer in STS's shape.
+fn sts_refusal(r: &Refusal) -> (u16, String) {
+    (
+        r.status,
+        serde_json::json!({"RequestId": "R-REFUSED", "HostId": "sts.aliyuncs.com", "Code": r.code, "Message": r.message}).to_string(),
+    )
+}
+
+/// A local STS for AssumeRoleWithOIDC: the request must carry every parameter STS requires
+/// (`check_oidc_request`), and the token must be `token` for `role`.
+async fn oidc_sts(role: &'static str, token: &'static str) -> (String, Seen) {
+    serve(move |r| {
+        let q = query_of(&r.target);
+        if r.method != "POST" || !r.body.is_empty() {
+            return (400, r#"{"Code":"InvalidParameter","Message":"POST / with the parameters in the query","RequestId":"R"}"#.into());
         }
+        if let Err(refusal) = sts::check_oidc_request(&q) {
+            return sts_refusal(&refusal);
+        }
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if get("RoleArn") != Some(role) || get("OIDCToken") != Some(token) {
+            return (401, r#"{"Code":"AuthenticationFail.NoPermission","Message":"There is no permission","RequestId":"R"}"#.into());
+        }
+        (200, sts_body("STS.oidc", 3600))
     })
-    .await;
-    let dir = tempfile_dir();
-    let token_file = dir.join("token");
-    std::fs::write(&token_file, "eyJ.oidc.token\n").expect("writes");
-    let role = OidcRole {
+    .await
+}
+
+fn oidc_role(token_file: &std::path::Path) -> OidcRole {
+    OidcRole {
         role_arn: "acs:ram::1:role/spark".into(),
         oidc_provider_arn: "acs:ram::1:oidc-provider/ack".into(),
         oidc_token_file: token_file.display().to_string(),
-        session_name: "s".into(),
+        session_name: "sparkoss-workload".into(),
         duration_seconds: 3600,
-    };
-    let p = CredentialsProvider::new(Source::Oidc(role), endpoints(&closed(), &sts));
+    }
+}
+
+#[tokio::test]
+async fn rrsa_exchanges_the_oidc_token_file() {
+    let (sts, seen) = oidc_sts("acs:ram::1:role/spark", "eyJ.oidc.token").await;
+    let dir = tempfile_dir();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "eyJ.oidc.token\n").expect("writes");
+    let p = CredentialsProvider::new(Source::Oidc(oidc_role(&token_file)), endpoints(&closed(), &sts));
     assert_eq!(p.get().await.expect("credentials").access_key_id, "STS.oidc");
     let req = seen.lock().expect("lock")[0].clone();
-    assert!(req.body.contains("OIDCToken=eyJ.oidc.token&"), "the token is sent trimmed: {}", req.body);
-    assert!(req.body.contains("RoleArn=acs%3Aram%3A%3A1%3Arole%2Fspark"), "{}", req.body);
+    assert!(req.target.contains("OIDCToken=eyJ.oidc.token&"), "the token is sent trimmed: {}", req.target);
+    assert!(req.target.contains("RoleArn=acs%3Aram%3A%3A1%3Arole%2Fspark"), "{}", req.target);
+    assert_eq!(req.header("x-acs-action"), Some("AssumeRoleWithOIDC"));
+    assert!(req.header("authorization").is_none(), "AssumeRoleWithOIDC is anonymous");
+}
+
+#[tokio::test]
+async fn rrsa_with_an_empty_token_is_refused_by_sts_and_reported() {
+    let (sts, seen) = oidc_sts("acs:ram::1:role/spark", "eyJ.oidc.token").await;
+    let dir = tempfile_dir();
+    let token_file = dir.join("empty-token");
+    std::fs::write(&token_file, "\n").expect("writes");
+    let p = CredentialsProvider::new(Source::Oidc(oidc_role(&token_file)), endpoints(&closed(), &sts));
+    let msg = p.get().await.expect_err("refused").to_string();
+    assert!(msg.contains("STS AssumeRoleWithOIDC") && msg.contains("401") && msg.contains("AuthenticationFail.OIDCToken.Invalid"), "{msg}");
+    assert_eq!(seen.lock().expect("lock").len(), 1, "one call, no retry of a refused token");
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
@@ -172,17 +222,45 @@ fn tempfile_dir() -> std::path::PathBuf {
     d
 }
 
-#[tokio::test]
-async fn cli_profiles_ak_sts_token_and_ram_role_arn() {
-    let (sts, seen) = serve(|r| {
-        let signed = r.header("authorization").is_some_and(|a| a.starts_with("ACS3-HMAC-SHA256 Credential=base-ak,"));
-        if r.header("x-acs-action") == Some("AssumeRole") && signed && r.target.contains("RoleArn=acs%3Aram%3A%3A1%3Arole%2Fadmin") {
+/// A local STS for AssumeRole that knows two RAM users' keys: it recomputes the ACS3 signature
+/// from what arrived (`acs3::verify`), needs the call's parameters, and lets only `base-ak` assume
+/// `acs:ram::1:role/admin`.
+async fn assume_role_sts() -> (String, Seen) {
+    serve(|r| {
+        let (path, raw_query) = r.target.split_once('?').unwrap_or((r.target.as_str(), ""));
+        let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let received = acs3::Received { method: &r.method, path, raw_query, headers: &headers, body: r.body.as_bytes() };
+        let secret_of = |ak: &str| match ak {
+            "base-ak" => Some("base-sk".to_owned()),
+            "other" => Some("very-secret-value".to_owned()),
+            _ => None,
+        };
+        let signer = match acs3::verify(&received, &secret_of) {
+            Ok(ak) => ak,
+            Err(refusal) => return sts_refusal(&refusal),
+        };
+        let q = query_of(&r.target);
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if r.header("x-acs-action") != Some("AssumeRole") || r.header("x-acs-version") != Some(sts::VERSION) {
+            return (400, r#"{"Code":"InvalidAction.NotFound","RequestId":"R"}"#.into());
+        }
+        for name in ["RoleArn", "RoleSessionName"] {
+            if get(name).is_none_or(str::is_empty) {
+                return (400, format!(r#"{{"Code":"MissingParameter","Message":"{name}","RequestId":"R"}}"#));
+            }
+        }
+        if signer == "base-ak" && get("RoleArn") == Some("acs:ram::1:role/admin") {
             (200, sts_body("STS.assumed", 3600))
         } else {
             (403, r#"{"Code":"NoPermission","Message":"denied","RequestId":"R2"}"#.into())
         }
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn cli_profiles_ak_sts_token_and_ram_role_arn() {
+    let (sts, seen) = assume_role_sts().await;
     let dir = tempfile_dir();
     let file = dir.join("config.json");
     std::fs::write(
@@ -191,7 +269,8 @@ async fn cli_profiles_ak_sts_token_and_ram_role_arn() {
             {"name": "ak", "mode": "AK", "access_key_id": "prof-ak", "access_key_secret": "prof-sk"},
             {"name": "sts", "mode": "StsToken", "access_key_id": "STS.p", "access_key_secret": "s", "sts_token": "tok"},
             {"name": "role", "mode": "RamRoleArn", "access_key_id": "base-ak", "access_key_secret": "base-sk", "ram_role_arn": "acs:ram::1:role/admin", "ram_session_name": "tf"},
-            {"name": "denied", "mode": "RamRoleArn", "access_key_id": "other", "access_key_secret": "very-secret-value", "ram_role_arn": "acs:ram::1:role/admin"}
+            {"name": "denied", "mode": "RamRoleArn", "access_key_id": "other", "access_key_secret": "very-secret-value", "ram_role_arn": "acs:ram::1:role/admin"},
+            {"name": "wrong-secret", "mode": "RamRoleArn", "access_key_id": "base-ak", "access_key_secret": "not-base-sk", "ram_role_arn": "acs:ram::1:role/admin"}
         ]})
         .to_string(),
     )
@@ -212,6 +291,10 @@ async fn cli_profiles_ak_sts_token_and_ram_role_arn() {
     let msg = err.to_string();
     assert!(msg.contains("NoPermission") && msg.contains("R2"), "{msg}");
     assert!(!msg.contains("very-secret-value"), "no secret in errors: {msg}");
+    // A wrong secret: STS recomputes the signature, refuses it, and the error says so plainly.
+    let msg = get(Some("wrong-secret")).await.expect_err("bad signature").to_string();
+    assert!(msg.contains("STS AssumeRole") && msg.contains("400") && msg.contains("SignatureDoesNotMatch"), "{msg}");
+    assert!(!msg.contains("not-base-sk"), "no secret in errors: {msg}");
     assert!(matches!(get(Some("nope")).await, Err(CredentialsError::Profile { .. })), "a named profile that does not exist is an error");
 }
 

@@ -226,3 +226,61 @@ fn crc64_matches_oss2() {
         assert_eq!(c.finish(), expected, "{desc}: streamed");
     }
 }
+
+/// Our STS client's requests (`credentials::sts`) against what `alibabacloud-sts20150401` sent
+/// for the same inputs, nonce and date: method, path, query, every header, the canonical request
+/// and the signature.
+#[test]
+fn sts_requests_match_alibabacloud_sts20150401() {
+    use sparkoss_aliyun::credentials::sts;
+    let mut seen = BTreeMap::new();
+    for v in load("sts.json") {
+        let name = s(&v, "name");
+        let inp = &v["inputs"];
+        let date = OffsetDateTime::parse(s(&v, "date"), &Rfc3339).expect("date");
+        let secs = inp["duration_seconds"].as_i64().expect("duration_seconds");
+        let extra = pairs(&v, "extra_headers");
+        let host = s(&v, "endpoint").trim_start_matches("https://");
+        let ours = match s(&v, "action") {
+            "AssumeRole" => {
+                let p = sts::AssumeRole {
+                    role_arn: s(inp, "role_arn"),
+                    role_session_name: s(inp, "role_session_name"),
+                    duration_seconds: secs,
+                };
+                sts::assume_role(host, &creds(&v), &p, &borrowed(&extra), date, s(&v, "nonce")).expect(name)
+            }
+            "AssumeRoleWithOIDC" => {
+                let p = sts::AssumeRoleWithOidc {
+                    role_arn: s(inp, "role_arn"),
+                    oidc_provider_arn: s(inp, "oidc_provider_arn"),
+                    oidc_token: s(inp, "oidc_token"),
+                    role_session_name: s(inp, "role_session_name"),
+                    duration_seconds: secs,
+                };
+                sts::assume_role_with_oidc(host, &p, &borrowed(&extra), date, s(&v, "nonce"))
+            }
+            other => panic!("{name}: unknown action {other}"),
+        };
+        *seen.entry(s(&v, "action").to_owned()).or_insert(0) += 1;
+        let exp = &v["expected"];
+        assert_eq!(ours.method, s(exp, "method"), "{name}: method");
+        assert!(exp["body"].is_null(), "{name}: the SDK sent a body; so must we");
+        // The same parameters in the same order, and our encoded URL decodes to them.
+        assert_eq!(ours.query, pairs(exp, "query"), "{name}: query");
+        let (path, raw) = ours.path_and_query.split_once('?').expect("a query");
+        assert_eq!(path, s(exp, "path"), "{name}: path");
+        let decoded: Vec<(String, String)> = raw
+            .split('&')
+            .map(|kv| kv.split_once('=').expect("k=v"))
+            .map(|(k, v)| (sparkoss_aliyun::percent_decode(k), sparkoss_aliyun::percent_decode(v)))
+            .collect();
+        assert_eq!(decoded, ours.query, "{name}: the URL carries the query");
+        let ours_headers: BTreeMap<String, String> = ours.headers.iter().cloned().collect();
+        assert_eq!(ours_headers, header_map(&v), "{name}: the full header set");
+        assert_eq!(ours.canonical_request.as_deref(), exp["canonical_request"].as_str(), "{name}: canonical request");
+        assert_eq!(ours.string_to_sign.as_deref(), exp["string_to_sign"].as_str(), "{name}: string to sign");
+    }
+    assert_eq!(seen.get("AssumeRole").copied(), Some(3), "{seen:?}");
+    assert_eq!(seen.get("AssumeRoleWithOIDC").copied(), Some(2), "{seen:?}");
+}

@@ -19,7 +19,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use crate::signing::{acs3, Credentials};
+use crate::signing::Credentials;
+
+pub mod sts;
 
 /// Refresh temporary credentials when this little of their lifetime remains.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(180);
@@ -409,28 +411,17 @@ impl CredentialsProvider {
     async fn assume_role(&self, base: &Credentials, role_arn: &str, session: &str, secs: i64) -> Result<Cached, CredentialsError> {
         let endpoint = self.endpoints.sts.trim_end_matches('/').to_owned();
         let remote = |detail: String| CredentialsError::Remote { service: "STS AssumeRole", endpoint: endpoint.clone(), detail };
-        let host = endpoint.split("://").nth(1).unwrap_or(&endpoint).to_owned();
-        let secs_s = secs.to_string();
-        let query = [("RoleArn", role_arn), ("RoleSessionName", session), ("DurationSeconds", secs_s.as_str())];
-        let req = acs3::Acs3Request {
-            method: "POST",
-            host: &host,
-            path: "/",
-            query: &query,
-            action: "AssumeRole",
-            version: "2015-04-01",
-            headers: &[("accept", "application/json")],
-            body: &[],
-            content_type: None,
-        };
-        let signed = acs3::sign(&req, base, OffsetDateTime::now_utc(), &crate::retry::nonce()).map_err(|e| remote(e.to_string()))?;
-        let mut rb = self.http.post(format!("{endpoint}/?{}", signed.query_string));
-        for (k, v) in &signed.headers {
-            if k != "host" {
-                rb = rb.header(k, v);
-            }
-        }
-        self.sts_credentials(rb, remote).await
+        let p = sts::AssumeRole { role_arn, role_session_name: session, duration_seconds: secs };
+        let req = sts::assume_role(
+            sts_host(&endpoint),
+            base,
+            &p,
+            &[("user-agent", sts::USER_AGENT)],
+            OffsetDateTime::now_utc(),
+            &crate::retry::nonce(),
+        )
+        .map_err(|e| remote(e.to_string()))?;
+        self.sts_credentials(&endpoint, req, remote).await
     }
 
     /// STS `AssumeRoleWithOIDC` (anonymous: the OIDC token is the proof).
@@ -439,43 +430,37 @@ impl CredentialsProvider {
             .map_err(|source| CredentialsError::TokenFile { path: o.oidc_token_file.clone(), source })?;
         let endpoint = self.endpoints.sts.trim_end_matches('/').to_owned();
         let remote = |detail: String| CredentialsError::Remote { service: "STS AssumeRoleWithOIDC", endpoint: endpoint.clone(), detail };
-        let secs = o.duration_seconds.to_string();
-        // RPC's common Timestamp parameter, as the official SDKs send it.
-        let now = OffsetDateTime::now_utc();
-        let timestamp = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            now.year(),
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second()
+        let p = sts::AssumeRoleWithOidc {
+            role_arn: &o.role_arn,
+            oidc_provider_arn: &o.oidc_provider_arn,
+            // Token files end with a newline; the token itself has none.
+            oidc_token: token.trim(),
+            role_session_name: &o.session_name,
+            duration_seconds: o.duration_seconds,
+        };
+        let req = sts::assume_role_with_oidc(
+            sts_host(&endpoint),
+            &p,
+            &[("user-agent", sts::USER_AGENT)],
+            OffsetDateTime::now_utc(),
+            &crate::retry::nonce(),
         );
-        let form = [
-            ("Action", "AssumeRoleWithOIDC"),
-            ("Version", "2015-04-01"),
-            ("Format", "JSON"),
-            ("Timestamp", timestamp.as_str()),
-            ("RoleArn", o.role_arn.as_str()),
-            ("OIDCProviderArn", o.oidc_provider_arn.as_str()),
-            ("OIDCToken", token.trim()),
-            ("RoleSessionName", o.session_name.as_str()),
-            ("DurationSeconds", secs.as_str()),
-        ];
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", crate::encode::percent_encode(k, false), crate::encode::percent_encode(v, false)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let rb = self.http.post(format!("{endpoint}/")).header("content-type", "application/x-www-form-urlencoded").body(body);
-        self.sts_credentials(rb, remote).await
+        self.sts_credentials(&endpoint, req, remote).await
     }
 
     async fn sts_credentials(
         &self,
-        rb: reqwest::RequestBuilder,
+        endpoint: &str,
+        req: sts::StsRequest,
         remote: impl Fn(String) -> CredentialsError,
     ) -> Result<Cached, CredentialsError> {
+        let mut rb = self.http.post(format!("{endpoint}{}", req.path_and_query));
+        for (k, v) in &req.headers {
+            // reqwest writes `host` from the URL; the value is the same.
+            if k != "host" {
+                rb = rb.header(k, v);
+            }
+        }
         let resp = rb.send().await.map_err(|e| remote(format!("request failed: {}", e.without_url())))?;
         let status = resp.status();
         let body: serde_json::Value =
@@ -542,6 +527,11 @@ impl CredentialsProvider {
         }
         parse_temporary(&body).ok_or_else(|| remote("answer lacks AccessKeyId/AccessKeySecret/SecurityToken".into()))
     }
+}
+
+/// The `host` of an STS base URL such as `https://sts.aliyuncs.com` or `http://127.0.0.1:8080`.
+fn sts_host(endpoint: &str) -> &str {
+    endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest)
 }
 
 /// Reads `{AccessKeyId, AccessKeySecret, SecurityToken, Expiration}` (STS and ECS metadata).

@@ -464,17 +464,18 @@ async fn run_puts_files_in_the_working_directory() {
     cloud.stop().await;
 }
 
-/// What the local STS stand-in saw: the form of each AssumeRoleWithOIDC call.
+/// What the local STS stand-in saw: the parameters of each AssumeRoleWithOIDC call.
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>;
 
-fn form(body: &str) -> std::collections::HashMap<String, String> {
-    body.split('&')
+fn params(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (sparkoss_aliyun::percent_decode(k), sparkoss_aliyun::percent_decode(v)))
         .collect()
 }
 
-/// A local STS: AssumeRoleWithOIDC for `role` with `token` yields the given temporary keys.
+/// A local STS: AssumeRoleWithOIDC for `role` with `token` yields the given temporary keys. The
+/// call must carry every parameter STS requires, in the query as the official SDK sends them.
 async fn sts_stand_in(
     role: &'static str,
     provider: &'static str,
@@ -485,28 +486,27 @@ async fn sts_stand_in(
     let log = seen.clone();
     let app = axum::Router::new().route(
         "/",
-        axum::routing::post(move |body: String| {
+        axum::routing::post(move |axum::extract::RawQuery(query): axum::extract::RawQuery| {
             let log = log.clone();
             async move {
-                let f = form(&body);
-                log.lock().unwrap().push(f.clone());
-                let field = |k: &str| f.get(k).map(String::as_str);
-                let ok = field("Action") == Some("AssumeRoleWithOIDC")
-                    && field("RoleArn") == Some(role)
-                    && field("OIDCProviderArn") == Some(provider)
-                    && field("OIDCToken") == Some(token);
-                if ok {
-                    let (id, secret, sts_token) = keys;
-                    (
-                        axum::http::StatusCode::OK,
-                        axum::Json(json!({"RequestId": "STS-OK", "Credentials": {"AccessKeyId": id, "AccessKeySecret": secret, "SecurityToken": sts_token, "Expiration": "2099-01-01T00:00:00Z"}})),
-                    )
-                } else {
-                    (
-                        axum::http::StatusCode::FORBIDDEN,
-                        axum::Json(json!({"RequestId": "STS-DENIED", "Code": "AuthenticationFail.OIDCToken.Invalid", "Message": "denied"})),
-                    )
+                let q = params(query.as_deref().unwrap_or(""));
+                log.lock().unwrap().push(q.iter().cloned().collect());
+                let refuse = |status: u16, code: &str, message: &str| {
+                    let status = axum::http::StatusCode::from_u16(status).unwrap();
+                    (status, axum::Json(json!({"RequestId": "STS-REFUSED", "Code": code, "Message": message})))
+                };
+                if let Err(r) = sparkoss_aliyun::credentials::sts::check_oidc_request(&q) {
+                    return refuse(r.status, r.code, &r.message);
                 }
+                let field = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+                if field("RoleArn") != Some(role) || field("OIDCProviderArn") != Some(provider) || field("OIDCToken") != Some(token) {
+                    return refuse(401, "AuthenticationFail.OIDCToken.Invalid", "denied");
+                }
+                let (id, secret, sts_token) = keys;
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"RequestId": "STS-OK", "Credentials": {"AccessKeyId": id, "AccessKeySecret": secret, "SecurityToken": sts_token, "Expiration": "2099-01-01T00:00:00Z"}})),
+                )
             }
         }),
     );

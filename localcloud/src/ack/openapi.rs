@@ -7,8 +7,10 @@
 //! `CreateClusterNodePoolRequest`, `ModifyClusterNodePoolRequest` and their nested objects,
 //! `ModifyClusterRequest`, `Tag`. A body is checked against them before it is read ([`check`]):
 //! a name ACK does not define is a 400 `ErrorParam` naming the field's path; a name ACK defines
-//! that the emulator does not model is accepted and ignored. Objects the emulator does not model
-//! (`management`, `data_disks[]`, ...) are not looked into.
+//! that the emulator does not model is accepted and ignored. Nested objects are checked the same
+//! way at every depth (`management.upgrade_config`, `scaling_group.data_disks[]`,
+//! `kubernetes_config.taints[]`, CreateCluster's `addons[]`, ...); the few objects left out are
+//! named at [`NODEPOOL`] and [`CREATE_CLUSTER`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -24,6 +26,70 @@ pub(crate) struct Fields {
 
 /// `Tag` (cluster tags, node labels).
 pub(crate) const TAG: Fields = Fields { names: &["key", "value"], nested: &[] };
+
+/// `Taint` (`kubernetes_config.taints[]`, CreateCluster's `taints[]`).
+const TAINT: Fields = Fields { names: &["effect", "key", "value"], nested: &[] };
+
+/// `DataDisk` (`scaling_group.data_disks[]`).
+const DATA_DISK: Fields = Fields {
+    names: &[
+        "auto_format",
+        "auto_snapshot_policy_id",
+        "bursting_enabled",
+        "category",
+        "device",
+        "disk_name",
+        "encrypted",
+        "file_system",
+        "kms_key_id",
+        "mount_target",
+        "performance_level",
+        "provisioned_iops",
+        "size",
+        "snapshot_id",
+    ],
+    nested: &[],
+};
+
+/// `Addon` (CreateCluster's `addons[]`).
+const ADDON: Fields = Fields { names: &["config", "disabled", "name", "version"], nested: &[] };
+
+/// `management.auto_repair_policy` (ModifyClusterNodePool's, a superset of the others).
+const AUTO_REPAIR_POLICY: Fields = Fields {
+    names: &["approval_required", "auto_repair_policy_id", "max_parallel_repairing_nodes", "max_unhealthy_nodes_threshold", "restart_node"],
+    nested: &[],
+};
+
+/// `management.auto_upgrade_policy`.
+const AUTO_UPGRADE_POLICY: Fields = Fields { names: &["auto_upgrade_kubelet", "auto_upgrade_os", "auto_upgrade_runtime"], nested: &[] };
+
+/// `management.auto_vul_fix_policy`.
+const AUTO_VUL_FIX_POLICY: Fields = Fields { names: &["exclude_packages", "restart_node", "vul_level"], nested: &[] };
+
+/// `management.upgrade_config`.
+const UPGRADE_CONFIG: Fields = Fields { names: &["auto_upgrade", "max_unavailable", "surge", "surge_percentage"], nested: &[] };
+
+/// `management` (the same names in CreateClusterNodePool, ModifyClusterNodePool and `Nodepool`).
+const MANAGEMENT: Fields = Fields {
+    names: &[
+        "auto_fault_diagnosis",
+        "auto_repair",
+        "auto_repair_policy",
+        "auto_upgrade",
+        "auto_upgrade_policy",
+        "auto_vul_fix",
+        "auto_vul_fix_policy",
+        "drift_enabled",
+        "enable",
+        "upgrade_config",
+    ],
+    nested: &[
+        ("auto_repair_policy", &AUTO_REPAIR_POLICY, false),
+        ("auto_upgrade_policy", &AUTO_UPGRADE_POLICY, false),
+        ("auto_vul_fix_policy", &AUTO_VUL_FIX_POLICY, false),
+        ("upgrade_config", &UPGRADE_CONFIG, false),
+    ],
+};
 
 /// `nodepool_info` (the union of CreateClusterNodePool's, ModifyClusterNodePool's and
 /// CreateCluster's `nodepools[]`).
@@ -85,7 +151,7 @@ const SCALING_GROUP: Fields = Fields {
         "tags",
         "vswitch_ids",
     ],
-    nested: &[("tags", &TAG, true)],
+    nested: &[("tags", &TAG, true), ("data_disks", &DATA_DISK, true)],
 };
 
 /// `auto_scaling`.
@@ -108,11 +174,12 @@ const KUBERNETES_CONFIG: Fields = Fields {
         "unschedulable",
         "user_data",
     ],
-    nested: &[("labels", &TAG, true)],
+    nested: &[("labels", &TAG, true), ("taints", &TAINT, true)],
 };
 
 /// A node pool body: CreateClusterNodePool's, ModifyClusterNodePool's and CreateCluster's
-/// `nodepools[]` (their union).
+/// `nodepools[]` (their union). Not looked into: the objects for other node kinds (`auto_mode`,
+/// `eflo_node_group`, `interconnect_config`, `node_components`, `node_config`, `tee_config`).
 pub(crate) const NODEPOOL: Fields = Fields {
     names: &[
         "auto_mode",
@@ -139,10 +206,12 @@ pub(crate) const NODEPOOL: Fields = Fields {
         ("scaling_group", &SCALING_GROUP, false),
         ("auto_scaling", &AUTO_SCALING, false),
         ("kubernetes_config", &KUBERNETES_CONFIG, false),
+        ("management", &MANAGEMENT, false),
     ],
 };
 
-/// CreateCluster's body.
+/// CreateCluster's body. Not looked into: the control plane, logging, RRSA and maintenance
+/// objects and `worker_data_disks[]` (the provider sends none of them).
 pub(crate) const CREATE_CLUSTER: Fields = Fields {
     names: &[
         "access_control_list",
@@ -250,7 +319,7 @@ pub(crate) const CREATE_CLUSTER: Fields = Fields {
         "zone_id",
         "zone_ids",
     ],
-    nested: &[("tags", &TAG, true), ("nodepools", &NODEPOOL, true)],
+    nested: &[("tags", &TAG, true), ("nodepools", &NODEPOOL, true), ("taints", &TAINT, true), ("addons", &ADDON, true)],
 };
 
 /// ModifyCluster's body.
@@ -470,29 +539,102 @@ mod tests {
 
     use super::*;
 
+    /// `check` of `body` against `fields`: `Ok` or the path it names.
+    fn refused(body: Json, fields: &Fields) -> Result<(), String> {
+        check(&body, fields, "").map_err(|e| e.trim_start_matches("The parameter ").trim_end_matches(" is not valid.").to_owned())
+    }
+
     #[test]
-    fn names_ack_does_not_define_are_refused_with_their_path() {
-        assert_eq!(check(&json!({"nodepool_info": {"name": "a"}, "auto_scaling": {"enable": true}}), &NODEPOOL, ""), Ok(()));
+    fn top_level_names_ack_does_not_define_are_refused() {
+        assert_eq!(refused(json!({"nodepool_info": {"name": "a"}, "auto_scaling": {"enable": true}}), &NODEPOOL), Ok(()));
         assert_eq!(
-            check(&json!({"auto_scaling": {"min_instance": 1}}), &NODEPOOL, ""),
-            Err("The parameter auto_scaling.min_instance is not valid.".into())
+            check(&json!({"nodepol_info": {}}), &NODEPOOL, ""),
+            Err("The parameter nodepol_info is not valid.".into()),
+            "the message ACK's ErrorParam carries"
         );
-        assert_eq!(
-            check(&json!({"name": "c", "nodepools": [{"nodepool_info": {"name": "w"}}, {"nodepol_info": {}}]}), &CREATE_CLUSTER, ""),
-            Err("The parameter nodepools[1].nodepol_info is not valid.".into())
-        );
-        assert_eq!(
-            check(&json!({"kubernetes_config": {"labels": [{"key": "a", "vaule": "b"}]}}), &NODEPOOL, ""),
-            Err("The parameter kubernetes_config.labels[0].vaule is not valid.".into())
-        );
+        assert_eq!(refused(json!({"name": "c", "vpc_id": "vpc-1"}), &CREATE_CLUSTER), Err("vpc_id".into()));
+        assert_eq!(refused(json!({"cluster_name": "c", "deletion_protect": true}), &MODIFY_CLUSTER), Err("deletion_protect".into()));
         assert!(check_tags(&json!([{"key": "a", "value": "b"}])).is_ok());
-        assert!(check_tags(&json!([{"key": "a", "val": "b"}])).is_err());
         assert!(check_tags(&json!({"key": "a"})).is_err());
+    }
+
+    #[test]
+    fn names_one_level_down_are_refused_with_their_path() {
+        for (member, bad) in [
+            ("nodepool_info", json!({"nodepool_name": "w"})),
+            ("scaling_group", json!({"instance_type": ["ecs.g7.xlarge"]})),
+            ("auto_scaling", json!({"min_instance": 1})),
+            ("kubernetes_config", json!({"label": []})),
+            ("management", json!({"auto_repairs": true})),
+        ] {
+            let key = bad.as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default();
+            assert_eq!(refused(json!({ member: bad }), &NODEPOOL), Err(format!("{member}.{key}")), "{member}");
+        }
+        assert_eq!(refused(json!({"tags": [{"key": "a", "val": "b"}]}), &CREATE_CLUSTER), Err("tags[0].val".into()));
+        assert_eq!(refused(json!({"addons": [{"name": "csi-plugin", "configs": "{}"}]}), &CREATE_CLUSTER), Err("addons[0].configs".into()));
         // Names ACK defines but the emulator does not model are accepted (and ignored).
+        let known =
+            json!({"scaling_group": {"data_disks": [], "spot_strategy": "NoSpot"}, "management": {"enable": true, "auto_repair": true}});
+        assert_eq!(refused(known, &NODEPOOL), Ok(()));
+    }
+
+    #[test]
+    fn names_two_levels_down_are_refused_with_their_path() {
         assert_eq!(
-            check(&json!({"scaling_group": {"data_disks": [], "spot_strategy": "NoSpot"}, "management": {"x": 1}}), &NODEPOOL, ""),
-            Ok(())
+            refused(json!({"kubernetes_config": {"labels": [{"key": "a", "vaule": "b"}]}}), &NODEPOOL),
+            Err("kubernetes_config.labels[0].vaule".into())
         );
+        assert_eq!(
+            refused(
+                json!({"kubernetes_config": {"taints": [{"key": "a", "effect": "NoSchedule"}, {"key": "b", "efect": "NoSchedule"}]}}),
+                &NODEPOOL
+            ),
+            Err("kubernetes_config.taints[1].efect".into())
+        );
+        assert_eq!(
+            refused(json!({"scaling_group": {"data_disks": [{"category": "cloud_essd", "sise": 40}]}}), &NODEPOOL),
+            Err("scaling_group.data_disks[0].sise".into())
+        );
+        assert_eq!(
+            refused(json!({"management": {"upgrade_config": {"surge": 1, "max_unavailble": 0}}}), &NODEPOOL),
+            Err("management.upgrade_config.max_unavailble".into())
+        );
+        assert_eq!(
+            refused(json!({"management": {"auto_repair_policy": {"restart_nodes": true}}}), &NODEPOOL),
+            Err("management.auto_repair_policy.restart_nodes".into())
+        );
+        assert_eq!(
+            refused(json!({"name": "c", "nodepools": [{"nodepool_info": {"name": "w"}}, {"nodepol_info": {}}]}), &CREATE_CLUSTER),
+            Err("nodepools[1].nodepol_info".into())
+        );
+        let good =
+            json!({"management": {"auto_upgrade_policy": {"auto_upgrade_kubelet": true}, "auto_vul_fix_policy": {"vul_level": "asap"}}});
+        assert_eq!(refused(good, &NODEPOOL), Ok(()));
+    }
+
+    #[test]
+    fn names_three_and_four_levels_down_are_refused_with_their_path() {
+        // CreateCluster → nodepools[] → scaling_group / kubernetes_config / management → ...
+        let body = |pool: Json| json!({"name": "c", "nodepools": [pool]});
+        assert_eq!(
+            refused(body(json!({"scaling_group": {"instance_typs": []}})), &CREATE_CLUSTER),
+            Err("nodepools[0].scaling_group.instance_typs".into())
+        );
+        assert_eq!(
+            refused(body(json!({"auto_scaling": {"max_instance": 3}})), &CREATE_CLUSTER),
+            Err("nodepools[0].auto_scaling.max_instance".into())
+        );
+        assert_eq!(
+            refused(body(json!({"kubernetes_config": {"labels": [{"key": "a", "valu": "b"}]}})), &CREATE_CLUSTER),
+            Err("nodepools[0].kubernetes_config.labels[0].valu".into())
+        );
+        assert_eq!(
+            refused(body(json!({"management": {"upgrade_config": {"surge_percent": 10}}})), &CREATE_CLUSTER),
+            Err("nodepools[0].management.upgrade_config.surge_percent".into())
+        );
+        // A member that must be a list or an object and is not.
+        assert_eq!(check(&json!({"nodepools": {"a": 1}}), &CREATE_CLUSTER, ""), Err("nodepools must be a list.".into()));
+        assert_eq!(check(&json!({"management": [1]}), &NODEPOOL, ""), Err("management must be a JSON object.".into()));
     }
 
     #[test]
