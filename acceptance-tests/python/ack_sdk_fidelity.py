@@ -9,6 +9,7 @@ every request as the SDK sent it (method, path, query, body).
 """
 
 import json
+import os
 import sys
 import time
 
@@ -18,7 +19,9 @@ from ack_sdk_common import client, cluster_request, record_wire, runtime as sdk_
 
 
 def main():
-    endpoint, ak, sk, region = sys.argv[1:5]
+    # The keys come through the environment, never the arguments (visible to every local user).
+    endpoint, region = sys.argv[1:3]
+    ak, sk = os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"], os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
     runtime = sdk_runtime()
     out = {"wire": record_wire()}
     c = client(endpoint, ak, sk, region)

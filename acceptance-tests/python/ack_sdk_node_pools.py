@@ -15,6 +15,7 @@ client sends for the same calls.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -66,7 +67,9 @@ def spark_pool(model, lo, hi):
 
 
 def main():
-    endpoint, ak, sk, region = sys.argv[1:5]
+    # The keys come through the environment, never the arguments (visible to every local user).
+    endpoint, region = sys.argv[1:3]
+    ak, sk = os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"], os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
     runtime = sdk_runtime()
     c = client(endpoint, ak, sk, region)
     # "requests": the SDK's request models; "responses": the SDK's models of the answers (to_map),

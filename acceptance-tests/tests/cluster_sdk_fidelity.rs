@@ -38,7 +38,9 @@ fn run_sdk_script(script: &str) -> (LocalCloudProcess, Json) {
     let e = &cloud.endpoints;
     let out = Command::new(&python)
         .arg(repo_root().join("acceptance-tests/python").join(script))
-        .args([&e.ack_endpoint, &e.access_key_id, &e.access_key_secret, &e.region])
+        .args([&e.ack_endpoint, &e.region])
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &e.access_key_id)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &e.access_key_secret)
         .output()
         .expect("python runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
