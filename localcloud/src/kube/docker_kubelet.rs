@@ -318,9 +318,8 @@ async fn run_scheduled(node: &Node, pod: &Json, ip: Option<std::net::IpAddr>, mu
 fn schedule(node: &Node, pod: &Json) -> Option<Option<std::net::IpAddr>> {
     let pods = kind("", "pods")?;
     let mut s = node.lock();
-    let bound: Vec<Json> = s
-        .list(pods, None)
-        .into_iter()
+    let bound: Vec<&Json> = s
+        .iter(pods, None)
         .filter(|p| p["spec"]["nodeName"].is_string() && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
         .collect();
     let mut used_cpu = 0.0;

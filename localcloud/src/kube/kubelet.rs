@@ -158,12 +158,34 @@ pub(super) fn event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, messag
     );
 }
 
+/// Whether a pod has nothing due this tick (so it is not copied out of the store): another
+/// kubelet's, finished, already marked by its rule, or running with time left.
+fn settled(pod: &Json, rules: &Rules, docker: bool, started: &HashMap<String, Instant>) -> bool {
+    if docker && pod["metadata"]["annotations"][RULE_ANNOTATION].is_null() {
+        return true;
+    }
+    let phase = pod["status"]["phase"].as_str().unwrap_or("");
+    if phase == "Succeeded" || phase == "Failed" {
+        return true;
+    }
+    let rule = rules.for_pod(pod);
+    match rule.outcome.as_str() {
+        "unschedulable" => pod["status"]["conditions"].is_array(),
+        "image-pull-backoff" => pod["spec"]["nodeName"].is_string(),
+        _ => {
+            phase == "Running"
+                && pod["metadata"]["uid"]
+                    .as_str()
+                    .and_then(|u| started.get(u))
+                    .is_some_and(|since| since.elapsed() < Duration::from_millis(rule.run_ms))
+        }
+    }
+}
+
 fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String, Instant>) {
     let Some(pods) = kind("", "pods") else { return };
-    for pod in s.list(pods, None) {
-        if docker && pod["metadata"]["annotations"][RULE_ANNOTATION].is_null() {
-            continue;
-        }
+    let due: Vec<Json> = s.iter(pods, None).filter(|p| !settled(p, rules, docker, started)).cloned().collect();
+    for pod in due {
         let ns = pod["metadata"]["namespace"].as_str().unwrap_or("").to_owned();
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
         let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_owned();
