@@ -308,3 +308,47 @@ fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
     let got: Value = serde_json::from_str(&ok(&kubectl(&kc, &["get", "configmap", "settings", "-o", "json"], None), "get")).expect("json");
     assert_eq!(got["data"], json!({"alpha": "9", "beta": "2"}));
 }
+
+/// Lists are paged as the API server pages them (`limit`, `metadata.continue`,
+/// `remainingItemCount`): kubectl's `--chunk-size` follows the pages, and a bad token is refused.
+#[test]
+fn lists_are_paged_with_continue_tokens() {
+    use sparkoss_localcloud::kube::request;
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let ep = &lc.endpoints.kubernetes_endpoint;
+    let kubeconfig = KubeconfigFile::new(ep).expect("admin kubeconfig");
+    assert_eq!(request(ep, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": "pages"}}))).expect("ns").0, 201);
+    for i in 0..5 {
+        let cm = json!({"metadata": {"name": format!("cm-{i}")}, "data": {"i": i.to_string()}});
+        assert_eq!(request(ep, "POST", "/api/v1/namespaces/pages/configmaps", Some(&cm)).expect("cm").0, 201);
+    }
+    let mut names = Vec::new();
+    let mut path = "/api/v1/namespaces/pages/configmaps?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let (code, page) = request(ep, "GET", &path, None).expect("list");
+        assert_eq!(code, 200, "{page}");
+        pages += 1;
+        let items = page["items"].as_array().expect("items");
+        assert!(items.len() <= 2, "{page}");
+        names.extend(items.iter().map(|o| o["metadata"]["name"].as_str().unwrap_or("").to_owned()));
+        match page["metadata"]["continue"].as_str() {
+            Some(token) => {
+                assert_eq!(page["metadata"]["remainingItemCount"], 5 - names.len(), "{page}");
+                path = format!("/api/v1/namespaces/pages/configmaps?limit=2&continue={token}");
+            }
+            None => break,
+        }
+        assert!(pages < 10, "pages never end");
+    }
+    assert_eq!((pages, names), (3, (0..5).map(|i| format!("cm-{i}")).collect::<Vec<_>>()));
+    let (code, body) = request(ep, "GET", "/api/v1/namespaces/pages/configmaps?limit=2&continue=bm9wZQ", None).expect("list");
+    assert_eq!(code, 400, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.starts_with("continue key is not valid")), "{body}");
+
+    let out = ok(
+        &kubectl(&kubeconfig.path, &["get", "configmaps", "-n", "pages", "--chunk-size=2", "-o", "name"], None),
+        "kubectl get --chunk-size=2",
+    );
+    assert_eq!(out.lines().filter(|l| l.starts_with("configmap/cm-")).count(), 5, "{out}");
+}

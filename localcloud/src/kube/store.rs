@@ -220,12 +220,16 @@ impl Store {
 
     /// Changes after `rv` (`None` when that is older than the kept history: the client must relist).
     pub fn changes_since(&self, rv: u64) -> Option<Vec<Change>> {
-        if let Some(first) = self.history.front() {
-            if rv + 1 < first.rv && rv < self.rv {
-                return None;
-            }
+        if !self.can_resume_from(rv) {
+            return None;
         }
         Some(self.history.iter().filter(|c| c.rv > rv).cloned().collect())
+    }
+
+    /// Whether the change history still reaches back to `rv` (a watch or a paged list may
+    /// resume from it), as etcd's compaction decides on a real cluster.
+    pub fn can_resume_from(&self, rv: u64) -> bool {
+        self.history.front().is_none_or(|first| rv + 1 >= first.rv || rv >= self.rv)
     }
 
     /// One object.
