@@ -88,6 +88,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if code != 201 {
         return Err(format!("creating the namespace: {code} {body}").into());
     }
+    // Drivers run as this service account; the local cloud refuses pods whose account is missing.
+    let sa = json!({"metadata": {"name": "spark-driver"}});
+    let (code, body) = request(&ep, "POST", "/api/v1/namespaces/bench/serviceaccounts", Some(&sa))?;
+    if code != 201 {
+        return Err(format!("creating the service account: {code} {body}").into());
+    }
     let tf = Terraform::all()?.into_iter().next().ok_or("no terraform")?;
     let provider = provider_bin()?;
     let kc = KubeconfigFile::new(&ep)?;
@@ -130,7 +136,7 @@ resource "sparkoss_job" "j" {{
     for (what, wd) in &sets {
         let out = wd.apply(&[])?;
         if !out.success {
-            return Err(format!("apply of {n} {what}: {}", out.stderr).into());
+            return Err(format!("apply of {n} {what}: {}{}", out.stdout, out.stderr).into());
         }
         println!("apply {n} {what}: {:.2?}", out.elapsed);
     }
@@ -148,7 +154,7 @@ resource "sparkoss_job" "j" {{
         let wd = Workdir::new(&tf, &provider, &main_tf)?;
         let out = wd.apply(&[])?;
         if !out.success {
-            return Err(format!("apply of {n} {label}: {}", out.stderr).into());
+            return Err(format!("apply of {n} {label}: {}{}", out.stdout, out.stderr).into());
         }
         println!("apply {n} {label}: {:.2?}", out.elapsed);
         sets.push((label, wd));
