@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{BuildImageOptions, PushImageOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::{BuildImageOptions, BuilderVersion, PushImageOptionsBuilder, TagImageOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
 
@@ -93,6 +93,10 @@ impl Engine {
             rm: true,
             forcerm: true,
             platform: platform.unwrap_or_default().to_string(),
+            // The classic builder, said rather than left to the default: its progress comes as
+            // the JSON lines read below (BuildKit's needs a session), and bench-image-builder
+            // compares it with `DOCKER_BUILDKIT=0 docker build`.
+            version: BuilderVersion::BuilderV1,
             ..Default::default()
         };
         let body = bollard::body_full(ctx.tar.clone().into());

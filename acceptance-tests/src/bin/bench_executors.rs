@@ -10,8 +10,8 @@
 //! spark-submit's own wall time. Prints every run and the medians, and the ratio of the driver
 //! lives (goal: sparkoss ≤ 1.1 × spark-submit).
 //!
-//! Run: `cargo run --release -p sparkoss-acceptance-tests --bin bench-executors [-- RUNS]`
-//! (default 3 runs of each).
+//! Run: `cargo run --release -p sparkoss-acceptance-tests --bin bench-executors [-- RUNS | --quick]`
+//! (default 3 runs of each; `--quick`, for CI: one run of each).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -87,7 +87,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn run() -> Result<(), String> {
-    let runs: usize = match std::env::args().nth(1) {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs: usize = match std::env::args().skip(1).find(|a| a != "--quick") {
+        None if quick => 1,
         Some(a) => a.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("RUNS {a:?} is not a positive number"))?,
         None => 3,
     };

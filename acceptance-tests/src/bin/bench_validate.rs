@@ -2,7 +2,8 @@
 //! Terraform on a configuration without it, side by side in one run; and the provider's peak
 //! RSS during `validate`.
 //!
-//! Run: `cargo run --release -p sparkoss-acceptance-tests --bin bench-validate [-- RUNS]`
+//! Run: `cargo run --release -p sparkoss-acceptance-tests --bin bench-validate [-- RUNS | --quick]`
+//! (`--quick`, for CI: 2 runs each.)
 //!
 //! To read the provider's peak RSS this binary also acts as a pass-through wrapper: a copy of
 //! it named `terraform-provider-sparkoss` runs the real provider as its child, waits, and
@@ -65,7 +66,8 @@ fn main() -> std::process::ExitCode {
     if Path::new(&me).file_name().is_some_and(|n| n == "terraform-provider-sparkoss") {
         return wrapper_main();
     }
-    let runs: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(15);
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs: usize = std::env::args().skip(1).find(|a| a != "--quick").and_then(|s| s.parse().ok()).unwrap_or(if quick { 2 } else { 15 });
 
     let real = provider_bin().expect("provider builds");
     let wrap_dir = tempfile::tempdir().expect("tempdir");

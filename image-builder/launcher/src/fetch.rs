@@ -7,7 +7,9 @@
 //! endpoints (default V4); `SPARKOSS_DOWNLOAD_PARALLELISM`, the most parallel streams (default 4,
 //! `1` for one stream); `SPARKOSS_DOWNLOAD_SPLIT` = `auto` (default: one stream that is joined by
 //! the others when its first part proves slow; parallel from the start on a loopback emulator),
-//! `always` or `never` (see `sparkoss_aliyun::oss::Split`).
+//! `if-slow` (what `auto` does for a remote endpoint, on any endpoint: one stream, joined by the
+//! others when its first part arrived slower than 256 MiB/s; lets a benchmark on loopback measure
+//! the path users get), `always` or `never` (see `sparkoss_aliyun::oss::Split`).
 //!
 //! Credentials ([`credentials_provider`]) come from `sparkoss_aliyun::credentials` restricted to
 //! what a workload may use: the `ALIBABA_CLOUD_ACCESS_KEY_ID` / `_ACCESS_KEY_SECRET` /
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sparkoss_aliyun::credentials::{ChainSources, CredentialsProvider, Endpoints, Source as CredentialSource};
-use sparkoss_aliyun::oss::{Client, ClientConfig, DownloadOptions, Endpoint, SignatureVersion, Split};
+use sparkoss_aliyun::oss::{Client, ClientConfig, DownloadOptions, Endpoint, SignatureVersion, Split, DEFAULT_SPLIT_BELOW};
 use sparkoss_aliyun::oss_uri::OssUri;
 
 use crate::job::Input;
@@ -154,9 +156,12 @@ pub fn download_options(env: &dyn Fn(&str) -> Option<String>) -> Result<Download
     }
     match get("SPARKOSS_DOWNLOAD_SPLIT").as_deref() {
         None | Some("auto") => {}
+        Some("if-slow") => o.split = Split::IfSlowerThan(DEFAULT_SPLIT_BELOW),
         Some("always") => o.split = Split::Always,
         Some("never") => o.split = Split::Never,
-        Some(other) => return Err(LauncherError::Usage(format!("SPARKOSS_DOWNLOAD_SPLIT {other:?} is not auto, always or never"))),
+        Some(other) => {
+            return Err(LauncherError::Usage(format!("SPARKOSS_DOWNLOAD_SPLIT {other:?} is not auto, if-slow, always or never")))
+        }
     }
     Ok(o)
 }
@@ -192,6 +197,8 @@ pub struct Fetched {
     pub verified: bool,
     /// How many times a cut download was resumed.
     pub resumes: u32,
+    /// How many streams fetched it (more than one when it was split into parallel ranges).
+    pub streams: usize,
 }
 
 /// Fetches `uri` to `dest`. `oss` is the client for `oss://` URIs (made by the caller, which
@@ -204,7 +211,7 @@ pub async fn fetch(uri: &str, dest: &Path, oss: Option<&Client>, opts: &Download
                 .download_to_file(u.bucket(), u.key(), dest, opts)
                 .await
                 .map_err(|source| LauncherError::Oss { uri: uri.to_owned(), source: Box::new(source) })?;
-            Ok(Fetched { size: r.size, verified: r.crc_verified, resumes: r.resumes })
+            Ok(Fetched { size: r.size, verified: r.crc_verified, resumes: r.resumes, streams: r.streams })
         }
         Source::Local(p) => {
             if p != dest {
@@ -212,7 +219,7 @@ pub async fn fetch(uri: &str, dest: &Path, oss: Option<&Client>, opts: &Download
             }
             let size =
                 std::fs::metadata(dest).map_err(|source| LauncherError::Io { path: dest.to_owned(), what: "reading", source })?.len();
-            Ok(Fetched { size, verified: false, resumes: 0 })
+            Ok(Fetched { size, verified: false, resumes: 0, streams: 0 })
         }
         Source::Https(url) => https(&url, dest).await,
     }
@@ -281,7 +288,7 @@ async fn https(url: &str, dest: &Path) -> Result<Fetched, LauncherError> {
             (None, Some(t)) if t != written => last = format!("the body ended at byte {written} of {t}"),
             (None, _) => {
                 std::fs::rename(&tmp, dest).map_err(|source| LauncherError::Io { path: dest.to_owned(), what: "renaming into", source })?;
-                return Ok(Fetched { size: written, verified: false, resumes });
+                return Ok(Fetched { size: written, verified: false, resumes, streams: 1 });
             }
             (Some(e), _) => last = e,
         }
@@ -356,6 +363,8 @@ mod tests {
         let o = download_options(&env(&[("SPARKOSS_DOWNLOAD_PARALLELISM", "8"), ("SPARKOSS_DOWNLOAD_SPLIT", "always")])).unwrap();
         assert_eq!((o.parallelism, o.split), (8, Split::Always));
         assert!(download_options(&env(&[("SPARKOSS_DOWNLOAD_PARALLELISM", "0")])).unwrap_err().to_string().contains("PARALLELISM"));
+        let o = download_options(&env(&[("SPARKOSS_DOWNLOAD_SPLIT", "if-slow")])).unwrap();
+        assert_eq!(o.split, Split::IfSlowerThan(sparkoss_aliyun::oss::DEFAULT_SPLIT_BELOW));
         assert!(download_options(&env(&[("SPARKOSS_DOWNLOAD_SPLIT", "sometimes")])).unwrap_err().to_string().contains("SPLIT"));
 
         let e = credential_endpoints(&env(&[("ALIBABA_CLOUD_REGION", "cn-beijing")]));

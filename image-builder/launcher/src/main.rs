@@ -51,11 +51,12 @@ async fn fetch_all(uris: &[&str], dests: &[PathBuf]) -> Result<(), LauncherError
         }
         let r = fetch::fetch(uri, dest, client.as_ref(), &opts).await?;
         eprintln!(
-            "sparkoss-launcher: fetched {} to {} ({} bytes{}{}) in {:.1}s",
+            "sparkoss-launcher: fetched {} to {} ({} bytes{}{}{}) in {:.1}s",
             fetch::redact(uri),
             dest.display(),
             r.size,
             if r.verified { ", CRC-64 verified" } else { "" },
+            if r.streams > 1 { format!(", {} parallel streams", r.streams) } else { String::new() },
             if r.resumes > 0 { format!(", resumed {} times", r.resumes) } else { String::new() },
             started.elapsed().as_secs_f64()
         );

@@ -1,12 +1,19 @@
 //! Benchmark P3 and P4 (run by hand, not part of `cargo test`):
 //!
-//! P3: `image-builder build` vs `docker build` of the same generated context on the same engine,
-//! cold (the image and its build cache removed before each run) and warm (unchanged rebuild),
-//! medians of several interleaved runs side by side.
+//! P3: `image-builder build` vs `docker build` of the same generated context on the same engine
+//! and the same builder, cold (the image and its build cache removed before each run) and warm
+//! (unchanged rebuild), medians of several interleaved runs side by side. Both use the engine's
+//! classic builder: image-builder asks for it in the build API (`version=1`), the docker CLI is
+//! run with `DOCKER_BUILDKIT=0`, so neither gets BuildKit's cache. The classic builder's cache
+//! is the intermediate images under the base image; "cold" removes every image descending from
+//! the bench's own freshly imported base (tags and cache layers, only what the bench made; no
+//! `docker builder prune`, which would empty other users' BuildKit cache and that neither build
+//! uses).
 //! P4: bytes sent to the registry by a second, unchanged push (measured by a counting proxy in
 //! front of Debian's docker-registry, plus the number of blob upload requests in its log).
 //!
-//! `cargo run --release -p sparkoss-image-builder --bin bench-image-builder [-- RUNS]`
+//! `cargo run --release -p sparkoss-image-builder --bin bench-image-builder [-- RUNS | --quick]`
+//! (`--quick`, for CI: one run.)
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -43,13 +50,59 @@ fn run(cmd: &mut Command) -> Result<f64, BoxError> {
     Ok(secs)
 }
 
-fn rmi(reference: &str) {
-    let _ = Command::new("docker").args(["rmi", "-f", reference]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+/// Every image (tagged or a classic-builder cache layer) whose parent chain reaches `base_id`,
+/// parents before children.
+fn descendants(base_id: &str) -> Result<Vec<String>, BoxError> {
+    let out = Command::new("docker").args(["images", "-a", "-q", "--no-trunc"]).output()?;
+    if !out.status.success() {
+        return Err(format!("docker images: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}} {{.Parent}}"]).args(&ids).output()?;
+    // An image removed between the two calls makes inspect fail for it alone: use what it printed.
+    let pairs: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(id, parent)| (id.to_owned(), parent.to_owned())))
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![base_id.to_owned()];
+    while let Some(parent) = frontier.pop() {
+        for (id, _) in pairs.iter().filter(|(_, p)| *p == parent) {
+            found.push(id.clone());
+            frontier.push(id.clone());
+        }
+    }
+    Ok(found)
+}
+
+/// Makes the next build cold: removes every image built on the bench's base (children first:
+/// the engine refuses to remove an image that has children); returns how many.
+fn clear_builds(base_id: &str) -> Result<usize, BoxError> {
+    let mut images = descendants(base_id)?;
+    images.reverse();
+    for id in &images {
+        let out = Command::new("docker").args(["rmi", "-f", id]).output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && !err.contains("No such image") {
+            return Err(format!("docker rmi {id}: {err}").into());
+        }
+    }
+    let left = descendants(base_id)?;
+    if !left.is_empty() {
+        return Err(format!("{} images built on the bench base remain after removal", left.len()).into());
+    }
+    Ok(images.len())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs: usize = std::env::args().skip(1).find(|a| a != "--quick").and_then(|a| a.parse().ok()).unwrap_or(if quick { 1 } else { 5 });
     let exe = std::env::current_exe()?;
     let image_builder = exe.with_file_name("image-builder");
     if !image_builder.exists() {
@@ -62,6 +115,7 @@ async fn main() -> Result<(), BoxError> {
     let base = format!("sparkoss-bench/spark:3.5.3-{unique}");
     cleanup.add(&base);
     import_base_image(engine.docker(), &base, "3.5.3").await?;
+    let base_id = engine.image_id(&base).await?;
 
     // Jars about the size of the real ones (hadoop-aliyun ~0.1 MB, aliyun-sdk-oss ~0.6 MB, jdom2 ~0.3 MB).
     let maven = FileServer::start()?;
@@ -128,25 +182,29 @@ async fn main() -> Result<(), BoxError> {
     let ib = |cache: &std::path::Path| ib_tagged(cache, &ib_tag);
     let db = || {
         let mut c = Command::new("docker");
-        c.args(["build", "-q", "-t", &db_tag]).arg(&ctx_dir);
+        // The classic builder, as image-builder's build uses (see the module docs).
+        c.env("DOCKER_BUILDKIT", "0").args(["build", "-q", "-t", &db_tag]).arg(&ctx_dir);
         c
     };
     let (mut ib_cold, mut db_cold, mut ib_warm, mut db_warm) = (vec![], vec![], vec![], vec![]);
+    let mut cleared = Vec::new();
     for i in 0..runs {
         // Cold: no image, no build cache for these layers, and (for image-builder) no jar cache either.
-        rmi(&ib_tag);
-        rmi(&db_tag);
+        cleared.push(clear_builds(&base_id)?);
         ib_cold.push(run(&mut ib(&cache_root.join(format!("cold-{i}"))))?);
-        rmi(&ib_tag);
+        cleared.push(clear_builds(&base_id)?);
         db_cold.push(run(&mut db())?);
         // Warm: unchanged rebuild (jar cache warm too).
         ib_warm.push(run(&mut ib(&cache_root.join(format!("cold-{i}"))))?);
         db_warm.push(run(&mut db())?);
     }
-    let legacy = std::env::var("DOCKER_BUILDKIT").map(|v| v != "1").unwrap_or(true);
+    println!("P3 build time, median of {runs} interleaved runs (seconds), same engine, same builder:");
+    println!("  image-builder: classic builder (Engine API POST /build, version=1)");
+    println!("  docker build : classic builder (DOCKER_BUILDKIT=0)");
     println!(
-        "P3 build time, median of {runs} interleaved runs (seconds); docker CLI builder: {}",
-        if legacy { "classic (DOCKER_BUILDKIT unset/0)" } else { "BuildKit" }
+        "  cold: the image and its classic-builder cache layers removed before each build ({}-{} images each time)",
+        cleared.iter().min().unwrap_or(&0),
+        cleared.iter().max().unwrap_or(&0)
     );
     println!("{:<8} {:>14} {:>14} {:>8}", "", "image-builder", "docker build", "ratio");
     for (name, a, b) in [("cold", &ib_cold, &db_cold), ("warm", &ib_warm, &db_warm)] {
