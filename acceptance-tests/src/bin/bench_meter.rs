@@ -66,7 +66,7 @@ async fn ingest(db: &Db, events: usize) -> f64 {
 /// Fills `pods` pods with `per_pod` samples each, then times `report --by user` (best of 3).
 async fn report_time(db: &Db, pods: usize, per_pod: usize) -> (usize, Duration, Duration) {
     let now = sparkoss_meter::collect::now_ms();
-    let base = 2_000_000; // uids apart from the ingest run's
+    let base = 2_000_000;
     let changes: Vec<Change> = (0..pods).map(|i| Change::Upsert(Box::new(record(base + i, now, true)))).collect();
     for batch in changes.chunks(512) {
         db.apply(batch).await.expect("pods");
@@ -175,11 +175,15 @@ async fn main() {
     println!("bench-meter{} (2 cores; release build recommended)", if quick { " --quick" } else { "" });
     let dir = tempfile::tempdir().expect("tempdir");
     let sqlite = format!("sqlite://{}/bench.db", dir.path().display());
-    let pg = PostgresServer::start().expect("PostgreSQL starts");
-    for (name, url) in [("SQLite", sqlite.clone()), ("PostgreSQL", pg.url())] {
+    let sqlite_report = format!("sqlite://{}/report.db", dir.path().display());
+    // Separate databases for the two measures: the report's reads only its own pods and samples.
+    let (pg, pg_report) = (PostgresServer::start().expect("PostgreSQL starts"), PostgresServer::start().expect("PostgreSQL starts"));
+    for (name, url, report_url) in [("SQLite", sqlite.clone(), sqlite_report), ("PostgreSQL", pg.url(), pg_report.url())] {
         let db = Db::connect(&DatabaseUrl::parse(&url).expect("url")).await.expect("connect");
         let rate = ingest(&db, sizes.events).await;
         println!("ingest      {name:<10}  {:>7} pod events   {rate:>9.0} events/s", sizes.events);
+        db.close().await;
+        let db = Db::connect(&DatabaseUrl::parse(&report_url).expect("url")).await.expect("connect");
         let (count, filled, best) = report_time(&db, sizes.pods, sizes.samples_per_pod).await;
         println!(
             "report      {name:<10}  {count:>7} samples    --by user best of 3: {:>7.3} s   (filling took {:.1} s)",
