@@ -26,8 +26,20 @@ pub struct LocalCloudProcess {
 impl LocalCloudProcess {
     /// Starts `localcloud` with extra arguments and waits (at most 30 s) for its ready line.
     pub fn start(args: &[&str]) -> Result<LocalCloudProcess, HarnessError> {
+        Self::start_with_keys(args, None)
+    }
+
+    /// Like [`LocalCloudProcess::start`], with the emulator's access keys chosen by the test:
+    /// the id as `--access-key-id`, the secret through `LOCALCLOUD_ACCESS_KEY_SECRET` (never an
+    /// argument).
+    pub fn start_with_keys(args: &[&str], keys: Option<(&str, &str)>) -> Result<LocalCloudProcess, HarnessError> {
         let bin = localcloud_bin()?;
-        let mut child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        cmd.env_remove("LOCALCLOUD_ACCESS_KEY_SECRET");
+        if let Some((id, secret)) = keys {
+            cmd.args(["--access-key-id", id]).env("LOCALCLOUD_ACCESS_KEY_SECRET", secret);
+        }
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

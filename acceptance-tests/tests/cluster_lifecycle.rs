@@ -16,8 +16,7 @@ const AK: &str = "LTAIcluster";
 const SK: &str = "cluster-secret";
 
 fn cloud(delay: &str) -> (LocalCloudProcess, Control) {
-    let cloud = LocalCloudProcess::start(&["--access-key-id", AK, "--access-key-secret", SK, "--create-delay", delay, "--no-kubelet"])
-        .expect("localcloud starts");
+    let cloud = LocalCloudProcess::start_with_keys(&["--create-delay", delay, "--no-kubelet"], Some((AK, SK))).expect("localcloud starts");
     let ctl = Control::new(&cloud.endpoints.ack_endpoint);
     (cloud, ctl)
 }

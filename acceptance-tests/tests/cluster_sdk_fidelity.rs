@@ -25,16 +25,8 @@ use sparkoss_aliyun::signing::Credentials;
 fn run_sdk_script(script: &str) -> (LocalCloudProcess, Json) {
     let python = repo_root().join(".tools/venv/bin/python");
     assert!(python.exists(), "{} is missing: run scripts/install-tools", python.display());
-    let cloud = LocalCloudProcess::start(&[
-        "--access-key-id",
-        "LTAIsdk",
-        "--access-key-secret",
-        "sdk-secret",
-        "--create-delay",
-        "1s",
-        "--no-kubelet",
-    ])
-    .expect("localcloud starts");
+    let cloud = LocalCloudProcess::start_with_keys(&["--create-delay", "1s", "--no-kubelet"], Some(("LTAIsdk", "sdk-secret")))
+        .expect("localcloud starts");
     let e = &cloud.endpoints;
     let out = Command::new(&python)
         .arg(repo_root().join("acceptance-tests/python").join(script))

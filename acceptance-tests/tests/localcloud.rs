@@ -5,8 +5,7 @@ use sparkoss_acceptance_tests::LocalCloudProcess;
 
 #[test]
 fn starts_reports_endpoints_and_stops_on_sigterm() {
-    let mut cloud =
-        LocalCloudProcess::start(&["--access-key-id", "LTAItest", "--access-key-secret", "s3cr3t", "--no-kubelet"]).expect("starts");
+    let mut cloud = LocalCloudProcess::start_with_keys(&["--no-kubelet"], Some(("LTAItest", "s3cr3t"))).expect("starts");
     let e = cloud.endpoints.clone();
     assert_eq!(e.region, "cn-local");
     assert_eq!((e.access_key_id.as_str(), e.access_key_secret.as_str()), ("LTAItest", "s3cr3t"));
@@ -30,8 +29,13 @@ fn starts_reports_endpoints_and_stops_on_sigterm() {
 fn refuses_non_loopback_addresses_and_bad_flags() {
     let bin = sparkoss_acceptance_tests::localcloud_bin().expect("builds");
     for args in [&["--listen", "0.0.0.0"][..], &["--create-delay", "soon"][..], &["--access-key-id", "x"][..], &["--bogus"][..]] {
-        let out = std::process::Command::new(&bin).args(args).output().expect("runs");
+        let out = std::process::Command::new(&bin).args(args).env_remove("LOCALCLOUD_ACCESS_KEY_SECRET").output().expect("runs");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).starts_with("localcloud: "), "{args:?}");
     }
+    // A secret is never taken from the command line, where every local user sees it.
+    let out = std::process::Command::new(&bin).args(["--access-key-id", "x", "--access-key-secret", "y"]).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--access-key-secret is not taken on the command line") && err.contains("LOCALCLOUD_ACCESS_KEY_SECRET"), "{err}");
 }

@@ -2,9 +2,11 @@
 //! the tests and the demo run against.
 //!
 //! ```text
-//! localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET]
-//!            [--create-delay 2s] [--kubelet rules|docker] [--node-cpus N]
+//! localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID] [--create-delay 2s]
+//!            [--kubelet rules|docker] [--node-cpus N]
 //! ```
+//! With `--access-key-id`, the secret comes from `LOCALCLOUD_ACCESS_KEY_SECRET` (a secret on the
+//! command line is visible to every local user); without, both are generated.
 //! `--kubelet docker` runs pods as containers on the Docker Engine, each with its own IP on a
 //! Docker network the local cloud creates and removes (see `localcloud::kube::docker_kubelet`);
 //! the default moves them through their phases by rule. `--node-cpus` sets the CPUs the node
@@ -23,7 +25,7 @@ use sparkoss_localcloud::{self as localcloud, Config};
 use tokio::signal::unix::{signal, SignalKind};
 
 fn usage(msg: &str) -> ExitCode {
-    eprintln!("localcloud: {msg}\nusage: localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID --access-key-secret SECRET] [--create-delay 2s] [--kubelet rules|docker] [--node-cpus N]");
+    eprintln!("localcloud: {msg}\nusage: localcloud [--listen 127.0.0.1] [--data-dir DIR] [--access-key-id ID] [--create-delay 2s] [--kubelet rules|docker] [--node-cpus N]");
     ExitCode::from(2)
 }
 
@@ -71,7 +73,9 @@ fn main() -> ExitCode {
                 }
                 "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
                 "--access-key-id" => ak = Some(value("--access-key-id")?),
-                "--access-key-secret" => sk = Some(value("--access-key-secret")?),
+                "--access-key-secret" => {
+                    return Err("--access-key-secret is not taken on the command line, where every local user sees it: set LOCALCLOUD_ACCESS_KEY_SECRET".into())
+                }
                 "--create-delay" => {
                     let v = value("--create-delay")?;
                     delay = parse_delay(&v).ok_or_else(|| format!("--create-delay {v:?} is not a duration like 2s or 500ms"))?;
@@ -103,8 +107,11 @@ fn main() -> ExitCode {
             return usage(&e);
         }
     }
+    if ak.is_some() {
+        sk = std::env::var("LOCALCLOUD_ACCESS_KEY_SECRET").ok().filter(|v| !v.is_empty());
+    }
     if ak.is_some() != sk.is_some() {
-        return usage("--access-key-id and --access-key-secret go together");
+        return usage("--access-key-id needs its secret in LOCALCLOUD_ACCESS_KEY_SECRET");
     }
     let tmp;
     let data_dir = match data_dir {

@@ -76,15 +76,10 @@ fn run() -> Result<(), String> {
 
 fn one(tf: &Terraform, scale: f64, real_secs: f64) -> Result<Figures, String> {
     let delay_ms = (real_secs / scale * 1000.0).round() as u64;
-    let cloud = LocalCloudProcess::start(&[
-        "--access-key-id",
-        "LTAIbench",
-        "--access-key-secret",
-        "bench-secret",
-        "--create-delay",
-        &format!("{delay_ms}ms"),
-        "--no-kubelet",
-    ])
+    let cloud = LocalCloudProcess::start_with_keys(
+        &["--create-delay", &format!("{delay_ms}ms"), "--no-kubelet"],
+        Some(("LTAIbench", "bench-secret")),
+    )
     .map_err(|e| e.to_string())?;
     let ctl = Control::new(&cloud.endpoints.ack_endpoint);
     let pool = "  worker_pool {\n    name           = \"workers\"\n    instance_types = [\"ecs.g7.xlarge\"]\n    min_size       = 1\n    max_size       = 10\n  }";
