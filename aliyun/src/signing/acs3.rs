@@ -184,15 +184,43 @@ pub fn sign(req: &Acs3Request<'_>, creds: &Credentials, date: OffsetDateTime, no
     let signed_headers = grouped.keys().copied().collect::<Vec<_>>().join(";");
 
     let query_string = canonical_query(req.query);
-    let canonical_request =
-        format!("{}\n{}\n{}\n{}\n{}\n{}", req.method, req.path, query_string, canonical_headers, signed_headers, payload_hash);
-    let string_to_sign = format!("{ALGORITHM}\n{}", sha256_hex(canonical_request.as_bytes()));
-    let signature = hex::encode(hmac_sha256(creds.access_key_secret.as_bytes(), string_to_sign.as_bytes()));
+    let (canonical_request, string_to_sign, signature) = signature_of(
+        &Canonical {
+            method: req.method,
+            path: req.path,
+            query: &query_string,
+            headers: &canonical_headers,
+            signed: &signed_headers,
+            payload_hash: &payload_hash,
+        },
+        &creds.access_key_secret,
+    );
     headers.push((
         "authorization".into(),
         format!("{ALGORITHM} Credential={},SignedHeaders={signed_headers},Signature={signature}", creds.access_key_id),
     ));
     Ok(Acs3Signed { headers, query_string, canonical_request, string_to_sign, signature })
+}
+
+/// The parts of a canonical request, each already canonicalised.
+struct Canonical<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    /// `name:value\n` per signed header.
+    headers: &'a str,
+    /// `SignedHeaders`: the names joined by `;`.
+    signed: &'a str,
+    payload_hash: &'a str,
+}
+
+/// The canonical request, the string to sign and the hex signature: the one computation that
+/// [`sign`] (the client) and [`verify`] (the server side) must agree on.
+fn signature_of(c: &Canonical<'_>, secret: &str) -> (String, String, String) {
+    let canonical_request = format!("{}\n{}\n{}\n{}\n{}\n{}", c.method, c.path, c.query, c.headers, c.signed, c.payload_hash);
+    let string_to_sign = format!("{ALGORITHM}\n{}", sha256_hex(canonical_request.as_bytes()));
+    let signature = hex::encode(hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes()));
+    (canonical_request, string_to_sign, signature)
 }
 
 /// A request as a server received it, for [`verify`].
@@ -277,9 +305,18 @@ pub fn verify(req: &Received<'_>, secret_of: &dyn Fn(&str) -> Option<String>) ->
         .map(|(k, v)| (crate::percent_decode(k), crate::percent_decode(v)))
         .collect();
     let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let canonical = format!("{}\n{}\n{}\n{canonical_headers}\n{signed}\n{payload_hash}", req.method, req.path, canonical_query(&pairs));
-    let string_to_sign = format!("{ALGORITHM}\n{}", sha256_hex(canonical.as_bytes()));
-    let expected = hex::encode(hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes()));
+    let query_string = canonical_query(&pairs);
+    let (_, string_to_sign, expected) = signature_of(
+        &Canonical {
+            method: req.method,
+            path: req.path,
+            query: &query_string,
+            headers: &canonical_headers,
+            signed,
+            payload_hash: &payload_hash,
+        },
+        &secret,
+    );
     // Constant time: the comparison must not tell how much of a guess was right.
     let same = expected.len() == sig.len() && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
     if !same {
