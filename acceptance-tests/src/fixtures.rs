@@ -146,18 +146,26 @@ pub fn expected_counts(text: &str) -> std::collections::BTreeMap<String, u64> {
 /// A GET to the local cloud's Kubernetes API answering the body as text (pod logs are
 /// text/plain); the answer must be 200.
 pub fn get_text(endpoint: &str, path: &str) -> String {
+    let (code, body) = http_get(endpoint, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(code, 200, "GET {path}: {body}");
+    body
+}
+
+/// One plain-HTTP GET on loopback (`Connection: close`): the status code and the body.
+pub fn http_get(endpoint: &str, path: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     // Plain HTTP on loopback: the API server serves it as the administrator (like `kubectl proxy`).
     let addr = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let mut conn = std::net::TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
     let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).expect("read");
+    conn.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}\n{body}");
-    body.to_owned()
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text:?}")))?;
+    let code = head.strip_prefix("HTTP/1.1 ").and_then(|r| r.get(..3)).and_then(|c| c.parse().ok());
+    let code = code.ok_or_else(|| std::io::Error::other(format!("no HTTP status line: {head:?}")))?;
+    Ok((code, body.to_owned()))
 }
 
 /// Every version of the watched pods, with when it arrived.

@@ -26,7 +26,7 @@ pub mod tools;
 pub mod workdir;
 
 pub use fixtures::{
-    busybox_image, cluster_config, expected_counts, get_text, input_text, local_provider, oss_put, quickstart_workdir, seen_pods,
+    busybox_image, cluster_config, expected_counts, get_text, http_get, input_text, local_provider, oss_put, quickstart_workdir, seen_pods,
     submit_wordcount, watch_pods, KubeconfigFile, PodWatch, TERRAFORM_HEADER,
 };
 pub use localcloud_process::{localcloud_bin, LocalCloudProcess};

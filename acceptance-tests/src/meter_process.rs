@@ -84,17 +84,7 @@ impl MeterProcess {
 
     /// GET on the meter's HTTP server: status and body.
     pub fn get(&self, path: &str) -> Result<(u16, String), HarnessError> {
-        use std::io::{Read, Write};
-        let addr = self.url.trim_start_matches("http://");
-        let err = |source| HarnessError::Io { what: format!("GET {path} from the meter"), source };
-        let mut s = std::net::TcpStream::connect(addr).map_err(err)?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(err)?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(err)?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).map_err(err)?;
-        let code = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        Ok((code, body))
+        crate::fixtures::http_get(&self.url, path).map_err(|source| HarnessError::Io { what: format!("GET {path} from the meter"), source })
     }
 
     /// The process id.

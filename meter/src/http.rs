@@ -56,11 +56,11 @@ fn bad_request(msg: String) -> Response {
 
 async fn usage(State(c): State<Ctx>, Query(q): Query<HashMap<String, String>>) -> Response {
     let now = now_ms();
-    let by = match q.get("by").map(String::as_str) {
-        None | Some("user") => By::User,
-        Some("job") => By::Job,
-        Some("namespace") => By::Namespace,
-        Some(other) => return bad_request(format!("by: {other:?} is not user, job or namespace")),
+    // The same names as `report --by` (clap's mapping of the enum).
+    let by = match q.get("by").map(|v| <By as clap::ValueEnum>::from_str(v, false)) {
+        None => By::User,
+        Some(Ok(by)) => by,
+        Some(Err(_)) => return bad_request(format!("by: {:?} is not user, job or namespace", q.get("by").map_or("", String::as_str))),
     };
     let since = match q.get("since").map(|v| report::parse_time("since", v, now)).transpose() {
         Ok(v) => v.unwrap_or(0),

@@ -174,55 +174,46 @@ fn split_quantity(q: &str) -> (f64, &str) {
     (num.parse().unwrap_or(f64::NAN), suffix)
 }
 
-/// CPU quantity (`500m`, `2`, `0.5`) in millicores.
+/// A quantity in the unit a suffix table gives (`None`: unknown suffix or not a number).
+fn scaled(q: &str, units: &[(&str, f64)]) -> Option<f64> {
+    let (n, suffix) = split_quantity(q);
+    let scale = units.iter().find(|(s, _)| *s == suffix)?.1;
+    Some(n * scale).filter(|v| v.is_finite())
+}
+
+/// CPU suffixes, in millicores.
+const CPU_MILLIS: &[(&str, f64)] = &[("", 1000.0), ("m", 1.0), ("u", 0.001), ("n", 0.000_001), ("k", 1_000_000.0)];
+/// CPU suffixes, in nanocores (metrics-server writes `12345678n`).
+const CPU_NANOS: &[(&str, f64)] = &[("", 1e9), ("m", 1e6), ("u", 1e3), ("n", 1.0)];
+/// Memory suffixes, in bytes.
+const BYTES: &[(&str, f64)] = &[
+    ("", 1.0),
+    ("k", 1e3),
+    ("M", 1e6),
+    ("G", 1e9),
+    ("T", 1e12),
+    ("P", 1e15),
+    ("Ki", 1024.0),
+    ("Mi", 1_048_576.0),
+    ("Gi", 1_073_741_824.0),
+    ("Ti", 1_099_511_627_776.0),
+    ("Pi", 1_125_899_906_842_624.0),
+    ("m", 0.001),
+];
+
+/// CPU quantity (`500m`, `2`, `0.5`) in millicores, rounded up as Kubernetes does.
 pub fn cpu_millis(q: &str) -> Option<i64> {
-    let (n, suffix) = split_quantity(q);
-    let scale = match suffix {
-        "" => 1000.0,
-        "m" => 1.0,
-        "u" => 0.001,
-        "n" => 0.000_001,
-        "k" => 1_000_000.0,
-        _ => return None,
-    };
-    let v = (n * scale).ceil();
-    v.is_finite().then_some(v as i64)
+    scaled(q, CPU_MILLIS).map(|v| v.ceil() as i64)
 }
 
-/// CPU quantity in nanocores (metrics-server writes `12345678n`).
+/// CPU quantity in nanocores.
 pub fn nanocores(q: &str) -> Option<i64> {
-    let (n, suffix) = split_quantity(q);
-    let scale = match suffix {
-        "" => 1e9,
-        "m" => 1e6,
-        "u" => 1e3,
-        "n" => 1.0,
-        _ => return None,
-    };
-    let v = (n * scale).round();
-    v.is_finite().then_some(v as i64)
+    scaled(q, CPU_NANOS).map(|v| v.round() as i64)
 }
 
-/// Memory quantity (`512Mi`, `1G`, `1000`) in bytes.
+/// Memory quantity (`512Mi`, `1G`, `1000`) in bytes, rounded up.
 pub fn bytes(q: &str) -> Option<i64> {
-    let (n, suffix) = split_quantity(q);
-    let scale: f64 = match suffix {
-        "" => 1.0,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "m" => 0.001,
-        _ => return None,
-    };
-    let v = (n * scale).ceil();
-    v.is_finite().then_some(v as i64)
+    scaled(q, BYTES).map(|v| v.ceil() as i64)
 }
 
 #[cfg(test)]
