@@ -235,7 +235,7 @@ impl Collector {
                 if let Some(uid) = pod.metadata.uid {
                     t.forget(&uid);
                     t.open_in_db.remove(&uid);
-                    changes.push(Change::Gone { uid, at_ms: now });
+                    changes.push(Change::Gone { uid, at_ms: now, live: true });
                 }
             }
             Event::InitDone => {
@@ -247,7 +247,7 @@ impl Collector {
                 for uid in gone {
                     t.forget(&uid);
                     t.open_in_db.remove(&uid);
-                    changes.push(Change::Gone { uid, at_ms: now });
+                    changes.push(Change::Gone { uid, at_ms: now, live: false });
                 }
                 t.open_in_db.clear();
                 self.health.synced.store(true, Ordering::Relaxed);

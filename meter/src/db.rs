@@ -169,6 +169,10 @@ pub enum Change {
         uid: String,
         /// When it was seen gone (ms since the epoch).
         at_ms: i64,
+        /// The deletion was watched as it happened, so `at_ms` is the pod's end within the
+        /// watch's latency. False for a pod found missing at a relist: it went at some unknown
+        /// time while nobody watched, and `at_ms` is only when that was noticed.
+        live: bool,
     },
 }
 
@@ -390,7 +394,7 @@ impl Db {
             q.execute(&mut *tx).await.map_err(err)?;
         }
         for c in changes {
-            if let Change::Gone { uid, at_ms } = c {
+            if let Change::Gone { uid, at_ms, .. } = c {
                 // A pod that ended by itself keeps its end and its phase; one deleted while
                 // it ran ends now and counts as deleted.
                 sqlx::query(
@@ -403,6 +407,19 @@ impl Db {
                 .await
                 .map_err(err)?;
             }
+        }
+        // Pods whose end time is known: the stretch between their last sample and their end.
+        let ended: Vec<&str> = latest
+            .iter()
+            .filter(|p| p.ended_ms.is_some())
+            .map(|p| p.uid.as_str())
+            .chain(changes.iter().filter_map(|c| match c {
+                Change::Gone { uid, live: true, .. } => Some(uid.as_str()),
+                _ => None,
+            }))
+            .collect();
+        for chunk in ended.chunks(ROWS_PER_STATEMENT) {
+            close_samples(&mut tx, chunk).await.map_err(err)?;
         }
         tx.commit().await.map_err(err)
     }
@@ -565,6 +582,30 @@ fn pod_row(r: &AnyRow) -> Result<PodRow, sqlx::Error> {
     })
 }
 
+/// Adds, for each of these ended pods, a closing sample at its end that carries its last
+/// sample's CPU and memory over the time since that sample. Samples come every interval, so
+/// without it a pod's last stretch (up to an interval, a large share of a short executor's life)
+/// would count as requested but never as used. The last measured rate is the best estimate of
+/// that stretch, as a scrape-based monitor holds a series' last value. Idempotent: once the
+/// closing sample is there it is the pod's latest, which is not before its end, so nothing more
+/// is added; a pod without samples, or sampled after its end, gets none.
+async fn close_samples(tx: &mut sqlx::Transaction<'_, sqlx::Any>, uids: &[&str]) -> Result<(), sqlx::Error> {
+    let list = (1..=uids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "INSERT INTO samples (pod_uid, at_ms, cpu_nanocores, memory_bytes, window_ms) \
+         SELECT s.pod_uid, p.ended_ms, s.cpu_nanocores, s.memory_bytes, p.ended_ms - s.at_ms \
+         FROM pods p JOIN samples s ON s.pod_uid = p.uid \
+         WHERE p.uid IN ({list}) AND p.ended_ms IS NOT NULL AND s.at_ms < p.ended_ms \
+           AND s.at_ms = (SELECT MAX(m.at_ms) FROM samples m WHERE m.pod_uid = p.uid) \
+         ON CONFLICT (pod_uid, at_ms) DO NOTHING"
+    );
+    let mut q = sqlx::query(&sql);
+    for uid in uids {
+        q = q.bind(*uid);
+    }
+    q.execute(&mut **tx).await.map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,6 +634,61 @@ mod tests {
         let s = DatabaseUrl::parse("sqlite://data/meter.db").expect("valid");
         assert_eq!(s.url, "sqlite://data/meter.db?mode=rwc");
         assert_eq!(s.sqlite_path(), Some("data/meter.db"));
+    }
+
+    fn pod(uid: &str, ended_ms: Option<i64>) -> PodRecord {
+        PodRecord {
+            uid: uid.into(),
+            namespace: "n".into(),
+            name: uid.into(),
+            job: "j".into(),
+            user: "u".into(),
+            role: crate::pod::Role::Executor,
+            cpu_request_millis: 1000,
+            memory_request_bytes: 1 << 30,
+            cpu_limit_millis: None,
+            memory_limit_bytes: None,
+            created_ms: 0,
+            started_ms: Some(0),
+            ended_ms,
+            phase: if ended_ms.is_some() { "Succeeded".into() } else { "Running".into() },
+            exit_code: ended_ms.map(|_| 0),
+            observed_ms: 0,
+        }
+    }
+
+    fn sample(uid: &str, at_ms: i64, window_ms: i64) -> Sample {
+        Sample { pod_uid: uid.into(), at_ms, cpu_nanocores: 500_000_000, memory_bytes: 7, window_ms }
+    }
+
+    #[tokio::test]
+    async fn an_ended_pod_is_used_up_to_its_end_at_its_last_rate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::connect(&DatabaseUrl::parse(&format!("sqlite://{}/m.db", dir.path().display())).expect("url")).await.expect("db");
+        let up = |uid, end| Change::Upsert(Box::new(pod(uid, end)));
+        db.apply(&[up("a", None), up("b", None), up("c", None), up("d", None)]).await.expect("pods");
+        db.add_samples(&[sample("a", 10_000, 10_000), sample("a", 20_000, 10_000), sample("b", 5_000, 5_000), sample("c", 5_000, 5_000)])
+            .await
+            .expect("samples");
+
+        // a ends by itself at 25 s, b's deletion is watched at 8 s, c is found missing at a
+        // relist at 100 s, d ends without ever being sampled.
+        let changes = [
+            up("a", Some(25_000)),
+            Change::Gone { uid: "b".into(), at_ms: 8_000, live: true },
+            Change::Gone { uid: "c".into(), at_ms: 100_000, live: false },
+            up("d", Some(30_000)),
+        ];
+        db.apply(&changes).await.expect("ends");
+        db.apply(&changes).await.expect("the same ends again");
+        let used: std::collections::HashMap<String, f64> =
+            db.used_between(0, i64::MAX).await.expect("used").into_iter().map(|u| (u.pod_uid, u.used.cpu_nanocore_ms)).collect();
+        let half_core_for = |ms: f64| 500_000_000.0 * ms;
+        assert_eq!(used["a"], half_core_for(25_000.0), "20 s sampled plus 5 s at the last rate");
+        assert_eq!(used["b"], half_core_for(8_000.0), "5 s sampled plus 3 s until the watched deletion");
+        assert_eq!(used["c"], half_core_for(5_000.0), "nothing is guessed for the time nobody watched");
+        assert!(!used.contains_key("d"), "no sample, no usage");
+        assert_eq!(db.sample_count().await.expect("count"), 6, "two closing samples, added once");
     }
 
     #[tokio::test]
