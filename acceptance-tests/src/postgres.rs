@@ -3,7 +3,9 @@
 //! temporary folder, and a role and database `meter` whose password is random.
 //!
 //! Every start takes a new folder and a new port, so a server left running by a killed test
-//! never stands in the way of the next one. The password appears only in [`PostgresServer::url`]:
+//! never stands in the way of the next one; and every start first stops the servers whose test
+//! process is gone (each folder names its owner's pid), so a killed test leaves no server behind
+//! for longer than the next start. The password appears only in [`PostgresServer::url`]:
 //! SQL that carries it goes to `psql` on stdin, and output quoted in errors is redacted.
 
 use std::fmt;
@@ -20,6 +22,10 @@ const ROLE: &str = "meter";
 const READY_WITHIN: Duration = Duration::from_secs(30);
 /// Ports are picked free but may be taken again before the server binds one: tries per start.
 const PORT_TRIES: u32 = 3;
+/// The prefix of every server folder, in the temporary folder.
+const FOLDER_PREFIX: &str = "sparkoss-pg-";
+/// The file in a server folder that holds the pid of the process that started the server.
+const OWNER_FILE: &str = "owner.pid";
 
 /// Why a server could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -88,9 +94,11 @@ impl PostgresServer {
         let bin = find_bin(Path::new(INSTALL_ROOT))?;
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
-            .prefix("sparkoss-pg-")
+            .prefix(FOLDER_PREFIX)
             .tempdir()
             .map_err(|source| PostgresError::Io { what: "creating the server's folder".into(), source })?;
+        std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
+            .map_err(|source| PostgresError::Io { what: "recording the server's owner".into(), source })?;
         std::fs::create_dir(dir.path().join("socket"))
             .map_err(|source| PostgresError::Io { what: "creating the socket folder".into(), source })?;
         if as_postgres {
@@ -101,6 +109,7 @@ impl PostgresServer {
             }
         }
         let mut server = PostgresServer { dir: Some(dir), bin, as_postgres, port: 0, password: random_password()? };
+        server.stop_orphans(&std::env::temp_dir());
         server.initdb()?;
         server.start_on_free_port()?;
         server.create_role_and_database()?;
@@ -125,36 +134,70 @@ impl PostgresServer {
 
     fn shutdown(&mut self) -> Result<(), PostgresError> {
         let Some(dir) = self.dir.take() else { return Ok(()) };
-        let data = dir.path().join("data");
-        let pid_file = data.join("postmaster.pid");
-        let stopped = if pid_file.exists() {
-            let out =
-                self.run_pg(dir.path(), "pg_ctl", &["stop", "-D", &data.display().to_string(), "-m", "immediate", "-w", "-t", "10"], None);
-            match out {
-                Ok(o) if o.status.success() => Ok(()),
-                failed => {
-                    // The server must not outlive the test: kill the postmaster (its children
-                    // exit with it), then report why pg_ctl could not stop it.
-                    let pid =
-                        std::fs::read_to_string(&pid_file).ok().and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
-                    if let Some(pid) = pid.filter(|p| *p > 1) {
-                        #[allow(unsafe_code)]
-                        // SAFETY: kill(2) has no memory effects; the pid is the postmaster this fixture started.
-                        unsafe {
-                            libc::kill(pid, libc::SIGKILL);
-                        }
-                    }
-                    Err(match failed {
-                        Ok(o) => self.command_error("pg_ctl stop", &o),
-                        Err(e) => e,
-                    })
-                }
-            }
-        } else {
-            Ok(())
-        };
+        let stopped = self.stop_server_in(dir.path());
         let removed = dir.close().map_err(|source| PostgresError::Io { what: "removing the server's folder".into(), source });
         stopped.and(removed)
+    }
+
+    /// Stops the server whose folder is `dir`, if one runs there (`pg_ctl stop -m immediate`,
+    /// at most 10 s).
+    fn stop_server_in(&self, dir: &Path) -> Result<(), PostgresError> {
+        let data = dir.join("data");
+        let pid_file = data.join("postmaster.pid");
+        if !pid_file.exists() {
+            return Ok(());
+        }
+        let out = self.run_pg(dir, "pg_ctl", &["stop", "-D", &data.display().to_string(), "-m", "immediate", "-w", "-t", "10"], None);
+        match out {
+            Ok(o) if o.status.success() => Ok(()),
+            failed => {
+                // The server must not outlive its test: kill the postmaster (its children exit
+                // with it), then report why pg_ctl could not stop it.
+                let pid = std::fs::read_to_string(&pid_file).ok().and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+                if let Some(pid) = pid.filter(|p| *p > 1) {
+                    #[allow(unsafe_code)]
+                    // SAFETY: kill(2) has no memory effects; the pid is the postmaster of a server this fixture started.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+                Err(match failed {
+                    Ok(o) => self.command_error("pg_ctl stop", &o),
+                    Err(e) => e,
+                })
+            }
+        }
+    }
+
+    /// Stops and removes the servers under `tmp` whose owner process is gone: a test killed
+    /// before its fixture was dropped (a SIGKILL, a cancelled CI job) left them running. A folder
+    /// without an owner file is being set up by a live start, or is not ours: left alone. Best
+    /// effort: a server that cannot be stopped is reported and the new start goes on (it has its
+    /// own folder and port).
+    fn stop_orphans(&self, tmp: &Path) {
+        let Ok(entries) = std::fs::read_dir(tmp) else { return };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if !entry.file_name().to_string_lossy().starts_with(FOLDER_PREFIX) || Some(dir.as_path()) == self.dir.as_ref().map(|d| d.path())
+            {
+                continue;
+            }
+            let Some(owner) = std::fs::read_to_string(dir.join(OWNER_FILE)).ok().and_then(|t| t.trim().parse::<u32>().ok()) else {
+                continue;
+            };
+            if Path::new(&format!("/proc/{owner}")).exists() {
+                continue;
+            }
+            let stopped = self.stop_server_in(&dir);
+            match stopped.and_then(|()| {
+                std::fs::remove_dir_all(&dir).map_err(|source| PostgresError::Io { what: format!("removing {}", dir.display()), source })
+            }) {
+                Ok(()) => {
+                    eprintln!("stopped the PostgreSQL test server in {}: the test (pid {owner}) that started it is gone", dir.display())
+                }
+                Err(e) => eprintln!("could not stop the orphaned PostgreSQL test server in {}: {e}", dir.display()),
+            }
+        }
     }
 
     fn dir(&self) -> &Path {

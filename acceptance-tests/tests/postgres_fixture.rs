@@ -83,3 +83,61 @@ fn a_fresh_server_takes_the_meter_role_and_is_gone_after_drop() {
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(), "port {port} still accepts connections after drop");
     eprintln!("postgres fixture: start {took:?}, stop {:?}, whole test {:?}", stopping.elapsed(), started.elapsed());
 }
+
+/// Set in the copy of this test binary that plays the killed test.
+const CHILD_ENV: &str = "SPARKOSS_PG_FIXTURE_CHILD";
+const KILLED_TEST: &str = "a_server_left_by_a_killed_test_is_stopped_by_the_next_start";
+
+#[test]
+fn a_server_left_by_a_killed_test_is_stopped_by_the_next_start() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        // The child: start a server, say where it is, and wait to be killed (bounded, should the
+        // parent be gone).
+        let pg = PostgresServer::start().expect("PostgreSQL starts in the child");
+        println!("port={}", pg.port());
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
+    let exe = std::env::current_exe().expect("this test binary");
+    let mut child = Command::new(exe)
+        .args([KILLED_TEST, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the child test starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        // Not at the start of a line: libtest's "test <name> ... " comes first, on the same line.
+        let port = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.rsplit_once("port=").map(|(_, p)| p.trim().to_owned()));
+        let _ = tx.send(port);
+    });
+    let port: u16 = rx.recv_timeout(Duration::from_secs(60)).ok().flatten().and_then(|p| p.parse().ok()).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the child test did not report its server's port within 60 s")
+    });
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok(),
+        "the killed test's server should still run on {port} (no drop ran): nothing left to sweep, the test proves nothing"
+    );
+
+    let next = PostgresServer::start().expect("the next server starts");
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(), "the orphaned server on {port} still accepts connections");
+    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("sparkoss-pg-"))
+        .filter(|e| std::fs::read_to_string(e.path().join("owner.pid")).is_ok_and(|p| p.trim() == child.id().to_string()))
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(left.is_empty(), "the killed test's server folder is still there: {left:?}");
+    drop(next);
+}
