@@ -3,6 +3,7 @@
 
 use kube::Client;
 use serde::Deserialize;
+use sparkoss_quantity::{Quantity, QuantityError};
 
 use crate::error::MeterError;
 use crate::pod::MANAGED_BY;
@@ -45,6 +46,8 @@ struct Meta {
 
 #[derive(Deserialize)]
 struct ContainerMetrics {
+    #[serde(default)]
+    name: String,
     usage: std::collections::BTreeMap<String, String>,
 }
 
@@ -68,8 +71,25 @@ fn usage(i: Item) -> Option<PodUsage> {
     let at_ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
     let (mut cpu, mut mem) = (0i64, 0i64);
     for c in &i.containers {
-        cpu += c.usage.get("cpu").and_then(|q| crate::pod::nanocores(q)).unwrap_or(0);
-        mem += c.usage.get("memory").and_then(|q| crate::pod::bytes(q)).unwrap_or(0);
+        let read = |resource: &str, unit: fn(&Quantity) -> Result<i64, QuantityError>| {
+            let q = c.usage.get(resource)?;
+            match Quantity::parse_trimmed(q).and_then(|q| unit(&q)) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    // One bad sample field should not lose the pod's other containers: say which, count it as 0.
+                    tracing::warn!(
+                        "metrics of pod {}/{}: containers[{}].usage.{resource}: {e}",
+                        i.metadata.namespace,
+                        i.metadata.name,
+                        c.name
+                    );
+                    None
+                }
+            }
+        };
+        // metrics-server writes CPU in nanocores ("12345678n"), memory in Ki.
+        cpu = cpu.saturating_add(read("cpu", Quantity::nano_value).unwrap_or(0));
+        mem = mem.saturating_add(read("memory", Quantity::value).unwrap_or(0));
     }
     Some(PodUsage { namespace: i.metadata.namespace, name: i.metadata.name, at_ms, cpu_nanocores: cpu, memory_bytes: mem })
 }
@@ -88,5 +108,18 @@ mod tests {
         assert_eq!(u.len(), 1);
         assert_eq!((u[0].cpu_nanocores, u[0].memory_bytes), (255_000_000, 100 * 1024 * 1024 + 1024));
         assert_eq!(u[0].at_ms, 1_795_773_600_000);
+    }
+
+    #[test]
+    fn usage_is_exact_and_a_bad_field_counts_as_zero() {
+        let list: List = serde_json::from_value(serde_json::json!({"items": [{
+            "metadata": {"name": "p", "namespace": "n"}, "timestamp": "2026-11-27T10:00:00Z",
+            "containers": [{"name": "a", "usage": {"cpu": "0.3", "memory": "1.5Ki"}}, {"name": "b", "usage": {"cpu": "1k", "memory": "lots"}},
+                           {"name": "c", "usage": {"cpu": "0.5n", "memory": "1M"}}]}]}))
+        .expect("list");
+        let u = list.items.into_iter().filter_map(usage).collect::<Vec<_>>();
+        // 0.3 cores is 300000000n exactly; "1k" cores was unknown to the old nanocore table;
+        // "0.5n" rounds up to 1n as Kubernetes parses it.
+        assert_eq!((u[0].cpu_nanocores, u[0].memory_bytes), (300_000_000 + 1_000_000_000_000 + 1, 1536 + 1_000_000));
     }
 }

@@ -5,6 +5,7 @@
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sparkoss_quantity::{Quantity as Amount, QuantityError};
 
 /// The label that selects the pods the meter watches (and its value).
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "sparkoss");
@@ -82,6 +83,7 @@ impl PodRecord {
         let uid = meta.uid.clone()?;
         let namespace = meta.namespace.clone()?;
         let name = meta.name.clone().unwrap_or_default();
+        let key = format!("{namespace}/{name}");
         let label = |k: &str| meta.labels.as_ref().and_then(|l| l.get(k)).cloned();
         let job = label(JOB_LABEL).or_else(|| label("spark-app-name")).unwrap_or_else(|| name.clone());
         let role = match label(ROLE_LABEL).as_deref() {
@@ -113,10 +115,10 @@ impl PodRecord {
             job,
             user: label(USER_LABEL).unwrap_or_default(),
             role,
-            cpu_request_millis: effective(containers, init, "cpu", true, cpu_millis).unwrap_or(0),
-            memory_request_bytes: effective(containers, init, "memory", true, bytes).unwrap_or(0),
-            cpu_limit_millis: effective(containers, init, "cpu", false, cpu_millis),
-            memory_limit_bytes: effective(containers, init, "memory", false, bytes),
+            cpu_request_millis: effective(&key, containers, init, "cpu", true, Amount::milli_value).unwrap_or(0),
+            memory_request_bytes: effective(&key, containers, init, "memory", true, Amount::value).unwrap_or(0),
+            cpu_limit_millis: effective(&key, containers, init, "cpu", false, Amount::milli_value),
+            memory_limit_bytes: effective(&key, containers, init, "memory", false, Amount::value),
             created_ms: meta.creation_timestamp.as_ref().map_or(now_ms, millis),
             started_ms: status.and_then(|s| s.start_time.as_ref()).map(millis),
             ended_ms,
@@ -137,23 +139,37 @@ pub fn millis(t: &Time) -> i64 {
     t.0.as_millisecond()
 }
 
-/// The scheduler's view of a resource for a pod: max(Σ containers, max init container).
-/// For limits (`requests = false`) the sum is known only when every container sets one.
-fn effective(containers: &[Container], init: &[Container], resource: &str, requests: bool, parse: fn(&str) -> Option<i64>) -> Option<i64> {
-    let value = |c: &Container| {
+/// The scheduler's view of a resource for a pod: max(Σ containers, max init container), in the
+/// record's unit (`Amount::milli_value` for CPU, `Amount::value` for memory: both round up, as
+/// Kubernetes does). For limits (`requests = false`) the sum is known only when every container
+/// sets one. `pod` (`namespace/name`) names the pod in the warning about a field it cannot read.
+fn effective(pod: &str, containers: &[Container], init: &[Container], resource: &str, requests: bool, unit: Unit) -> Option<i64> {
+    let value = |list: &str, c: &Container| {
         let r = c.resources.as_ref()?;
-        let map = if requests { r.requests.as_ref() } else { r.limits.as_ref() };
+        let (kind, map) = if requests { ("requests", r.requests.as_ref()) } else { ("limits", r.limits.as_ref()) };
         // Kubernetes defaults a missing request to the limit.
-        let q: Option<&Quantity> =
-            map.and_then(|m| m.get(resource)).or_else(|| if requests { r.limits.as_ref()?.get(resource) } else { None });
-        q.and_then(|q| parse(&q.0))
+        let (kind, q): (&str, &Quantity) = match map.and_then(|m| m.get(resource)) {
+            Some(q) => (kind, q),
+            None if requests => ("limits", r.limits.as_ref()?.get(resource)?),
+            None => return None,
+        };
+        match Amount::parse_trimmed(&q.0).and_then(|a| unit(&a)) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                // The API server refuses such a pod, so only a foreign writer makes one: say
+                // which field, and count it as unset rather than drop the whole record.
+                tracing::warn!("pod {pod}: {list}[{}].resources.{kind}.{resource}: {e}", c.name);
+                None
+            }
+        }
     };
+    // Saturating: a sum of huge (valid) quantities must not wrap or panic.
     let sum = if requests {
-        Some(containers.iter().map(|c| value(c).unwrap_or(0)).sum::<i64>())
+        Some(containers.iter().map(|c| value("containers", c).unwrap_or(0)).fold(0i64, i64::saturating_add))
     } else {
-        containers.iter().map(value).sum::<Option<i64>>()
+        containers.iter().map(|c| value("containers", c)).try_fold(0i64, |acc, v| v.map(|v| acc.saturating_add(v)))
     };
-    let init_max = init.iter().filter_map(value).max();
+    let init_max = init.iter().filter_map(|c| value("initContainers", c)).max();
     match (sum, init_max) {
         (Some(s), Some(i)) => Some(s.max(i)),
         (s, None) => s,
@@ -161,77 +177,12 @@ fn effective(containers: &[Container], init: &[Container], resource: &str, reque
     }
 }
 
-/// Splits a quantity into its number and suffix.
-fn split_quantity(q: &str) -> (f64, &str) {
-    let q = q.trim();
-    let end = q.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(q.len());
-    // `1e3` is a decimal exponent, not a suffix: keep it in the number.
-    let (num, suffix) = if q[end..].starts_with(['e', 'E']) && q[end + 1..].chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+') {
-        (q, "")
-    } else {
-        (&q[..end], &q[end..])
-    };
-    (num.parse().unwrap_or(f64::NAN), suffix)
-}
-
-/// A quantity in the unit a suffix table gives (`None`: unknown suffix or not a number).
-fn scaled(q: &str, units: &[(&str, f64)]) -> Option<f64> {
-    let (n, suffix) = split_quantity(q);
-    let scale = units.iter().find(|(s, _)| *s == suffix)?.1;
-    Some(n * scale).filter(|v| v.is_finite())
-}
-
-/// CPU suffixes, in millicores.
-const CPU_MILLIS: &[(&str, f64)] = &[("", 1000.0), ("m", 1.0), ("u", 0.001), ("n", 0.000_001), ("k", 1_000_000.0)];
-/// CPU suffixes, in nanocores (metrics-server writes `12345678n`).
-const CPU_NANOS: &[(&str, f64)] = &[("", 1e9), ("m", 1e6), ("u", 1e3), ("n", 1.0)];
-/// Memory suffixes, in bytes.
-const BYTES: &[(&str, f64)] = &[
-    ("", 1.0),
-    ("k", 1e3),
-    ("M", 1e6),
-    ("G", 1e9),
-    ("T", 1e12),
-    ("P", 1e15),
-    ("Ki", 1024.0),
-    ("Mi", 1_048_576.0),
-    ("Gi", 1_073_741_824.0),
-    ("Ti", 1_099_511_627_776.0),
-    ("Pi", 1_125_899_906_842_624.0),
-    ("m", 0.001),
-];
-
-/// CPU quantity (`500m`, `2`, `0.5`) in millicores, rounded up as Kubernetes does.
-pub fn cpu_millis(q: &str) -> Option<i64> {
-    scaled(q, CPU_MILLIS).map(|v| v.ceil() as i64)
-}
-
-/// CPU quantity in nanocores.
-pub fn nanocores(q: &str) -> Option<i64> {
-    scaled(q, CPU_NANOS).map(|v| v.round() as i64)
-}
-
-/// Memory quantity (`512Mi`, `1G`, `1000`) in bytes, rounded up.
-pub fn bytes(q: &str) -> Option<i64> {
-    scaled(q, BYTES).map(|v| v.ceil() as i64)
-}
+/// A quantity in the unit a record keeps it in.
+type Unit = fn(&Amount) -> Result<i64, QuantityError>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantities() {
-        assert_eq!(cpu_millis("500m"), Some(500));
-        assert_eq!(cpu_millis("2"), Some(2000));
-        assert_eq!(cpu_millis("0.25"), Some(250));
-        assert_eq!(cpu_millis("1500000n"), Some(2));
-        assert_eq!(cpu_millis("two"), None);
-        assert_eq!(bytes("512Mi"), Some(512 * 1024 * 1024));
-        assert_eq!(bytes("1G"), Some(1_000_000_000));
-        assert_eq!(bytes("1e3"), Some(1000));
-        assert_eq!(bytes("12Qi"), None);
-    }
 
     fn pod(json: serde_json::Value) -> Pod {
         serde_json::from_value(json).expect("pod json")
@@ -259,6 +210,29 @@ mod tests {
         assert_eq!(r.started_ms, Some(1_795_773_605_000));
         assert_eq!(r.ended_ms, Some(1_795_773_667_000), "the last container's finish");
         assert_eq!(r.exit_code, Some(0), "the first container's exit code");
+    }
+
+    #[test]
+    fn resources_are_read_exactly_as_kubernetes_rounds_them() {
+        let with = |cpu: &str, memory: &str| {
+            let p = pod(serde_json::json!({
+                "metadata": {"name": "p", "namespace": "n", "uid": "u"},
+                "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}}]}
+            }));
+            let r = PodRecord::from_pod(&p, 0).expect("record");
+            (r.cpu_request_millis, r.memory_request_bytes, r.cpu_limit_millis, r.memory_limit_bytes)
+        };
+        // The float parser made 2.007 cores 2008 millicores (2.007 × 1000 = 2007.0000000000002, ceiled).
+        assert_eq!(with("2.007", "2.007k"), (2007, 2007, Some(2007), Some(2007)));
+        assert_eq!(with("0.07", "1e3"), (70, 1000, Some(70), Some(1000)));
+        assert_eq!(with("1500000n", "0.5Ki"), (2, 512, Some(2), Some(512)), "MilliValue rounds up");
+        assert_eq!(with("500m", "1.5"), (500, 2, Some(500), Some(2)), "Value rounds up");
+        // Suffixes the old tables lacked: M/G for CPU, E/Ei for memory.
+        assert_eq!(with("1M", "1Ei"), (1_000_000_000, 1 << 60, Some(1_000_000_000), Some(1 << 60)));
+        assert_eq!(with("2", "1E"), (2000, 1_000_000_000_000_000_000, Some(2000), Some(1_000_000_000_000_000_000)));
+        // What cannot be read counts as unset: no request, no known limit.
+        assert_eq!(with("two", "12Qi"), (0, 0, None, None));
+        assert_eq!(with("1e3Gi", "10E"), (0, 0, None, None), "malformed, and beyond an i64 of bytes");
     }
 
     #[test]

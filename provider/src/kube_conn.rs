@@ -190,32 +190,6 @@ where
     }
 }
 
-/// Parses a Kubernetes quantity (`500m`, `2`, `4Gi`, `1G`) into base units (cores, bytes).
-pub fn parse_quantity(s: &str) -> Option<f64> {
-    const SUF: &[(&str, f64)] = &[
-        ("Ki", 1024.0),
-        ("Mi", 1048576.0),
-        ("Gi", 1073741824.0),
-        ("Ti", 1099511627776.0),
-        ("Pi", 1125899906842624.0),
-        ("n", 1e-9),
-        ("u", 1e-6),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-    ];
-    let s = s.trim();
-    for (suf, mul) in SUF {
-        if let Some(n) = s.strip_suffix(suf) {
-            return n.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v * mul);
-        }
-    }
-    s.parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
 /// Parses a Terraform-style duration (`90s`, `5m`, `1h30m`); `None` when malformed.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let mut total = 0f64;

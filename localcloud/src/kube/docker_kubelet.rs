@@ -38,10 +38,11 @@ use bollard::query_parameters::{CreateContainerOptions, CreateImageOptions, List
 use bollard::Docker;
 use futures_util::StreamExt;
 use serde_json::{json, Value as Json};
+use sparkoss_quantity::Quantity;
 
 use super::dns::search_domains;
 use super::kubelet::{event, mark_completed, running_conditions, NODE, RULE_ANNOTATION};
-use super::store::{kind, now_rfc3339, parse_quantity, pod_usage, Store};
+use super::store::{kind, now_rfc3339, pod_usage, Store};
 use crate::shared::Shared;
 
 /// Where a pod finds its service account's credentials, as on every node.
@@ -612,7 +613,10 @@ fn container_body(pod: &Json, container: &Json, image: &str, env: Vec<String>, u
     if command.is_some() && args.is_none() {
         args = Some(Vec::new());
     }
-    let limit = |res: &str| container["resources"]["limits"][res].as_str().and_then(parse_quantity);
+    // Like the kubelet: memory in whole bytes rounded up (Value), CPU in nanocores (exact).
+    let limit = |res: &str| {
+        container["resources"]["limits"][res].as_str().and_then(|s| Quantity::parse_trimmed(s).ok()).filter(|q| !q.is_negative())
+    };
     let (ns, name) = pod_key(pod);
     let mut labels = HashMap::new();
     labels.insert(POD_UID_LABEL.to_owned(), uid.to_owned());
@@ -630,8 +634,8 @@ fn container_body(pod: &Json, container: &Json, image: &str, env: Vec<String>, u
         labels: Some(labels),
         host_config: Some(HostConfig {
             network_mode: Some("host".into()),
-            memory: limit("memory").map(|b| b as i64),
-            nano_cpus: limit("cpu").map(|c| (c * 1e9) as i64),
+            memory: limit("memory").and_then(|q| q.value().ok()),
+            nano_cpus: limit("cpu").and_then(|q| q.nano_value().ok()),
             ..Default::default()
         }),
         ..Default::default()
@@ -947,6 +951,21 @@ async fn remove_orphans(docker: &Docker) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_limits_are_exact_and_round_up_like_the_kubelet() {
+        let limits = |cpu: &str, memory: &str| {
+            let pod = json!({"metadata": {"namespace": "n", "name": "p"}});
+            let c = json!({"name": "c", "resources": {"limits": {"cpu": cpu, "memory": memory}}});
+            let h = container_body(&pod, &c, "i", Vec::new(), "u").host_config.expect("host config");
+            (h.nano_cpus, h.memory)
+        };
+        assert_eq!(limits("0.3", "512Mi"), (Some(300_000_000), Some(512 << 20)));
+        // Through a float, 1.001 × 1e9 truncated to 1000999999 nanocores.
+        assert_eq!(limits("1.001", "1Ei"), (Some(1_001_000_000), Some(1 << 60)));
+        assert_eq!(limits("250m", "1.5"), (Some(250_000_000), Some(2)), "a fraction of a byte rounds up, as Value() does");
+        assert_eq!(limits("-1", "lots"), (None, None), "not limits the API server would take");
+    }
 
     #[test]
     fn references_split_into_repository_and_tag() {

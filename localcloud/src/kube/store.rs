@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde_json::{json, Map, Value as Json};
+use sparkoss_quantity::Quantity;
 use tokio::sync::broadcast;
 
 /// One served resource type.
@@ -697,32 +698,11 @@ fn qos_class(spec: &Json) -> &'static str {
     }
 }
 
-/// Parses a Kubernetes quantity (`500m`, `2`, `1.5`, `2Gi`, `512M`, `1e3`) into base units.
+/// A quantity field (`500m`, `2`, `1.5`, `2Gi`, `512M`, `1e3`) in base units, for the quota
+/// arithmetic; `None` when it is not a quantity, or is negative: the API server refuses negative
+/// requests and quotas, so they never count.
 pub fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    const SUFFIXES: &[(&str, f64)] = &[
-        ("Ki", 1024.0),
-        ("Mi", 1048576.0),
-        ("Gi", 1073741824.0),
-        ("Ti", 1099511627776.0),
-        ("Pi", 1125899906842624.0),
-        ("Ei", 1152921504606846976.0),
-        ("n", 1e-9),
-        ("u", 1e-6),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-    ];
-    for (suf, mul) in SUFFIXES {
-        if let Some(n) = s.strip_suffix(suf) {
-            return n.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).map(|v| v * mul);
-        }
-    }
-    s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
+    Quantity::parse_trimmed(s).ok().filter(|q| !q.is_negative()).map(|q| q.as_f64())
 }
 
 /// The quota resource name the usage map is keyed by (`cpu` is `requests.cpu`).
@@ -1027,6 +1007,12 @@ mod tests {
         assert_eq!(format_quantity("requests.cpu", 1.5), "1500m");
         assert_eq!(format_quantity("limits.memory", 3.0 * 1073741824.0), "3Gi");
         assert_eq!(parse_quantity("x"), None);
+        assert_eq!(parse_quantity(" 1Ei "), Some(1152921504606846976.0), "white space is trimmed, as the API server's decoder does");
+        assert_eq!(parse_quantity("-1"), None, "negative amounts never count");
+        // The float parser took any float before a suffix, which Kubernetes refuses.
+        assert_eq!(parse_quantity("1e3Gi"), None);
+        assert_eq!(parse_quantity("1.5e3m"), None);
+        assert_eq!(parse_quantity("0.07"), Some(0.07));
     }
 
     #[test]

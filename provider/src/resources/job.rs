@@ -13,13 +13,14 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+use sparkoss_quantity::Quantity as Amount;
 
 use super::driver_log;
 use crate::core::validators::{
     app_uri, container_image, duration, each, env_names, int_between, java_class, jvm_memory, k8s_label_value, k8s_name, spark_conf_keys,
 };
 use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Number, Schema, Type, Value};
-use crate::kube_conn::{is_not_found, parse_duration, parse_quantity, Connection, KubeError};
+use crate::kube_conn::{is_not_found, parse_duration, Connection, KubeError};
 use crate::resource::{OpContext, Resource};
 
 use super::common::{timeouts, validate_kube_connection, with_kube_connection};
@@ -712,8 +713,6 @@ fn err(summary: &str, path: Option<&str>, detail: impl AsRef<str>) -> Diagnostic
     d
 }
 
-/// Checks that driver and executors fit every quota of the namespace, naming the attribute
-/// whose size does not fit.
 /// Checks that the job fits every quota of its namespace; answers whether a quota constrains
 /// `limits.cpu` (pods must then declare CPU limits).
 async fn check_quota(client: &kube::Client, spec: &JobSpec) -> Result<bool, Diagnostics> {
@@ -722,48 +721,74 @@ async fn check_quota(client: &kube::Client, spec: &JobSpec) -> Result<bool, Diag
         KubeError::api(format!("listing quotas of namespace {}", spec.namespace))(e)
             .diag("Pre-flight failed", Some(&AttrPath::root().attr("namespace")))
     })?;
-    let (cores, mib, pods) = spec.total();
-    let gib = 1073741824.0;
     let mut cpu_limits = false;
     for q in quotas {
         let qname = q.metadata.name.clone().unwrap_or_default();
         let hard = q.spec.and_then(|s| s.hard).unwrap_or_default();
         cpu_limits |= hard.contains_key("limits.cpu");
         let used = q.status.and_then(|s| s.used).unwrap_or_default();
-        let checks: [(&str, &str, f64, f64); 7] = [
-            ("requests.cpu", "cpu", cores as f64, spec.driver.cores as f64),
-            ("cpu", "cpu", cores as f64, spec.driver.cores as f64),
-            ("limits.cpu", "cpu", cores as f64, spec.driver.cores as f64),
-            ("requests.memory", "memory", mib as f64 * 1048576.0, spec.driver.mib as f64 * 1048576.0),
-            ("memory", "memory", mib as f64 * 1048576.0, spec.driver.mib as f64 * 1048576.0),
-            ("limits.memory", "memory", mib as f64 * 1048576.0, spec.driver.mib as f64 * 1048576.0),
-            ("pods", "pods", pods as f64, 1.0),
-        ];
-        for (key, what, need, driver_need) in checks {
-            let Some(limit) = hard.get(key).and_then(|h| parse_quantity(&h.0)) else { continue };
-            let in_use = used.get(key).and_then(|u| parse_quantity(&u.0)).unwrap_or(0.0);
-            if in_use + need <= limit + 1e-9 {
-                continue;
-            }
-            let fmt = |x: f64| if what == "memory" { format!("{:.2}Gi", x / gib) } else { format!("{x}") };
-            let attr = if in_use + driver_need > limit + 1e-9 { "driver" } else { "executor" };
-            return Err(err(
-                "Job does not fit the namespace quota",
-                Some(attr),
-                format!(
-                    "namespace {} quota {qname} allows {key}={} with {} in use; this job needs {} (driver {} + {} executors × {}). Nothing was created.",
-                    spec.namespace,
-                    hard.get(key).map(|h| h.0.clone()).unwrap_or_default(),
-                    fmt(in_use),
-                    fmt(need),
-                    fmt(driver_need),
-                    spec.instances,
-                    fmt(if spec.instances == 0 { 0.0 } else { (need - driver_need) / spec.instances as f64 }),
-                ),
-            ));
-        }
+        quota_fits(spec, &qname, &hard, &used)?;
     }
     Ok(cpu_limits)
+}
+
+/// Checks the job against one quota (`hard` and `used` as the server reports them), naming the
+/// attribute, `driver` or `executor`, whose size does not fit. Amounts are compared exactly, in
+/// nano-units. A quota quantity that does not parse (the server validates them, so not in
+/// practice) leaves that resource unchecked here: the server still enforces it at creation.
+fn quota_fits(
+    spec: &JobSpec,
+    qname: &str,
+    hard: &BTreeMap<String, Quantity>,
+    used: &BTreeMap<String, Quantity>,
+) -> Result<(), Diagnostics> {
+    const UNIT: i128 = 1_000_000_000;
+    const MIB: i128 = 1_048_576 * UNIT;
+    let (cores, mib, pods) = spec.total();
+    let (cores, mem, pods) = (i128::from(cores) * UNIT, i128::from(mib) * MIB, i128::from(pods) * UNIT);
+    let (driver_cores, driver_mem) = (i128::from(spec.driver.cores) * UNIT, i128::from(spec.driver.mib) * MIB);
+    let nanos = |q: &Quantity| Amount::parse_trimmed(&q.0).ok().map(|a| a.nanos());
+    let checks: [(&str, &str, i128, i128); 7] = [
+        ("requests.cpu", "cpu", cores, driver_cores),
+        ("cpu", "cpu", cores, driver_cores),
+        ("limits.cpu", "cpu", cores, driver_cores),
+        ("requests.memory", "memory", mem, driver_mem),
+        ("memory", "memory", mem, driver_mem),
+        ("limits.memory", "memory", mem, driver_mem),
+        ("pods", "pods", pods, UNIT),
+    ];
+    for (key, what, need, driver_need) in checks {
+        let Some(limit) = hard.get(key).and_then(nanos) else { continue };
+        let in_use = used.get(key).and_then(nanos).unwrap_or(0);
+        if in_use.saturating_add(need) <= limit {
+            continue;
+        }
+        let fmt = |x: i128| {
+            let x = Amount::from_nanos(x).as_f64();
+            if what == "memory" {
+                format!("{:.2}Gi", x / 1073741824.0)
+            } else {
+                format!("{x}")
+            }
+        };
+        let attr = if in_use.saturating_add(driver_need) > limit { "driver" } else { "executor" };
+        let per_executor = if spec.instances == 0 { 0 } else { (need - driver_need) / i128::from(spec.instances) };
+        return Err(err(
+            "Job does not fit the namespace quota",
+            Some(attr),
+            format!(
+                "namespace {} quota {qname} allows {key}={} with {} in use; this job needs {} (driver {} + {} executors × {}). Nothing was created.",
+                spec.namespace,
+                hard.get(key).map(|h| h.0.clone()).unwrap_or_default(),
+                fmt(in_use),
+                fmt(need),
+                fmt(driver_need),
+                spec.instances,
+                fmt(per_executor),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Image problems a pod does not recover from by waiting.
@@ -1139,6 +1164,36 @@ mod tests {
             m.extend(e.clone());
         }
         Value::from_json(&j, &job.schema.block.implied_type()).expect("fits the schema")
+    }
+
+    #[test]
+    fn quota_checks_are_exact_and_name_the_attribute() {
+        // driver 1 core + 4 executors × 2 = 9 cores; memory 2432Mi + 4 × 5120Mi = 22912Mi.
+        let spec = JobSpec::from_value(&planned(serde_json::json!({})));
+        let map = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| ((*k).to_owned(), Quantity((*v).to_owned()))).collect::<BTreeMap<_, _>>();
+        let check = |hard: &[(&str, &str)], used: &[(&str, &str)]| quota_fits(&spec, "q", &map(hard), &map(used));
+        check(&[("requests.cpu", "9"), ("pods", "5")], &[]).expect("fits exactly, no epsilon needed");
+        check(&[("requests.memory", "22912Mi")], &[("requests.memory", "0")]).expect("fits exactly");
+        check(&[("cpu", "9000m")], &[("cpu", "0")]).expect("millicores compare with cores");
+
+        let e = check(&[("requests.cpu", "9")], &[("requests.cpu", "1n")]).expect_err("one nanocore over");
+        let d = &e.0[0];
+        assert_eq!(d.path, Some(AttrPath::root().attr("executor")), "{d:?}");
+        assert!(
+            d.detail.contains("quota q allows requests.cpu=9 with 0.000000001 in use; this job needs 9 (driver 1 + 4 executors × 2)"),
+            "{}",
+            d.detail
+        );
+
+        let e = check(&[("requests.cpu", "1500m")], &[("requests.cpu", "600m")]).expect_err("driver alone is over");
+        assert_eq!(e.0[0].path, Some(AttrPath::root().attr("driver")));
+        assert!(check(&[("pods", "4")], &[]).is_err(), "5 pods");
+
+        // The old parser knew no E or Ei suffix and silently skipped such a quota: 1e10 bytes is 9.31Gi.
+        let e = check(&[("limits.memory", "0.00000001E")], &[]).expect_err("22.38Gi does not fit 9.31Gi");
+        assert!(e.0[0].detail.contains("allows limits.memory=0.00000001E with 0.00Gi in use; this job needs 22.38Gi"), "{}", e.0[0].detail);
+        // A quantity that is not one is left to the server.
+        check(&[("requests.cpu", "lots")], &[]).expect("unchecked");
     }
 
     #[test]

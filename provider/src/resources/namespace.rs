@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, PostParams};
+use sparkoss_quantity::Quantity as Amount;
 
 use crate::core::validators::{count_quantity, cpu_quantity, k8s_label_value, k8s_labels, k8s_name, memory_quantity, not_empty};
 use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Schema, Type, Value};
@@ -417,28 +418,10 @@ async fn apply_children(client: &kube::Client, spec: &Spec, fresh: bool) -> Resu
     converge::<RoleBinding>(&Api::namespaced(client.clone(), ns), DRIVER_ROLE, Some(binding)).await
 }
 
-/// Two quantity strings meaning the same amount (`1000m` and `1`) keep the configured spelling.
+/// Two quantity strings meaning the same amount (`1000m` and `1`, `1Gi` and `1024Mi`) keep the
+/// configured spelling; compared exactly, as Kubernetes compares quantities.
 fn same_quantity(a: &str, b: &str) -> bool {
-    fn parse(s: &str) -> Option<f64> {
-        const SUF: &[(&str, f64)] = &[
-            ("Ki", 1024.0),
-            ("Mi", 1048576.0),
-            ("Gi", 1073741824.0),
-            ("Ti", 1099511627776.0),
-            ("m", 1e-3),
-            ("k", 1e3),
-            ("M", 1e6),
-            ("G", 1e9),
-            ("T", 1e12),
-        ];
-        for (suf, mul) in SUF {
-            if let Some(n) = s.strip_suffix(suf) {
-                return n.parse::<f64>().ok().map(|v| v * mul);
-            }
-        }
-        s.parse().ok()
-    }
-    a == b || matches!((parse(a), parse(b)), (Some(x), Some(y)) if (x - y).abs() <= 1e-9 * x.abs().max(1.0))
+    a == b || matches!((Amount::parse_trimmed(a), Amount::parse_trimmed(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// The state as the cluster has it, keeping `prior`'s connection, timeouts and quantity spellings;
@@ -539,6 +522,12 @@ mod tests {
         assert!(same_quantity("1", "1000m"));
         assert!(same_quantity("1Gi", "1024Mi"));
         assert!(!same_quantity("4", "40"));
+        // Suffixes the old float table lacked, and differences below its 1e-9 tolerance.
+        assert!(same_quantity("1Pi", "1024Ti"));
+        assert!(same_quantity("1E", "1000P"));
+        assert!(same_quantity("1k", "1e3"));
+        assert!(!same_quantity("1", "1.000000001"));
+        assert!(!same_quantity("lots", "1"));
     }
 
     #[test]
