@@ -49,6 +49,33 @@ impl KubeconfigFile {
         Ok(KubeconfigFile { _dir: dir, path })
     }
 
+    /// A kubeconfig for the API server at `kubernetes_endpoint` (its CA from the admin one) that
+    /// authenticates with `token`, a service account's: the token stays in the file (mode 0600),
+    /// never in a process's arguments.
+    pub fn with_token(kubernetes_endpoint: &str, token: &str) -> std::io::Result<KubeconfigFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let admin = kubeconfig_for(kubernetes_endpoint)?;
+        let mut replaced = 0;
+        let text: String = admin
+            .lines()
+            .map(|l| match l.trim_start().strip_prefix("token: ") {
+                Some(_) => {
+                    replaced += 1;
+                    format!("{}token: {token}\n", &l[..l.len() - l.trim_start().len()])
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        if replaced != 1 {
+            return Err(std::io::Error::other(format!("the admin kubeconfig has {replaced} token lines, not one")));
+        }
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("kubeconfig");
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
+        Ok(KubeconfigFile { _dir: dir, path })
+    }
+
     /// The resource argument that connects through this file: `kubeconfig_path = "..."`.
     pub fn argument(&self) -> String {
         format!("kubeconfig_path = {:?}", self.path.display().to_string())
@@ -62,6 +89,26 @@ pub fn cluster_config(ack_endpoint: &str, name: &str, body: &str) -> String {
     format!(
         "{TERRAFORM_HEADER}provider \"sparkoss\" {{\n  region = \"cn-local\"\n  endpoints {{\n    ack = {ack_endpoint:?}\n  }}\n}}\nresource \"sparkoss_cluster\" \"c\" {{\n  name = {name:?}\n{body}\n}}\n"
     )
+}
+
+/// Runs `kubectl --kubeconfig KUBECONFIG ARGS...` (Debian's kubectl, or the one
+/// `scripts/install-tools` installs), with `stdin` written to it when given; answers its output.
+pub fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&[u8]>) -> std::io::Result<std::process::Output> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(input) = stdin {
+        child.stdin.take().ok_or_else(|| std::io::Error::other("kubectl's stdin"))?.write_all(input)?;
+    }
+    drop(child.stdin.take());
+    child.wait_with_output()
 }
 
 /// Imports `/bin/busybox` (Debian's busybox-static) as a one-layer image named `tag` with the

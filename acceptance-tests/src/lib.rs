@@ -30,7 +30,7 @@ pub use fixtures::{
     submit_wordcount, watch_pods, KubeconfigFile, PodWatch, TERRAFORM_HEADER,
 };
 pub use localcloud_process::{localcloud_bin, LocalCloudProcess};
-pub use meter_process::{meter_bin, meter_command_output, MeterProcess};
+pub use meter_process::{meter_bin, meter_command_output, meter_run_to_exit, MeterExit, MeterProcess};
 pub use postgres::{PostgresError, PostgresServer};
 pub use sparkoss_quickstart::{cargo_bin, repo_root, Error as HarnessError};
 pub use tools::{provider_bin, Terraform};

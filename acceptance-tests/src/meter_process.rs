@@ -39,6 +39,61 @@ pub fn meter_command_output(database: &str, ep: &Endpoints, args: &[&str]) -> Re
     cmd.args(args).output().map_err(|source| HarnessError::Io { what: "running sparkoss-meter".into(), source })
 }
 
+/// What a `sparkoss-meter run` that stopped by itself left: its exit status and standard error.
+#[derive(Debug)]
+pub struct MeterExit {
+    /// How it ended.
+    pub status: std::process::ExitStatus,
+    /// Its standard error (logs and the final error line).
+    pub stderr: String,
+}
+
+/// Runs `sparkoss-meter run --kubeconfig F` with `extra` arguments, expecting it to stop by itself
+/// within `limit` (a refused watch, a bad flag); a meter still running then is killed, and that
+/// is an error. Standard error goes to a file, so a chatty meter cannot block on a full pipe.
+pub fn meter_run_to_exit(
+    database: &str,
+    ep: &Endpoints,
+    kubeconfig: &Path,
+    extra: &[&str],
+    limit: Duration,
+) -> Result<MeterExit, HarnessError> {
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |source| HarnessError::Io { what, source }
+    };
+    let dir = tempfile::tempdir().map_err(io("a folder for the meter's stderr"))?;
+    let log = dir.path().join("stderr");
+    let file = std::fs::File::create(&log).map_err(io("the meter's stderr file"))?;
+    let mut child = meter_command(database, ep)?
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .map_err(io("starting sparkoss-meter"))?;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(io("waiting for sparkoss-meter"))? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(HarnessError::Output {
+                what: "sparkoss-meter run".into(),
+                detail: format!("still running after {limit:?}:\n{stderr}"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(&log).map_err(io("reading the meter's stderr"))?;
+    Ok(MeterExit { status, stderr })
+}
+
 /// A running `sparkoss-meter run`; killed on drop.
 pub struct MeterProcess {
     child: Child,

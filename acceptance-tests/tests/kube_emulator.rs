@@ -7,20 +7,11 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::{repo_root, KubeconfigFile, LocalCloudProcess};
+use sparkoss_acceptance_tests::{fixtures, repo_root, KubeconfigFile, LocalCloudProcess};
 use sparkoss_localcloud::kube::set_kubelet_rule;
 
 fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut cmd = Command::new("kubectl");
-    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
-    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("kubectl runs (scripts/install-tools installs it)");
-    if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("kubectl output")
+    fixtures::kubectl(kubeconfig, args, stdin.map(str::as_bytes)).expect("kubectl runs (scripts/install-tools installs it)")
 }
 
 fn ok(o: &Output, what: &str) -> String {
@@ -351,4 +342,74 @@ fn lists_are_paged_with_continue_tokens() {
         "kubectl get --chunk-size=2",
     );
     assert_eq!(out.lines().filter(|l| l.starts_with("configmap/cm-")).count(), 5, "{out}");
+}
+
+/// `kubectl create token` against the TokenRequest API: the lifetime asked is the one granted,
+/// under ten minutes is refused in the API server's words, a missing service account is named,
+/// the token authenticates as its service account (RBAC then decides), and it stops working
+/// when the service account is deleted. Discovery lists the subresource as the real /api/v1 does.
+#[test]
+fn kubectl_create_token_issues_tokens_that_end_with_their_service_account() {
+    use sparkoss_localcloud::kube::request;
+    let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
+    let ep = &lc.endpoints.kubernetes_endpoint;
+    let admin = KubeconfigFile::new(ep).expect("admin kubeconfig");
+    let kc = admin.path.as_path();
+    ok(&kubectl(kc, &["create", "namespace", "tokens"], None), "create namespace");
+    ok(&kubectl(kc, &["create", "serviceaccount", "robot", "-n", "tokens"], None), "create serviceaccount");
+
+    let (_, discovery) = request(ep, "GET", "/api/v1", None).expect("discovery");
+    let sub = discovery["resources"].as_array().and_then(|rs| rs.iter().find(|r| r["name"] == "serviceaccounts/token")).cloned();
+    assert_eq!(
+        sub,
+        Some(json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io",
+                    "version": "v1", "kind": "TokenRequest", "verbs": ["create"]})),
+        "{discovery}"
+    );
+
+    let asked = Instant::now();
+    let answer = ok(&kubectl(kc, &["create", "token", "robot", "-n", "tokens", "--duration", "20m", "-o", "json"], None), "create token");
+    let answer: Value = serde_json::from_str(&answer).expect("a TokenRequest as JSON");
+    assert_eq!(answer["kind"], "TokenRequest", "{answer}");
+    assert_eq!(answer["spec"]["expirationSeconds"], 1200, "{answer}");
+    let expires = answer["status"]["expirationTimestamp"].as_str().expect("expirationTimestamp");
+    let expires = time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).expect("RFC 3339");
+    let left = (expires - time::OffsetDateTime::now_utc()).whole_seconds();
+    assert!((1195 - asked.elapsed().as_secs() as i64..=1200).contains(&left), "expires in {left} s: {answer}");
+
+    let short = kubectl(kc, &["create", "token", "robot", "-n", "tokens", "--duration", "5m"], None);
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(!short.status.success(), "a 5 minute token was granted");
+    assert!(
+        err.contains("TokenRequest.authentication.k8s.io \"\" is invalid: spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes"),
+        "{err}"
+    );
+    let missing = kubectl(kc, &["create", "token", "nobody", "-n", "tokens"], None);
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && err.contains("serviceaccounts \"nobody\" not found"), "{err}");
+
+    // The plain form prints the token alone; it goes into a kubeconfig file, never an argument.
+    let token = ok(&kubectl(kc, &["create", "token", "robot", "-n", "tokens"], None), "create token").trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+    let robot = KubeconfigFile::with_token(ep, &token).expect("robot kubeconfig");
+    let refused = kubectl(&robot.path, &["get", "pods", "-n", "tokens"], None);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("User \"system:serviceaccount:tokens:robot\" cannot list resource \"pods\""),
+        "authenticated as the service account, then RBAC refuses: {err}"
+    );
+    ok(
+        &kubectl(kc, &["create", "rolebinding", "robot-view", "-n", "tokens", "--clusterrole=view", "--serviceaccount=tokens:robot"], None),
+        "bind view",
+    );
+    ok(&kubectl(&robot.path, &["get", "pods", "-n", "tokens"], None), "get pods as the robot");
+    // Only the admin (or a role that grants create on serviceaccounts/token) may mint tokens.
+    let minted = kubectl(&robot.path, &["create", "token", "robot", "-n", "tokens"], None);
+    let err = String::from_utf8_lossy(&minted.stderr);
+    assert!(!minted.status.success() && err.contains("cannot create resource \"serviceaccounts/token\""), "{err}");
+
+    ok(&kubectl(kc, &["delete", "serviceaccount", "robot", "-n", "tokens"], None), "delete serviceaccount");
+    let revoked = kubectl(&robot.path, &["get", "pods", "-n", "tokens"], None);
+    let err = String::from_utf8_lossy(&revoked.stderr);
+    assert!(!revoked.status.success() && err.contains("Unauthorized"), "{err}");
 }

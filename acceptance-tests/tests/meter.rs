@@ -8,14 +8,18 @@
 //! - a pod deleted while it runs ends its row, and its job counts as `Deleted`;
 //! - `/v1/usage`, `/metrics` and `/healthz` serve the same numbers; table, CSV and HTML render;
 //! - the driver's log is archived to OSS and `sparkoss-meter logs` prints it after the pod is gone;
-//! - a bad or unreachable `--database` is named in a clear error that prints no password.
+//! - a bad or unreachable `--database` is named in a clear error that prints no password;
+//! - where RBAC lets it read one namespace only (a Role, a token from `kubectl create token`), the
+//!   meter without `--namespace` stops at once and says why, and with `--namespace` records that
+//!   namespace's pods and no other's.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sparkoss_acceptance_tests::{
-    busybox_image, meter_command_output, oss_put, KubeconfigFile, LocalCloudProcess, MeterProcess, PostgresServer,
+    busybox_image, fixtures, meter_bin, meter_command_output, meter_run_to_exit, oss_put, KubeconfigFile, LocalCloudProcess, MeterProcess,
+    PostgresServer,
 };
 use sparkoss_localcloud::kube::request;
 use sparkoss_localcloud::Endpoints;
@@ -262,4 +266,73 @@ fn bad_and_unreachable_databases_are_named_without_their_password() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("--database postgresql://meter:***@127.0.0.1:1/meter: cannot connect"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// A sparkoss pod of `job` (the rule-based kubelet "runs" it: no image needed).
+fn labelled_pod(name: &str, job: &str) -> Value {
+    json!({"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "sparkoss", "sparkoss.io/job": job, "sparkoss.io/user": "ana", "spark-role": "driver"}},
+           "spec": {"restartPolicy": "Never", "containers": [{"name": "spark", "image": "spark:any", "resources": {"requests": {"cpu": "100m", "memory": "16Mi"}}}]}})
+}
+
+#[test]
+fn a_meter_that_may_read_one_namespace_watches_it_with_namespace_and_says_why_without() {
+    const A: &str = "team-read";
+    const B: &str = "team-hidden";
+    let lc = LocalCloudProcess::start(&[]).expect("localcloud starts");
+    let ep = lc.endpoints.clone();
+    let k = &ep.kubernetes_endpoint;
+    let admin = KubeconfigFile::new(k).expect("admin kubeconfig");
+    for ns in [A, B] {
+        assert_eq!(api(k, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": ns}}))).0, 201);
+        let (code, body) = api(k, "POST", &format!("/api/v1/namespaces/{ns}/pods"), Some(&labelled_pod(&format!("{ns}-before"), "before")));
+        assert_eq!(code, 201, "{body}");
+    }
+    // The meter's identity: a service account in A whose Role reads pods (and logs) in A only.
+    let rbac = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{A}");
+    assert_eq!(api(k, "POST", &format!("/api/v1/namespaces/{A}/serviceaccounts"), Some(&json!({"metadata": {"name": "meter"}}))).0, 201);
+    let role = json!({"metadata": {"name": "meter"}, "rules": [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]});
+    assert_eq!(api(k, "POST", &format!("{rbac}/roles"), Some(&role)).0, 201);
+    let binding = json!({"metadata": {"name": "meter"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "meter"},
+                         "subjects": [{"kind": "ServiceAccount", "name": "meter", "namespace": A}]});
+    assert_eq!(api(k, "POST", &format!("{rbac}/rolebindings"), Some(&binding)).0, 201);
+    let out = fixtures::kubectl(&admin.path, &["create", "token", "meter", "-n", A], None).expect("kubectl runs");
+    assert!(out.status.success(), "kubectl create token: {}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let kc = KubeconfigFile::with_token(k, &token).expect("the meter's kubeconfig");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = format!("sqlite://{}/meter.db", dir.path().display());
+
+    // (a) Cluster-wide, the list is refused: the meter stops at once and says what to do. (Timed
+    // from after the binary is built: the first use builds it.)
+    meter_bin().expect("sparkoss-meter builds");
+    let started = Instant::now();
+    let exit = meter_run_to_exit(&database, &ep, &kc.path, &[], Duration::from_secs(20)).expect("the meter stops by itself");
+    assert!(!exit.status.success(), "{}", exit.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?} to give up", started.elapsed());
+    let err = exit.stderr;
+    assert!(err.contains("kubernetes refused to list and watch pods in every namespace (403 Forbidden: pods is forbidden: User \"system:serviceaccount:team-read:meter\" cannot list resource \"pods\""), "{err}");
+    assert!(err.contains("ClusterRole") && err.contains("--namespace"), "{err}");
+    assert!(!err.contains(&token), "the token is printed: {err}");
+
+    // (b) With --namespace A: A's pods are recorded, before and after the meter started; B's are not.
+    let meter = MeterProcess::start(&database, &ep, &kc.path, &["--namespace", A, "--interval", "1s"]).expect("the meter starts");
+    for ns in [A, B] {
+        let (code, body) = api(k, "POST", &format!("/api/v1/namespaces/{ns}/pods"), Some(&labelled_pod(&format!("{ns}-after"), "after")));
+        assert_eq!(code, 201, "{body}");
+    }
+    let by_job = wait_for("the meter records A's pods", Duration::from_secs(30), || {
+        let r = report_json(&database, &ep, "job");
+        let keys: Vec<String> = r["rows"].as_array()?.iter().filter_map(|x| x["key"].as_str().map(str::to_owned)).collect();
+        (keys.contains(&format!("{A}/before")) && keys.contains(&format!("{A}/after"))).then_some(r)
+    });
+    let keys: Vec<&str> = by_job["rows"].as_array().into_iter().flatten().filter_map(|x| x["key"].as_str()).collect();
+    assert!(keys.iter().all(|key| key.starts_with(&format!("{A}/"))), "only A's jobs: {by_job}");
+    // The Role grants no metrics.k8s.io: a warning, and the meter meters requests on.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, health) = meter.get("/healthz").expect("healthz");
+    assert!(code == 200 && health.contains("\"synced\":true"), "{health}");
+    let (_, metrics) = meter.get("/metrics").expect("metrics");
+    assert!(metrics.contains("sparkoss_meter_metrics_api_served 0"), "{metrics}");
 }

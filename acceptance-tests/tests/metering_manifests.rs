@@ -4,11 +4,11 @@
 //! (the emulator stores Deployments but runs no controller: no pod ever appears).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Instant;
 
 use serde_json::Value;
-use sparkoss_acceptance_tests::{repo_root, KubeconfigFile, LocalCloudProcess};
+use sparkoss_acceptance_tests::{fixtures, repo_root, KubeconfigFile, LocalCloudProcess};
 
 const NS: &str = "sparkoss-meter";
 
@@ -17,21 +17,7 @@ fn example(file: &str) -> PathBuf {
 }
 
 fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs (scripts/install-tools installs it)");
-    if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("kubectl output")
+    fixtures::kubectl(kubeconfig, args, stdin).expect("kubectl runs (scripts/install-tools installs it)")
 }
 
 fn ok(o: &Output, what: &str) -> String {

@@ -5,7 +5,8 @@
 //! documents and `fieldValidation` on writes ([`openapi`]), and `dryRun=All`.
 //!
 //! Served over HTTPS with the cluster CA's certificate ([`crate::serve`]); callers authenticate
-//! with a bearer token and RBAC decides ([`rbac`]). On loopback, plain HTTP is served too, as
+//! with a bearer token and RBAC decides ([`rbac`]); service-account tokens come from the
+//! TokenRequest API ([`token`]). On loopback, plain HTTP is served too, as
 //! the administrator, like an API server behind `kubectl proxy`. Server-side apply ([`apply`])
 //! records field managers. Pods on the pod network find services through the cluster DNS
 //! ([`dns`]). Tests steer the kubelet through `POST /_localcloud/kubelet-rule` (a
@@ -20,6 +21,7 @@ pub mod openapi;
 pub mod protobuf;
 pub mod rbac;
 pub mod store;
+pub mod token;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -399,6 +401,7 @@ fn subresources(k: &Kind) -> &'static [(&'static str, &'static [&'static str])] 
         "pods" => &[("log", &["get"]), ("status", &["get", "patch", "update"])],
         "namespaces" => &[("status", &["get", "patch", "update"]), ("finalize", &["update"])],
         "services" | "resourcequotas" | "deployments" => &[("status", &["get", "patch", "update"])],
+        "serviceaccounts" => &[("token", &["create"])],
         _ => &[],
     }
 }
@@ -409,7 +412,15 @@ fn discovery_resources(group: &str) -> Json {
     for k in KINDS.iter().filter(|k| k.group == group) {
         out.push(json!({"name": k.plural, "singularName": k.singular, "namespaced": k.namespaced, "kind": k.kind, "verbs": verbs, "shortNames": k.short}));
         for (sub, v) in subresources(k) {
-            out.push(json!({"name": format!("{}/{sub}", k.plural), "singularName": "", "namespaced": k.namespaced, "kind": if *sub == "log" { "Pod" } else { k.kind }, "verbs": v}));
+            let mut r = json!({"name": format!("{}/{sub}", k.plural), "singularName": "", "namespaced": k.namespaced, "kind": if *sub == "log" { "Pod" } else { k.kind }, "verbs": v});
+            // A subresource of another group's kind names that group and version, as /api/v1 lists
+            // `serviceaccounts/token`.
+            if *sub == "token" {
+                r["group"] = json!(token::GROUP);
+                r["version"] = json!("v1");
+                r["kind"] = json!(token::KIND);
+            }
+            out.push(r);
         }
     }
     let gv = if group.is_empty() { "v1".to_owned() } else { format!("{group}/v1") };
@@ -429,6 +440,10 @@ fn openapi_document(key: &str, uri: &Uri) -> Response {
 /// `Warn` (also when the parameter is absent) answers them to be sent as `Warning` headers;
 /// `Ignore` answers none. A body that is not JSON is left to the handler, which refuses it.
 fn check_fields(t: &Target, method: &Method, uri: &Uri, body: &[u8]) -> Result<Vec<String>, ApiError> {
+    // The body of a token request is a TokenRequest, not the service account the path names.
+    if t.sub.as_deref() == Some("token") {
+        return Ok(Vec::new());
+    }
     let directive = FieldValidation::parse(query_param(uri, "fieldValidation").as_deref()).map_err(ApiError::bad_request)?;
     if directive == FieldValidation::Ignore {
         return Ok(Vec::new());
@@ -592,6 +607,7 @@ impl Api {
                     .map(|o| (200, if wants_table(&headers) { table(t.kind, &[o], s.resource_version()) } else { o }))
             }
             (Method::POST, None, None) => self.create(&t, &body, dry_run, &manager),
+            (Method::POST, Some(name), Some("token")) if t.kind.plural == "serviceaccounts" => self.create_token(&t, name, &body),
             (Method::PUT, Some(name), sub) => self.put(&t, name, sub, &body, dry_run, &manager),
             (Method::PATCH, Some(name), sub) => self.patch(&t, name, sub, &headers, &body, dry_run, &uri),
             // A dry-run delete answers what would be deleted and leaves it in place.
@@ -864,6 +880,13 @@ impl Api {
             }
         }
         self.with_store(dry_run, |s| Self::create_in(s, t.kind, &ns, obj))
+    }
+
+    /// `serviceaccounts/{name}/token`: a TokenRequest answered with a signed token ([`token`]).
+    fn create_token(&self, t: &Target, name: &str, body: &[u8]) -> Result<(u16, Json), ApiError> {
+        let req = Self::parse_body(body)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        token::create(&self.lock(), &self.shared.pki, t.namespace.as_deref().unwrap_or(""), name, &req, now).map(|o| (201, o))
     }
 
     /// Creates an object with the API server's admission: limit-range defaults and quota for

@@ -48,6 +48,25 @@ impl std::fmt::Debug for Pki {
     }
 }
 
+/// What one service-account token grants: who, bound to which pod, for whom, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenGrant<'a> {
+    /// The service account's namespace.
+    pub namespace: &'a str,
+    /// The service account's name.
+    pub name: &'a str,
+    /// The service account's uid: a token outlives neither it nor a namesake created later.
+    pub sa_uid: &'a str,
+    /// The pod (name, uid) the token is bound to, if any: it stops working when the pod goes.
+    pub pod: Option<(&'a str, &'a str)>,
+    /// The `aud` claim: who may accept the token.
+    pub audiences: &'a [String],
+    /// `iat` and `nbf`, seconds since the epoch.
+    pub issued_at: i64,
+    /// `exp`, seconds since the epoch.
+    pub expires_at: i64,
+}
+
 /// The issuer name every certificate and token of the cluster names.
 const CA_NAME: &str = "localcloud-kubernetes-ca";
 /// The `iss` of service-account tokens, as on a cluster whose DNS domain is `cluster.local`.
@@ -155,16 +174,32 @@ impl Pki {
     }
 
     /// A service-account token (a JWT, as a kubelet mounts one) for the service account
-    /// `namespace/name` (uid `sa_uid`), bound to the pod `pod` (name, uid) when given.
+    /// `namespace/name` (uid `sa_uid`), bound to the pod `pod` (name, uid) when given; valid a week
+    /// for the API server's own audience.
     pub fn service_account_token(&self, namespace: &str, name: &str, sa_uid: &str, pod: Option<(&str, &str)>) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let grant = TokenGrant {
+            namespace,
+            name,
+            sa_uid,
+            pod,
+            audiences: &[TOKEN_ISSUER.to_owned()],
+            issued_at: now,
+            expires_at: now + 7 * 24 * 3600,
+        };
+        self.issue_token(&grant)
+    }
+
+    /// A signed service-account token for `grant` (what the TokenRequest API answers).
+    pub fn issue_token(&self, grant: &TokenGrant) -> String {
+        let TokenGrant { namespace, name, sa_uid, pod, audiences, issued_at, expires_at } = *grant;
         let mut k8s = json!({"namespace": namespace, "serviceaccount": {"name": name, "uid": sa_uid}});
         if let Some((pod_name, pod_uid)) = pod {
             k8s["pod"] = json!({"name": pod_name, "uid": pod_uid});
         }
         let claims = json!({
-            "iss": TOKEN_ISSUER, "aud": [TOKEN_ISSUER], "sub": format!("system:serviceaccount:{namespace}:{name}"),
-            "iat": now, "nbf": now, "exp": now + 7 * 24 * 3600, "kubernetes.io": k8s,
+            "iss": TOKEN_ISSUER, "aud": audiences, "sub": format!("system:serviceaccount:{namespace}:{name}"),
+            "iat": issued_at, "nbf": issued_at, "exp": expires_at, "kubernetes.io": k8s,
         });
         let header = json!({"alg": "HS256", "kid": "localcloud", "typ": "JWT"});
         let body = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));

@@ -229,6 +229,8 @@ pub struct PodRow {
 pub struct OpenPod {
     /// Pod uid.
     pub uid: String,
+    /// Its namespace: a meter watching some namespaces ends only the pods of those it relisted.
+    pub namespace: String,
     /// The latest sample's timestamp, if any.
     pub last_sample_ms: Option<i64>,
 }
@@ -449,13 +451,14 @@ impl Db {
 
     /// Pods the database holds as not ended, with their latest sample time.
     pub async fn open_pods(&self) -> Result<Vec<OpenPod>, MeterError> {
-        let rows =
-            sqlx::query("SELECT p.uid, (SELECT MAX(s.at_ms) FROM samples s WHERE s.pod_uid = p.uid) FROM pods p WHERE p.ended_ms IS NULL")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.url.error("reading open pods", e))?;
+        let rows = sqlx::query(
+            "SELECT p.uid, p.namespace, (SELECT MAX(s.at_ms) FROM samples s WHERE s.pod_uid = p.uid) FROM pods p WHERE p.ended_ms IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.url.error("reading open pods", e))?;
         rows.iter()
-            .map(|r| Ok(OpenPod { uid: r.try_get(0)?, last_sample_ms: r.try_get(1)? }))
+            .map(|r| Ok(OpenPod { uid: r.try_get(0)?, namespace: r.try_get(1)?, last_sample_ms: r.try_get(2)? }))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.url.error("reading open pods", e))
     }

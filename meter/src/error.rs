@@ -24,6 +24,17 @@ pub enum MeterError {
     /// The Kubernetes API could not be reached or refused a call.
     #[error("kubernetes: {0}")]
     Kube(String),
+    /// The Kubernetes API refused the meter's credentials what it cannot work without (403):
+    /// retrying changes nothing until someone changes RBAC or the meter's flags.
+    #[error("kubernetes refused to {action} (403 Forbidden: {message}). {advice}")]
+    Forbidden {
+        /// What was refused, e.g. `list and watch pods in every namespace`.
+        action: String,
+        /// The API server's message, naming the user and the permission.
+        message: String,
+        /// What would make it work.
+        advice: String,
+    },
     /// Writing or reading an archived driver log failed.
     #[error("log archive {uri}: {detail}")]
     Archive {

@@ -123,7 +123,7 @@ async fn metrics(State(c): State<Ctx>) -> Response {
         (
             "sparkoss_meter_metrics_api_served",
             "gauge",
-            "1 when the cluster serves metrics.k8s.io.",
+            "1 when the cluster serves metrics.k8s.io and lets the meter read it.",
             u64::from(h.metrics_served.load(Ordering::Relaxed)),
         ),
     ];

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! sparkoss-meter run [--kubeconfig F] [--database URL] [--interval 15s] [--listen ADDR] [--log-archive oss://bucket/prefix]
+//!                    [--namespace NS]...
 //! sparkoss-meter report --by user|job|namespace [--since 7d] [--until T] [--format table|csv|json|html]
 //! sparkoss-meter logs --job J [--namespace N]
 //! ```

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sparkoss_meter::archive::LogArchive;
-use sparkoss_meter::collect::{now_ms, Collector};
+use sparkoss_meter::collect::{now_ms, Collector, Scope};
 use sparkoss_meter::db::{DatabaseUrl, Db};
 use sparkoss_meter::report::{self, By, Format};
 use sparkoss_meter::MeterError;
@@ -48,6 +48,10 @@ enum Command {
         /// Archive each driver's log to OSS when it ends: oss://BUCKET[/PREFIX].
         #[arg(long)]
         log_archive: Option<String>,
+        /// Watch only this namespace (repeat the flag or separate names with commas); a Role in
+        /// each is then enough. Default: every namespace, which needs a ClusterRole.
+        #[arg(long = "namespace", value_name = "NS", value_delimiter = ',', value_parser = parse_namespace)]
+        namespaces: Vec<String>,
     },
     /// Print usage per user, job or namespace.
     Report {
@@ -80,6 +84,18 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+}
+
+/// A namespace name: a DNS label (lowercase letters, digits and `-`, at most 63, starting and
+/// ending with a letter or digit), as the API server requires; it becomes part of URL paths.
+fn parse_namespace(v: &str) -> Result<String, String> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    let valid = !v.is_empty() && v.len() <= 63 && v.chars().all(ok_char) && !v.starts_with('-') && !v.ends_with('-');
+    if valid {
+        Ok(v.to_owned())
+    } else {
+        Err(format!("{v:?} is not a namespace name (lowercase letters, digits and '-', at most 63)"))
+    }
 }
 
 fn parse_interval(v: &str) -> Result<Duration, String> {
@@ -120,11 +136,14 @@ async fn connect(arg: &DbArg) -> Result<Db, MeterError> {
 
 async fn run(cli: Cli) -> Result<(), MeterError> {
     match cli.command {
-        Command::Run { kubeconfig, db, interval, listen, log_archive } => {
+        Command::Run { kubeconfig, db, interval, listen, log_archive, mut namespaces } => {
             let archive = log_archive.as_deref().map(LogArchive::from_env).transpose()?;
             let db = connect(&db).await?;
             let client = kube_client(kubeconfig).await?;
-            let collector = Collector::new(db.clone(), client, archive).await?;
+            namespaces.sort();
+            namespaces.dedup();
+            let scope = if namespaces.is_empty() { Scope::Cluster } else { Scope::Namespaces(namespaces) };
+            let collector = Collector::new(db.clone(), client, scope.clone(), archive).await?;
             if let Some(addr) = listen {
                 let listener = tokio::net::TcpListener::bind(addr).await.map_err(MeterError::io(format!("--listen {addr}")))?;
                 let app = sparkoss_meter::http::router(db.clone(), collector.health.clone());
@@ -135,7 +154,11 @@ async fn run(cli: Cli) -> Result<(), MeterError> {
                     }
                 });
             }
-            tracing::info!("metering sparkoss pods into {} (samples every {interval:?})", db.url());
+            let place = match &scope {
+                Scope::Cluster => "every namespace".to_owned(),
+                Scope::Namespaces(list) => format!("namespace(s) {}", list.join(", ")),
+            };
+            tracing::info!("metering sparkoss pods of {place} into {} (samples every {interval:?})", db.url());
             let sampler = collector.clone();
             tokio::spawn(async move { sampler.sample(interval).await });
             let result = tokio::select! {
@@ -201,4 +224,21 @@ async fn shutdown() {
         _ = term => {}
     }
     tracing::info!("stopping");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_repeat_or_come_comma_separated_and_must_be_names() {
+        let cli = Cli::try_parse_from(["sparkoss-meter", "run", "--namespace", "team-a,team-b", "--namespace", "team-c"]).expect("parses");
+        let Command::Run { namespaces, .. } = cli.command else { panic!("run") };
+        assert_eq!(namespaces, ["team-a", "team-b", "team-c"]);
+        for bad in ["Team", "a/b", "-a", "", "a_b"] {
+            assert!(Cli::try_parse_from(["sparkoss-meter", "run", "--namespace", bad]).is_err(), "{bad:?}");
+        }
+        let cli = Cli::try_parse_from(["sparkoss-meter", "run"]).expect("parses");
+        assert!(matches!(cli.command, Command::Run { namespaces, .. } if namespaces.is_empty()));
+    }
 }

@@ -51,19 +51,41 @@ struct ContainerMetrics {
     usage: std::collections::BTreeMap<String, String>,
 }
 
-/// The sparkoss pods' metrics in every namespace; `None` when the cluster does not serve the API.
-pub async fn pod_metrics(client: &Client) -> Result<Option<Vec<PodUsage>>, MeterError> {
+/// What one read of `metrics.k8s.io` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sampled {
+    /// The pods' usage.
+    Served(Vec<PodUsage>),
+    /// The cluster does not serve the API (no metrics-server).
+    NotServed,
+    /// The API refused the meter's credentials (403); the API server's message. Metering goes
+    /// on from requests: usage samples are a refinement, not a need.
+    Forbidden(String),
+}
+
+/// The path of the sparkoss pods' metrics: of one namespace (what a Role there may read), or of
+/// every namespace.
+fn pods_path(namespace: Option<&str>) -> String {
     let selector = format!("{}%3D{}", MANAGED_BY.0.replace('/', "%2F"), MANAGED_BY.1);
-    let req = http::Request::get(format!("/apis/metrics.k8s.io/v1beta1/pods?labelSelector={selector}"))
+    match namespace {
+        Some(ns) => format!("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods?labelSelector={selector}"),
+        None => format!("/apis/metrics.k8s.io/v1beta1/pods?labelSelector={selector}"),
+    }
+}
+
+/// The sparkoss pods' metrics in `namespace`, or in every namespace when `None`.
+pub async fn pod_metrics(client: &Client, namespace: Option<&str>) -> Result<Sampled, MeterError> {
+    let req = http::Request::get(pods_path(namespace))
         .body(Vec::new())
         .map_err(|e| MeterError::Kube(format!("building the metrics request: {e}")))?;
     let list: List = match client.request(req).await {
         Ok(l) => l,
         // No metrics-server: the group is not served at all.
-        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 503 => return Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 503 => return Ok(Sampled::NotServed),
+        Err(kube::Error::Api(s)) if s.code == 403 => return Ok(Sampled::Forbidden(s.message)),
         Err(e) => return Err(MeterError::Kube(format!("reading metrics.k8s.io pods: {e}"))),
     };
-    Ok(Some(list.items.into_iter().filter_map(usage).collect()))
+    Ok(Sampled::Served(list.items.into_iter().filter_map(usage).collect()))
 }
 
 fn usage(i: Item) -> Option<PodUsage> {
@@ -97,6 +119,13 @@ fn usage(i: Item) -> Option<PodUsage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_is_read_at_its_own_path() {
+        let selector = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dsparkoss";
+        assert_eq!(pods_path(None), format!("/apis/metrics.k8s.io/v1beta1/pods?{selector}"));
+        assert_eq!(pods_path(Some("team-a")), format!("/apis/metrics.k8s.io/v1beta1/namespaces/team-a/pods?{selector}"));
+    }
 
     #[test]
     fn containers_add_up() {

@@ -844,7 +844,11 @@ fn paths(group: &str) -> Map<String, Json> {
                 };
                 item[method] = op;
             }
-            out.insert(format!("{base}/{{name}}/{sub}"), item);
+            // Only paths with an operation: `serviceaccounts/token` takes a TokenRequest, a kind
+            // these documents do not describe.
+            if item.as_object().is_some_and(|o| o.len() > 1) {
+                out.insert(format!("{base}/{{name}}/{sub}"), item);
+            }
         }
         if k.namespaced {
             out.insert(

@@ -1,5 +1,6 @@
 //! The few protobuf request bodies clients send unasked: kubectl's typed commands
-//! (`kubectl create namespace`, `serviceaccount`, `rolebinding`, `clusterrolebinding`, `secret`) write
+//! (`kubectl create namespace`, `serviceaccount`, `rolebinding`, `clusterrolebinding`, `secret`,
+//! `token`) write
 //! `application/vnd.kubernetes.protobuf` and do not fall back to JSON. Those objects are decoded
 //! here into the JSON the store keeps; field numbers are those of Kubernetes' `generated.proto`.
 //! Encoders write every field, empty ones too (`selfLink: ""`, `generation: 0`); an empty field
@@ -225,6 +226,42 @@ fn metadata_only(b: &[u8], kind: &str) -> Result<Json, DecodeError> {
     Ok(o)
 }
 
+/// A TokenRequest (`kubectl create token`). `expirationSeconds` is a pointer in Go: written only
+/// when set, so a present field counts even when zero.
+fn token_request(b: &[u8]) -> Result<Json, DecodeError> {
+    let mut o = json!({"spec": {}});
+    for (num, f) in fields(b)? {
+        match num {
+            1 => o["metadata"] = object_meta(bytes(&f, "metadata")?)?,
+            2 => {
+                let mut audiences = Vec::new();
+                for (n, sf) in fields(bytes(&f, "spec")?)? {
+                    match n {
+                        1 => audiences.push(json!(text(&sf, "audience")?)),
+                        3 => {
+                            let names = [(1, "kind"), (2, "apiVersion"), (3, "name"), (4, "uid")];
+                            o["spec"]["boundObjectRef"] = strings(bytes(&sf, "boundObjectRef")?, &names, "boundObjectRef")?;
+                        }
+                        // int64 on the wire: a negative value is its two's complement.
+                        4 => match sf {
+                            Field::Varint(v) => o["spec"]["expirationSeconds"] = json!(v as i64),
+                            Field::Bytes(_) => return Err(DecodeError("expirationSeconds is not a number".into())),
+                        },
+                        other => unknown(&sf, || format!("token request spec: unknown field {other}"))?,
+                    }
+                }
+                if !audiences.is_empty() {
+                    o["spec"]["audiences"] = Json::Array(audiences);
+                }
+            }
+            // The status is the server's to fill: it clears whatever a client sent.
+            3 => {}
+            other => unknown(&f, || format!("token request: unknown field {other}"))?,
+        }
+    }
+    Ok(o)
+}
+
 /// Decodes a protobuf-encoded object into its JSON form (with `apiVersion` and `kind`).
 pub fn decode(body: &[u8]) -> Result<Json, DecodeError> {
     let envelope = body.strip_prefix(MAGIC).ok_or_else(|| DecodeError("no k8s protobuf prefix".into()))?;
@@ -244,6 +281,7 @@ pub fn decode(body: &[u8]) -> Result<Json, DecodeError> {
         "RoleBinding" | "ClusterRoleBinding" => binding(raw)?,
         "ServiceAccount" | "Namespace" => metadata_only(raw, &kind)?,
         "Secret" => secret(raw)?,
+        "TokenRequest" => token_request(raw)?,
         other => return Err(DecodeError(format!("{other} objects are accepted as JSON only"))),
     };
     obj["apiVersion"] = type_meta["apiVersion"].clone();
@@ -284,6 +322,26 @@ mod tests {
         assert!(decode(&sa(&field(3, b"x"))).is_err(), "an unknown field with a value is refused, not dropped");
         let empty_fields = [field(1, &[field(1, b"spark"), field(4, b""), field(8, b"")].concat()), field(3, &field(1, b""))].concat();
         assert_eq!(decode(&sa(&empty_fields)).unwrap()["metadata"], json!({"name": "spark"}), "empty fields are unset ones");
+    }
+
+    #[test]
+    fn a_token_request_as_kubectl_create_token_encodes_it() {
+        let tm = [field(1, b"authentication.k8s.io/v1"), field(2, b"TokenRequest")].concat();
+        let bound = [field(1, b"Pod"), field(2, b"v1"), field(3, b"driver")].concat();
+        // --audience a --audience b --duration 20m --bound-object-kind Pod ...; empty status.
+        let spec = [field(1, b"a"), field(1, b"b"), field(3, &bound), vec![4 << 3, 0xb0, 0x09]].concat();
+        let raw = [field(1, &field(8, b"")), field(2, &spec), field(3, &[field(1, b""), field(2, b"")].concat())].concat();
+        let body = [MAGIC.to_vec(), field(1, &tm), field(2, &raw)].concat();
+        assert_eq!(
+            decode(&body).unwrap(),
+            json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {},
+                   "spec": {"audiences": ["a", "b"], "expirationSeconds": 1200,
+                            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "driver"}}})
+        );
+        // kubectl create token without flags: an empty spec, the server's defaults apply.
+        let raw = [field(1, &[]), field(2, &[])].concat();
+        let body = [MAGIC.to_vec(), field(1, &tm), field(2, &raw)].concat();
+        assert_eq!(decode(&body).unwrap()["spec"], json!({}));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use serde_json::{json, Value as Json};
 
 use super::store::{kind, ApiError, Store, APPS, RBAC};
-use crate::pki::Pki;
+use crate::pki::{Pki, TOKEN_ISSUER};
 
 /// The caller of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +43,20 @@ pub fn unauthorized() -> ApiError {
 }
 
 /// The user a bearer token names: the admin token, or a service-account token signed by this
-/// cluster whose service account (and pod, when bound to one) still exists.
+/// cluster for the API server's audience whose service account (and pod, when bound to one)
+/// still exists. Checking the uids, not only the names, is what revokes a token when its service
+/// account or pod is deleted, even if a namesake is created later.
 pub fn authenticate(store: &Store, pki: &Pki, authorization: Option<&str>) -> Result<UserInfo, ApiError> {
     let token = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).ok_or_else(unauthorized)?;
     if pki.is_admin_token(token) {
         return Ok(UserInfo::admin());
     }
     let claims = pki.verify_token(token).ok_or_else(unauthorized)?;
+    // A token requested for another audience (`kubectl create token --audience vault`) is for
+    // that service; the API server refuses it, as the real one does.
+    if !claims["aud"].as_array().is_some_and(|a| a.iter().any(|x| x == TOKEN_ISSUER)) {
+        return Err(unauthorized());
+    }
     let k8s = &claims["kubernetes.io"];
     let ns = k8s["namespace"].as_str().ok_or_else(unauthorized)?;
     let sa = k8s["serviceaccount"]["name"].as_str().ok_or_else(unauthorized)?;

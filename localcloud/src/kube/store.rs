@@ -161,9 +161,13 @@ fn kind_index(k: &Kind) -> usize {
 
 /// Now as RFC 3339 (seconds), the form the API server writes timestamps in.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    rfc3339(time::OffsetDateTime::now_utc())
+}
+
+/// A time as the API's timestamps write it: UTC, whole seconds (`2026-11-27T18:00:00Z`).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    now.format(&f).unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC).format(&f).unwrap_or_default()
 }
 
 fn uid(n: u64) -> String {
