@@ -32,11 +32,16 @@ fn api(ep: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value)
     request(ep, method, path, body).expect("kube API answers")
 }
 
-/// A pod labelled as the provider labels a job's pods, burning CPU for `secs` then exiting `code`.
+/// A pod labelled as the provider labels a job's pods, burning CPU for `secs` then exiting `code`;
+/// an empty `user` leaves the user label out, as for a job that names no user.
 #[allow(clippy::too_many_arguments)] // one argument per column of the scenario's table of pods
 fn job_pod(name: &str, job: &str, user: &str, role: &str, cpu: &str, mem: &str, secs: u32, code: i32) -> Value {
     let script = format!("echo \"{name}: starting {job}\"; end=$(( $(date +%s) + {secs} )); while [ $(date +%s) -lt $end ]; do :; done; echo \"{name}: {job} done\"; exit {code}");
-    json!({"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "sparkoss", "sparkoss.io/job": job, "sparkoss.io/user": user, "spark-role": role}},
+    let mut labels = json!({"app.kubernetes.io/managed-by": "sparkoss", "sparkoss.io/job": job, "spark-role": role});
+    if !user.is_empty() {
+        labels["sparkoss.io/user"] = json!(user);
+    }
+    json!({"metadata": {"name": name, "labels": labels},
            "spec": {"restartPolicy": "Never", "containers": [{"name": "spark", "image": IMAGE, "command": ["sh", "-c", script],
                     "resources": {"requests": {"cpu": cpu, "memory": mem}, "limits": {"memory": mem}}}]}})
 }
@@ -97,13 +102,17 @@ fn meter_suite(database: &str) {
     let run_args = ["--interval", "1s", "--log-archive", archive.as_str()];
     let mut meter = MeterProcess::start(database, &ep, &kc.path, &run_args).expect("meter starts");
 
-    assert_eq!(api(k, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": NS}}))).0, 201);
+    // The namespace belongs to a team, as `sparkoss_namespace` labels it: a job that names no
+    // user is metered against it.
+    let namespace = json!({"metadata": {"name": NS, "labels": {"sparkoss.io/user": "team-a"}}});
+    assert_eq!(api(k, "POST", "/api/v1/namespaces", Some(&namespace)).0, 201);
     let pods = [
         job_pod("etl-driver", "etl", "ana", "driver", "500m", "64Mi", 10, 0),
         job_pod("etl-exec-1", "etl", "ana", "executor", "250m", "32Mi", 10, 0),
         job_pod("etl-exec-2", "etl", "ana", "executor", "250m", "32Mi", 10, 0),
         job_pod("rep-driver", "rep", "bo", "driver", "300m", "48Mi", 6, 1),
         job_pod("stuck-driver", "stuck", "cy", "driver", "100m", "16Mi", 600, 0),
+        job_pod("adhoc-driver", "adhoc", "", "driver", "100m", "16Mi", 2, 0),
     ];
     for p in &pods {
         let (code, body) = api(k, "POST", &format!("/api/v1/namespaces/{NS}/pods"), Some(p));
@@ -133,7 +142,8 @@ fn meter_suite(database: &str) {
         let state = |key: &str| r["rows"].as_array()?.iter().find(|x| x["key"] == key)?["latest_state"].as_str().map(str::to_owned);
         (state("meter-a/etl").as_deref() == Some("Succeeded")
             && state("meter-a/rep").as_deref() == Some("Failed")
-            && state("meter-a/stuck").as_deref() == Some("Deleted"))
+            && state("meter-a/stuck").as_deref() == Some("Deleted")
+            && state("meter-a/adhoc").as_deref() == Some("Succeeded"))
         .then_some(r)
     });
     assert_eq!(row(&by_job, "meter-a/stuck")["jobs"], json!({"Deleted": 1}), "{by_job}");
@@ -149,6 +159,7 @@ fn meter_suite(database: &str) {
     let bo_requested = row(&by_user, "bo")["requested_cpu_core_seconds"].as_f64().expect("number");
     assert!((bo_requested - expect(&["rep-driver"])).abs() < 1e-6, "{by_user}");
     assert_eq!(ana["jobs"], json!({"Succeeded": 1}), "{by_user}");
+    assert_eq!(row(&by_user, "team-a")["jobs"], json!({"Succeeded": 1}), "the unlabelled job is its namespace's team's: {by_user}");
     assert_eq!(row(&by_user, "bo")["jobs"], json!({"Failed": 1}), "{by_user}");
     assert_eq!(ana["pods"], 3);
     // Used CPU: above zero, and at most what three single-threaded loops could burn in their

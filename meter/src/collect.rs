@@ -27,6 +27,7 @@ use crate::archive::LogArchive;
 use crate::db::{Change, Db, OpenPod, Sample};
 use crate::error::MeterError;
 use crate::metrics_api::Sampled;
+use crate::owners::{Owners, FIRST_LISTING_WITHIN};
 use crate::pod::{PodRecord, Role, MANAGED_BY};
 
 /// How long the Kubernetes API may stay unreachable before `run` gives up (and its supervisor,
@@ -85,7 +86,7 @@ fn in_watch(watch: &Watch, namespace: &str) -> bool {
 
 /// The API server's message when it refused a watch or its list with 403 Forbidden (RBAC):
 /// retrying will not help, unlike an outage.
-fn forbidden(e: &watcher::Error) -> Option<&str> {
+pub(crate) fn forbidden(e: &watcher::Error) -> Option<&str> {
     let status = match e {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))
@@ -177,6 +178,8 @@ pub struct Collector {
     db: Db,
     client: Client,
     scope: Scope,
+    /// Namespace owners, for pods without their own user label.
+    owners: Owners,
     tracker: Arc<Mutex<Tracker>>,
     /// Its health, shared with the HTTP server.
     pub health: Arc<Health>,
@@ -193,6 +196,7 @@ impl Collector {
             db,
             client,
             scope,
+            owners: Owners::default(),
             tracker: Arc::new(Mutex::new(tracker)),
             health: Arc::new(Health::default()),
             archive: archive.map(Arc::new),
@@ -207,6 +211,10 @@ impl Collector {
     /// Watches pods until the API has been unreachable for [`GIVE_UP_AFTER`], or at once when
     /// it refuses a watch (403).
     pub async fn watch(&self) -> Result<(), MeterError> {
+        let (listed, first_listing) = tokio::sync::oneshot::channel();
+        tokio::spawn(self.owners.clone().follow(self.client.clone(), listed));
+        // Bounded: an unreachable API must not keep the pod watch from starting (it reports).
+        let _ = tokio::time::timeout(FIRST_LISTING_WITHIN, first_listing).await;
         let cfg = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
         let streams = self.scope.watches().into_iter().map(|w| {
             let api: Api<Pod> = match &w {
@@ -295,7 +303,10 @@ impl Collector {
                 t.relisting.insert(w.clone(), HashSet::new());
             }
             Event::InitApply(pod) | Event::Apply(pod) => {
-                let Some(r) = PodRecord::from_pod(&pod, now) else { return };
+                let Some(mut r) = PodRecord::from_pod(&pod, now) else { return };
+                if r.user.is_empty() {
+                    r.user = self.owners.of(&r.namespace).unwrap_or_default();
+                }
                 if let Some(seen) = t.relisting.get_mut(w) {
                     seen.insert(r.uid.clone());
                 }
@@ -496,6 +507,28 @@ mod tests {
             c.on_event(w, e, &mut changes, &mut ended);
         }
         (changes, ended.into_iter().map(|(uid, ..)| uid).collect())
+    }
+
+    #[tokio::test]
+    async fn a_pod_without_a_user_label_is_its_namespaces_owners() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = collector(dir.path()).await;
+        let ns: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "n", "labels": {"sparkoss.io/user": "team-n"}}})).expect("ns");
+        c.owners.on_event(Event::Apply(ns), &mut None);
+        let mut own = pod("b", "pb", "Running");
+        own.metadata.labels.get_or_insert_default().insert("sparkoss.io/user".into(), "ana".into());
+        let (changes, _) =
+            feed(&c, vec![Event::Apply(pod("a", "pa", "Running")), Event::Apply(own), Event::Apply(pod_in("m", "c", "pc", "Running"))]);
+        let users: Vec<(String, String)> = changes
+            .iter()
+            .filter_map(|ch| match ch {
+                Change::Upsert(r) => Some((r.uid.clone(), r.user.clone())),
+                Change::Gone { .. } => None,
+            })
+            .collect();
+        let want = [("a", "team-n"), ("b", "ana"), ("c", "")].map(|(u, n)| (u.to_owned(), n.to_owned()));
+        assert_eq!(users, want, "the namespace's owner; the pod's own label wins; an unlabelled namespace leaves it empty");
     }
 
     fn kinds(changes: &[Change]) -> Vec<String> {

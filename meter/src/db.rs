@@ -363,6 +363,7 @@ impl Db {
                  cpu_limit_millis, memory_limit_bytes, created_ms, started_ms, ended_ms, phase, exit_code, deleted, updated_ms) \
                  VALUES {} \
                  ON CONFLICT (uid) DO UPDATE SET \
+                   username = CASE WHEN excluded.username <> '' THEN excluded.username ELSE pods.username END, \
                    cpu_request_millis = excluded.cpu_request_millis, memory_request_bytes = excluded.memory_request_bytes, \
                    cpu_limit_millis = excluded.cpu_limit_millis, memory_limit_bytes = excluded.memory_limit_bytes, \
                    started_ms = COALESCE(pods.started_ms, excluded.started_ms), \

@@ -7,7 +7,8 @@
 //! sparkoss-meter logs --job J [--namespace N]
 //! ```
 //! `run` watches the pods labelled `app.kubernetes.io/managed-by=sparkoss` ([`collect`]), records
-//! them and their usage samples in the database ([`db`]), archives driver logs to OSS
+//! them and their usage samples in the database ([`db`]), each against its own `sparkoss.io/user`
+//! or else its namespace's ([`owners`]), archives driver logs to OSS
 //! ([`archive`]) and serves `/healthz`, `/v1/usage` and `/metrics` ([`http`]). `report` reads the
 //! database ([`report`], [`html`]). The database URL may come from `SPARKOSS_METER_DATABASE`
 //! instead of the flag, so a password never has to be in the process arguments.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod html;
 pub mod http;
 pub mod metrics_api;
+pub mod owners;
 pub mod pod;
 pub mod report;
 
