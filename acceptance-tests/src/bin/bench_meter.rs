@@ -146,6 +146,8 @@ fn watched_rss(n: usize, db_url: &str) -> (u64, Duration) {
     create_pods(k, n);
     eprintln!("created {n} pods in {:.1?}", created.elapsed());
     let kc = KubeconfigFile::new(k).expect("kubeconfig");
+    // Built before the clock starts: "tracked all after" is the meter's time, not cargo's.
+    sparkoss_acceptance_tests::meter_bin().expect("sparkoss-meter builds");
     let started = Instant::now();
     let meter = MeterProcess::start(db_url, &ep, &kc.path, &["--interval", "5s"]).expect("meter starts");
     let deadline = Instant::now() + Duration::from_secs(300);
