@@ -11,9 +11,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sparkoss_acceptance_tests::{busybox_image, LocalCloudProcess};
+use sparkoss_acceptance_tests::{busybox_image, fixtures, KubeconfigFile, LocalCloudProcess};
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
-use sparkoss_localcloud::kube::{kubeconfig_for, request};
+use sparkoss_localcloud::kube::request;
 
 const IMAGE: &str = "sparkoss-test/busybox:kubelet";
 
@@ -94,15 +94,8 @@ fn pods_run_as_docker_containers() {
     assert!(p["status"]["containerStatuses"][0]["containerID"].as_str().is_some_and(|c| c.starts_with("docker://")), "{p}");
 
     // The log, through the API and through kubectl with a label selector.
-    let kc_dir = tempfile::tempdir().expect("tempdir");
-    let kc = kc_dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig_for(&ep).expect("admin kubeconfig")).expect("kubeconfig");
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .args(["logs", "-n", ns, "-l", "app=kubelet-test"])
-        .output()
-        .expect("kubectl runs");
+    let kc = KubeconfigFile::new(&ep).expect("admin kubeconfig");
+    let out = fixtures::kubectl(&kc.path, &["logs", "-n", ns, "-l", "app=kubelet-test"], None).expect("kubectl runs");
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "kubectl logs: {}", String::from_utf8_lossy(&out.stderr));
     // The pod's own address on the pod network, as the downward API and the status say.
@@ -208,15 +201,11 @@ fn pods_run_as_docker_containers() {
 
 const NET_IMAGE: &str = "sparkoss-test/busybox:net";
 
-/// `kubectl` against the local cloud's HTTPS API as the holder of `token` (trusting `ca`).
-fn kubectl_as(server: &str, ca: &std::path::Path, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new("kubectl")
-        .arg(format!("--server={server}"))
-        .arg(format!("--certificate-authority={}", ca.display()))
-        .arg(format!("--token={token}"))
-        .args(args)
-        .output()
-        .expect("kubectl runs")
+/// `kubectl` against the local cloud's HTTPS API as the holder of `token`: the token goes into a
+/// kubeconfig file (with the cluster's CA), never into kubectl's arguments.
+fn kubectl_as(server: &str, token: &str, args: &[&str]) -> std::process::Output {
+    let kc = KubeconfigFile::with_token(server, token).expect("kubeconfig with the token");
+    fixtures::kubectl(&kc.path, args, None).expect("kubectl runs")
 }
 
 #[test]
@@ -249,17 +238,10 @@ fn pods_get_their_own_ips_cluster_dns_and_in_cluster_api_access() {
 
     // The metrics API, as metrics-server serves it: `kubectl top` shows the running servers'
     // real usage, sampled from the engine (bounded wait for the first sample).
-    let top_dir = tempfile::tempdir().expect("tempdir");
-    let top_kc = top_dir.path().join("kubeconfig");
-    std::fs::write(&top_kc, kubeconfig_for(&ep).expect("admin kubeconfig")).expect("kubeconfig");
+    let admin = KubeconfigFile::new(&ep).expect("admin kubeconfig");
     let deadline = Instant::now() + Duration::from_secs(30);
     let top = loop {
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&top_kc)
-            .args(["top", "pods", "-n", "net-a", "--no-headers"])
-            .output()
-            .expect("kubectl top");
+        let out = fixtures::kubectl(&admin.path, &["top", "pods", "-n", "net-a", "--no-headers"], None).expect("kubectl top");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() && text.contains("server") {
             break text;
@@ -305,38 +287,30 @@ fn pods_get_their_own_ips_cluster_dns_and_in_cluster_api_access() {
 
     // The token authenticates as the pod's service account, and RBAC decides what it may do:
     // nothing at first (Kubernetes' 403), then what Spark's documented set-up grants.
-    let kc = kubeconfig_for(&ep).expect("admin kubeconfig");
-    let ca_b64 = kc.lines().find_map(|l| l.trim().strip_prefix("certificate-authority-data: ")).expect("CA in the kubeconfig");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.crt");
-    use base64::Engine as _;
-    std::fs::write(&ca, base64::engine::general_purpose::STANDARD.decode(ca_b64).expect("base64")).expect("ca.crt");
-    let admin = dir.path().join("admin.kubeconfig");
-    std::fs::write(&admin, &kc).expect("kubeconfig");
-    let denied = kubectl_as(&ep, &ca, &token, &["get", "pods", "-n", "net-a"]);
+    let denied = kubectl_as(&ep, &token, &["get", "pods", "-n", "net-a"]);
     let err = String::from_utf8_lossy(&denied.stderr);
     assert!(!denied.status.success(), "no right yet");
     assert!(
         err.contains("pods is forbidden: User \"system:serviceaccount:net-a:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"net-a\""),
         "{err}"
     );
-    let grant = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(&admin)
-        .args(["create", "rolebinding", "spark-edit", "--clusterrole=edit", "--serviceaccount=net-a:default", "-n", "net-a"])
-        .output()
-        .expect("kubectl runs");
+    let grant = fixtures::kubectl(
+        &admin.path,
+        &["create", "rolebinding", "spark-edit", "--clusterrole=edit", "--serviceaccount=net-a:default", "-n", "net-a"],
+        None,
+    )
+    .expect("kubectl runs");
     assert!(grant.status.success(), "{}", String::from_utf8_lossy(&grant.stderr));
-    let allowed = kubectl_as(&ep, &ca, &token, &["get", "pods", "-n", "net-a", "-o", "name"]);
+    let allowed = kubectl_as(&ep, &token, &["get", "pods", "-n", "net-a", "-o", "name"]);
     assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
     assert!(String::from_utf8_lossy(&allowed.stdout).contains("pod/client"));
-    let other_ns = kubectl_as(&ep, &ca, &token, &["get", "pods", "-n", "net-b"]);
+    let other_ns = kubectl_as(&ep, &token, &["get", "pods", "-n", "net-b"]);
     assert!(!other_ns.status.success(), "a RoleBinding grants one namespace only");
-    let forged = kubectl_as(&ep, &ca, &format!("{token}x"), &["get", "pods", "-n", "net-a"]);
+    let forged = kubectl_as(&ep, &format!("{token}x"), &["get", "pods", "-n", "net-a"]);
     assert!(String::from_utf8_lossy(&forged.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&forged.stderr));
     // The token is bound to its pod: deleting the pod ends it.
     assert_eq!(api(&ep, "DELETE", "/api/v1/namespaces/net-a/pods/client", None).0, 200);
-    let after = kubectl_as(&ep, &ca, &token, &["get", "pods", "-n", "net-a"]);
+    let after = kubectl_as(&ep, &token, &["get", "pods", "-n", "net-a"]);
     assert!(String::from_utf8_lossy(&after.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&after.stderr));
 
     // automountServiceAccountToken: false mounts nothing.
