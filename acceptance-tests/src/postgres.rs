@@ -178,8 +178,8 @@ impl PostgresServer {
         let Ok(entries) = std::fs::read_dir(tmp) else { return };
         for entry in entries.flatten() {
             let dir = entry.path();
-            if !entry.file_name().to_string_lossy().starts_with(FOLDER_PREFIX) || Some(dir.as_path()) == self.dir.as_ref().map(|d| d.path())
-            {
+            // This server's own folder names this (live) process as its owner, so it is skipped below.
+            if !entry.file_name().to_string_lossy().starts_with(FOLDER_PREFIX) {
                 continue;
             }
             let Some(owner) = std::fs::read_to_string(dir.join(OWNER_FILE)).ok().and_then(|t| t.trim().parse::<u32>().ok()) else {

@@ -594,12 +594,13 @@ fn pod_row(r: &AnyRow) -> Result<PodRow, sqlx::Error> {
 /// closing sample is there it is the pod's latest, which is not before its end, so nothing more
 /// is added; a pod without samples, or sampled after its end, gets none.
 async fn close_samples(tx: &mut sqlx::Transaction<'_, sqlx::Any>, uids: &[&str]) -> Result<(), sqlx::Error> {
-    let list = (1..=uids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    // One row of `uids.len()` values is the parenthesised list `IN` takes.
+    let list = placeholders(1, uids.len());
     let sql = format!(
         "INSERT INTO samples (pod_uid, at_ms, cpu_nanocores, memory_bytes, window_ms) \
          SELECT s.pod_uid, p.ended_ms, s.cpu_nanocores, s.memory_bytes, p.ended_ms - s.at_ms \
          FROM pods p JOIN samples s ON s.pod_uid = p.uid \
-         WHERE p.uid IN ({list}) AND p.ended_ms IS NOT NULL AND s.at_ms < p.ended_ms \
+         WHERE p.uid IN {list} AND p.ended_ms IS NOT NULL AND s.at_ms < p.ended_ms \
            AND s.at_ms = (SELECT MAX(m.at_ms) FROM samples m WHERE m.pod_uid = p.uid) \
          ON CONFLICT (pod_uid, at_ms) DO NOTHING"
     );

@@ -98,20 +98,21 @@ impl Owners {
                         }
                     }
                 }
-                Err(e) if crate::collect::forbidden(&e).is_some() => {
-                    tracing::warn!(
-                        "cannot list namespaces ({}): pods without their own {USER_LABEL} label are metered with an empty user; \
-                         allow get, list and watch on namespaces (a ClusterRole) to meter them against their namespace's {USER_LABEL}",
-                        crate::collect::forbidden(&e).unwrap_or_default()
-                    );
-                    break;
-                }
-                Err(e) => {
-                    if !said_error {
+                Err(e) => match crate::collect::forbidden(&e) {
+                    Some(message) => {
+                        tracing::warn!(
+                            "cannot list namespaces ({message}): pods without their own {USER_LABEL} label are metered with an empty \
+                             user; allow get, list and watch on namespaces (a ClusterRole) to meter them against their namespace's \
+                             {USER_LABEL}"
+                        );
+                        break;
+                    }
+                    None if !said_error => {
                         tracing::warn!("watching namespaces: {e} (retrying)");
                         said_error = true;
                     }
-                }
+                    None => {}
+                },
             }
         }
         if let Some(tx) = listed.take() {
