@@ -39,8 +39,17 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::shared::Shared;
 
+mod batch_delete;
+mod copy;
+
 /// Multipart parts other than the last must be at least this large (OSS's 100 KB).
 const MIN_PART: u64 = 100 * 1024;
+/// The one owner of every bucket and object (the local cloud has one account).
+const OWNER: &str = "<Owner><ID>localcloud</ID><DisplayName>localcloud</DisplayName></Owner>";
+/// CopyObject's and UploadPartCopy's source, `/bucket/url-encoded-key`.
+const COPY_SOURCE: &str = "x-oss-copy-source";
+/// At most this many keys in one DeleteMultipleObjects request (OSS's limit).
+const MAX_DELETE_KEYS: usize = 1000;
 /// The largest clock difference accepted for signed requests (OSS: 15 minutes).
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
@@ -314,6 +323,7 @@ async fn handle(State(oss): State<Arc<Oss>>, request: Request) -> Response {
             }
             Err((auth, e)) => {
                 entry.auth = auth.into();
+                drain(body).await;
                 Err(e)
             }
         },
@@ -596,7 +606,10 @@ impl Oss {
                     std::fs::create_dir_all(self.bucket_dir(&bucket).join("objects")).map_err(internal)?;
                     Ok(StatusCode::OK.into_response())
                 }
+                // The Java SDK's doesBucketExist asks for the ACL: answer it, not with a listing.
+                Method::GET if req.q("acl").is_some() => self.bucket_acl(&bucket),
                 Method::GET => self.list_objects(req, &bucket),
+                Method::POST if req.q("delete").is_some() => self.delete_objects(req, &bucket, body).await,
                 Method::HEAD => self.require_bucket(&bucket).map(|_| StatusCode::OK.into_response()),
                 Method::DELETE => {
                     let dir = self.require_bucket(&bucket)?;
@@ -617,7 +630,11 @@ impl Oss {
         match (&req.method, req.q("uploadId"), req.q("uploads").is_some()) {
             (&Method::GET, _, _) => self.get_object(req, &bucket, &key, fault).await,
             (&Method::HEAD, _, _) => self.head_object(&bucket, &key),
+            (&Method::PUT, Some(upload), _) if req.headers.contains_key(COPY_SOURCE) => {
+                self.upload_part_copy(req, &bucket, &key, upload).await
+            }
             (&Method::PUT, Some(upload), _) => self.upload_part(req, &bucket, &key, upload, body).await,
+            (&Method::PUT, None, _) if req.headers.contains_key(COPY_SOURCE) => self.copy_object(req, &bucket, &key).await,
             (&Method::PUT, None, _) => self.put_object(req, &bucket, &key, body).await,
             (&Method::POST, None, true) => self.initiate(&bucket, &key),
             (&Method::POST, Some(upload), _) => self.complete(&bucket, &key, upload, body).await,
@@ -642,7 +659,7 @@ impl Oss {
             .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).filter_map(|e| e.file_name().into_string().ok()).collect())
             .unwrap_or_default();
         names.sort();
-        let mut doc = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult><Owner><ID>localcloud</ID><DisplayName>localcloud</DisplayName></Owner><Buckets>");
+        let mut doc = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult>{OWNER}<Buckets>");
         for n in names {
             doc.push_str(&format!(
                 "<Bucket><Name>{n}</Name><Location>oss-{r}</Location><Region>{r}</Region><CreationDate>{}</CreationDate><StorageClass>Standard</StorageClass></Bucket>",
@@ -728,7 +745,13 @@ impl Oss {
 
     /// Streams `body` into a temporary file in the bucket; returns its path, size, MD5 and CRC-64.
     async fn receive(&self, bucket: &str, body: Body) -> Result<(PathBuf, u64, [u8; 16], u64), OssErr> {
-        let dir = self.require_bucket(bucket)?.join("tmp");
+        let dir = match self.require_bucket(bucket) {
+            Ok(d) => d.join("tmp"),
+            Err(e) => {
+                drain(body).await;
+                return Err(e);
+            }
+        };
         tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
         let tmp = dir.join(format!("{}-{}", now_unix(), self.counter.fetch_add(1, Ordering::Relaxed)));
         let file = tokio::fs::File::create(&tmp).await.map_err(internal)?;
@@ -762,13 +785,7 @@ impl Oss {
                 return Err(err(StatusCode::BAD_REQUEST, "InvalidDigest", "The Content-MD5 you specified was invalid."));
             }
         }
-        let user_meta = req
-            .headers
-            .iter()
-            .filter_map(|(n, v)| {
-                n.as_str().strip_prefix("x-oss-meta-").map(|k| (k.to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            })
-            .collect();
+        let user_meta = user_meta(req);
         let meta = Meta {
             key: key.to_owned(),
             size,
@@ -840,15 +857,16 @@ impl Oss {
     }
 
     async fn upload_part(&self, req: &Req, bucket: &str, key: &str, upload: &str, body: Body) -> Result<Response, OssErr> {
-        let dir = self.upload_dir(bucket, upload, key)?;
-        let number: u32 = req.q("partNumber").and_then(|n| n.parse().ok()).filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
-            err(StatusCode::BAD_REQUEST, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive.")
-        })?;
+        let checked = self.upload_dir(bucket, upload, key).and_then(|dir| Ok((dir, part_number(req)?)));
+        let (dir, number) = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                drain(body).await;
+                return Err(e);
+            }
+        };
         let (tmp, size, md5, crc) = self.receive(bucket, body).await?;
-        std::fs::rename(&tmp, dir.join(format!("{number}"))).map_err(internal)?;
-        let etag = hex::encode_upper(md5);
-        std::fs::write(dir.join(format!("{number}.json")), serde_json::json!({"etag": etag, "size": size, "crc64": crc}).to_string())
-            .map_err(internal)?;
+        let etag = Self::record_part(&dir, number, &tmp, size, md5, crc)?;
         let mut resp = StatusCode::OK.into_response();
         if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
             resp.headers_mut().insert("etag", v);
@@ -857,6 +875,24 @@ impl Oss {
             resp.headers_mut().insert("x-oss-hash-crc64ecma", v);
         }
         Ok(resp)
+    }
+
+    /// Moves a received part (`tmp`) into its upload's folder with its ETag, size and CRC-64;
+    /// returns the ETag.
+    fn record_part(dir: &Path, number: u32, tmp: &Path, size: u64, md5: [u8; 16], crc: u64) -> Result<String, OssErr> {
+        std::fs::rename(tmp, dir.join(format!("{number}"))).map_err(internal)?;
+        let etag = hex::encode_upper(md5);
+        std::fs::write(dir.join(format!("{number}.json")), serde_json::json!({"etag": etag, "size": size, "crc64": crc}).to_string())
+            .map_err(internal)?;
+        Ok(etag)
+    }
+
+    /// GetBucketAcl: the emulator keeps no ACLs, every bucket is `private` to the one AccessKey.
+    fn bucket_acl(&self, bucket: &str) -> Result<Response, OssErr> {
+        self.require_bucket(bucket)?;
+        Ok(xml_response(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AccessControlPolicy>{OWNER}<AccessControlList><Grant>private</Grant></AccessControlList></AccessControlPolicy>"
+        )))
     }
 
     async fn complete(&self, bucket: &str, key: &str, upload: &str, body: Body) -> Result<Response, OssErr> {
@@ -991,6 +1027,9 @@ impl Oss {
         }
         metas.sort_by(|a, b| a.key.cmp(&b.key));
         let enc = |s: &str| if url { percent_encode(s) } else { xml::escape(s) };
+        // ListObjects (V1) names each object's owner; V2 only with `fetch-owner=true`. The Java
+        // SDK's V1 parser reads `Owner` unconditionally.
+        let owner = if !v2 || req.q("fetch-owner") == Some("true") { OWNER } else { "" };
         let mut contents = String::new();
         let mut prefixes: Vec<String> = Vec::new();
         let mut count = 0usize;
@@ -1020,7 +1059,7 @@ impl Oss {
                 None => {
                     last = m.key.clone();
                     contents.push_str(&format!(
-                        "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>\"{}\"</ETag><Type>{}</Type><Size>{}</Size><StorageClass>Standard</StorageClass></Contents>",
+                        "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>\"{}\"</ETag><Type>{}</Type><Size>{}</Size><StorageClass>Standard</StorageClass>{owner}</Contents>",
                         enc(&m.key),
                         iso_date(m.last_modified),
                         m.etag,
@@ -1072,6 +1111,41 @@ impl Oss {
         doc.push_str("</ListBucketResult>");
         Ok(xml_response(doc))
     }
+}
+
+/// Reads and drops what is left of a request body (at most 64 MiB, within 10 s) before an error
+/// answers it: a body left unread makes hyper close the connection under a client still
+/// sending it, which then sees a broken pipe instead of the error (the Java SDK does).
+async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    let mut left: u64 = 64 << 20;
+    let reading = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            left = left.saturating_sub(chunk.len() as u64);
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), reading).await;
+}
+
+/// The `x-oss-meta-*` headers of a request, without the prefix.
+fn user_meta(req: &Req) -> BTreeMap<String, String> {
+    req.headers
+        .iter()
+        .filter_map(|(n, v)| {
+            n.as_str().strip_prefix("x-oss-meta-").map(|k| (k.to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        })
+        .collect()
+}
+
+/// The `partNumber` of a part upload, 1 to 10,000.
+fn part_number(req: &Req) -> Result<u32, OssErr> {
+    req.q("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| err(StatusCode::BAD_REQUEST, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive."))
 }
 
 fn percent_encode(s: &str) -> String {
