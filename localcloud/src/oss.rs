@@ -1,8 +1,9 @@
 //! OSS emulator: buckets and objects on disk under `<data-dir>/oss/`, V1 and V4 signatures
 //! (header and presigned URL) verified against the local cloud's one AccessKey, path-style and
 //! virtual-hosted addressing, GetObject with `Range`, HeadObject with ETag and
-//! `x-oss-hash-crc64ecma`, PutObject, multipart upload, ListObjects (V1 and V2), OSS-shaped XML
-//! errors. Bodies are streamed in both directions: a GiB object never sits in memory.
+//! `x-oss-hash-crc64ecma`, PutObject, multipart upload, ListObjects (V1 and V2), CopyObject and
+//! UploadPartCopy (`oss/copy.rs`), DeleteMultipleObjects (`oss/batch_delete.rs`), GetBucketAcl, OSS-shaped
+//! XML errors. Bodies are streamed in both directions: a GiB object never sits in memory.
 //!
 //! Two unsigned control paths, answered only when the local cloud listens on loopback:
 //! - `POST /_localcloud/faults` with a [`FaultRule`] as JSON adds a fault (`DELETE` clears all):
