@@ -187,6 +187,7 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
         "--tag".into(),
         pushed_tag.clone(),
         "--push".into(),
+        "--engine".into(),
         "--registry-username".into(),
         "sparkoss".into(),
         "--registry-password-stdin".into(),

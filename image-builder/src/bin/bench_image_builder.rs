@@ -221,7 +221,7 @@ async fn main() -> Result<(), BoxError> {
     let push = |cmd: &mut Command| -> Result<f64, BoxError> {
         let t = Instant::now();
         let mut child = cmd
-            .args(["--push", "--registry-username", "bench", "--registry-password-stdin"])
+            .args(["--push", "--engine", "--registry-username", "bench", "--registry-password-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
