@@ -130,6 +130,7 @@ async fn daemonless_push_runs_is_reproducible_matches_the_engine_and_refuses_cle
     let text = build_in("c", &tag, &base, &["--push"], &no_engine, None);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert_eq!(text.stdout.trim(), format!("{tag}@{digest}"));
+    assert_eq!(text.stderr.matches("Layer already exists").count(), 5, "one progress line per blob (4 layers, config): {}", text.stderr);
     // SOURCE_DATE_EPOCH is the one clock that gets in.
     let dated = build_in(
         "d",

@@ -12,7 +12,7 @@
 //! P4: bytes sent to the registry by a second, unchanged push (measured by a counting proxy in
 //! front of Debian's docker-registry, plus the number of blob upload requests in its log).
 //!
-//! P6 (the daemonless path, `build --push` without `--engine`): a base image of about 300 MiB
+//! P8 (the daemonless path, `build --push` without `--engine`): a base image of about 300 MiB
 //! (8 MiB with `--quick`) in a source registry; cold build + push into an empty registry (every
 //! base blob copied as a stream) against `docker build` + `docker push` of the same context into
 //! another empty registry, warm rebuild + push for both, bytes sent to the registry, and the
@@ -320,7 +320,7 @@ async fn main() -> Result<(), BoxError> {
     p6(&shared, quick).await
 }
 
-/// What P6 shares with P3/P4: the binaries, the catalog and its Maven repository, the jars.
+/// What P8 shares with P3/P4: the binaries, the catalog and its Maven repository, the jars.
 struct Shared<'a> {
     engine: &'a Engine,
     image_builder: &'a std::path::Path,
@@ -332,7 +332,7 @@ struct Shared<'a> {
     dir: &'a std::path::Path,
 }
 
-/// P6: the daemonless path against `docker build` + `docker push` (see the module docs).
+/// P8: the daemonless path against `docker build` + `docker push` (see the module docs).
 async fn p6(sh: &Shared<'_>, quick: bool) -> Result<(), BoxError> {
     let Shared { engine, image_builder, catalog, launcher, maven, jars, cleanup, dir } = *sh;
     let padding: usize = if quick { 8 << 20 } else { 300 << 20 };
@@ -409,7 +409,7 @@ async fn p6(sh: &Shared<'_>, quick: bool) -> Result<(), BoxError> {
 
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
-        "P6 daemonless build+push vs docker build + docker push (base image {:.1} MiB, in another registry)",
+        "P8 daemonless build+push vs docker build + docker push (base image {:.1} MiB, in another registry)",
         mib(base_bytes.max(0) as u64)
     );
     println!("{:<34} {:>10} {:>14} {:>14}", "", "seconds", "bytes sent", "peak RSS MiB");
