@@ -497,14 +497,25 @@ impl Registry {
     }
 
     fn request(&self, path: &str, accept: &str, auth: bool) -> R<(u16, Vec<u8>)> {
+        self.send("GET", path, accept, auth, None)
+    }
+
+    /// One HTTP/1.1 request; `body` is `(content type, bytes)`.
+    fn send(&self, method: &str, path: &str, accept: &str, auth: bool, body: Option<(&str, &[u8])>) -> R<(u16, Vec<u8>)> {
         let mut s = TcpStream::connect(&self.host).map_err(fail)?;
         s.set_read_timeout(Some(Duration::from_secs(30))).map_err(fail)?;
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: {accept}\r\n", self.host);
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: {accept}\r\n", self.host);
         if auth {
             req.push_str(&format!("Authorization: {}\r\n", self.basic()));
         }
+        if let Some((content_type, b)) = body {
+            req.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", b.len()));
+        }
         req.push_str("\r\n");
         s.write_all(req.as_bytes()).map_err(fail)?;
+        if let Some((_, b)) = body {
+            s.write_all(b).map_err(fail)?;
+        }
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).map_err(fail)?;
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| fail("no HTTP header end"))?;
@@ -528,6 +539,17 @@ impl Registry {
             return Err(fail(format!("GET {path}: HTTP {status}: {}", String::from_utf8_lossy(&body))));
         }
         Ok(body)
+    }
+
+    /// Puts a manifest (or index) under `repo:reference` with the registry credentials; fails on a
+    /// non-201 answer.
+    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> R<()> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let (status, answer) = self.send("PUT", &path, "*/*", true, Some((media_type, body)))?;
+        if status != 201 {
+            return Err(fail(format!("PUT {path}: HTTP {status}: {}", String::from_utf8_lossy(&answer))));
+        }
+        Ok(())
     }
 
     /// Repositories in the registry (`/v2/_catalog`).

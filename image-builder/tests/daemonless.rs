@@ -170,6 +170,45 @@ async fn daemonless_push_runs_is_reproducible_matches_the_engine_and_refuses_cle
     assert_eq!(dl_config["architecture"], en_config["architecture"]);
     assert_eq!(dl_config["config"]["Labels"]["org.opencontainers.image.base.name"], base.as_str());
 
+    // 4b. A multi-platform base: the --platform image (default linux/amd64) is taken from the
+    // index; a platform it lacks is refused, listing those it has.
+    let (base_repo, _) = repo_and_tag(&base, &registry.host);
+    let base_manifest = registry
+        .get(&format!("/v2/{base_repo}/manifests/3.5.3"), "application/vnd.docker.distribution.manifest.v2+json")
+        .expect("base manifest");
+    let base_manifest_digest = format!("sha256:{}", sha256_hex(&base_manifest));
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{ "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": base_manifest.len(),
+                        "digest": base_manifest_digest, "platform": { "os": "linux", "architecture": "amd64" } }],
+    });
+    registry.put_manifest(&base_repo, "multi", "application/vnd.oci.image.index.v1+json", index.to_string().as_bytes()).expect("index");
+    let multi_base = format!("{}/{base_repo}:multi", registry.host);
+    let multi_repo = format!("sparkoss/spark-oss-multi-{unique}");
+    let multi_tag = format!("{}/{multi_repo}:3.5.3", registry.host);
+    let multi = build_in("m", &multi_tag, &multi_base, &["--push", "--output", "json"], &no_engine, None);
+    assert_eq!(multi.code, 0, "index base: {}", multi.stderr);
+    let md = multi.json();
+    assert_eq!((md["platform"].as_str(), md["base_digest"].as_str()), (Some("linux/amd64"), Some(base_manifest_digest.as_str())));
+    let (_, multi_files) = registry.image_files(&multi_repo, "3.5.3").expect("multi image");
+    assert_eq!(multi_files, dl_files, "same base image, same files");
+    let arm_repo = format!("sparkoss/spark-oss-arm-{unique}");
+    let arm = build_in(
+        "n",
+        &format!("{}/{arm_repo}:3.5.3", registry.host),
+        &multi_base,
+        &["--push", "--platform", "linux/arm64"],
+        &no_engine,
+        None,
+    );
+    assert_eq!(arm.code, 1);
+    assert!(
+        arm.stderr.contains(&multi_base) && arm.stderr.contains("no linux/arm64 image") && arm.stderr.contains("linux/amd64"),
+        "{}",
+        arm.stderr
+    );
+
     // 5. A base in another registry: copied blob by blob (its own credentials from config.json).
     let source = Registry::start_with_storage("mirror", "m1rror-pw", Some(&dir.path().join("source-storage"))).expect("registry");
     let far_base = push_base_image(&engine, &source, &format!("mirror/spark-{unique}"), 0).await.expect("far base");
@@ -229,7 +268,7 @@ async fn daemonless_push_runs_is_reproducible_matches_the_engine_and_refuses_cle
     assert!(corrupt.stderr.contains("sha256 mismatch") && corrupt.stderr.contains("jdom2"), "{}", corrupt.stderr);
 
     let repos = registry.repositories().expect("catalog");
-    for r in [&bad_repo, &missing_repo, &wrong_repo, &corrupt_repo] {
+    for r in [&bad_repo, &missing_repo, &wrong_repo, &corrupt_repo, &arm_repo] {
         // A refused build may leave blobs (unreferenced, collectable) but never a tag.
         let tags = registry.get(&format!("/v2/{r}/tags/list"), "application/json").ok();
         let has_tag = tags
