@@ -15,9 +15,13 @@ use crate::error::{Error, Result};
 use crate::lock::{Lock, LockStatus, Mode, Resolution};
 use crate::maven::Anchor;
 use crate::repo::{CredentialSources, Repository};
-use crate::{auth, lock, maven};
+use crate::{auth, daemonless, lock, maven};
 
-/// Builds and pushes the OSS-enabled Spark image through the Docker Engine API.
+/// The platform the daemonless path takes from a multi-platform base when --platform is not given.
+pub const DEFAULT_PLATFORM: &str = "linux/amd64";
+
+/// Builds the OSS-enabled Spark image and pushes it over the registry API (no Docker Engine
+/// needed), or builds it with the Docker Engine (--engine, or without --push).
 #[derive(Debug, Parser)]
 #[command(name = "image-builder", version, about)]
 pub struct Cli {
@@ -102,13 +106,20 @@ pub struct BuildArgs {
     /// Image reference to tag; repeatable (default: sparkoss/spark-oss:<version>).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
-    /// Push every tag after the build.
+    /// Push every tag. Without --engine this needs no Docker Engine: the base image is read from
+    /// its registry, the layers are built here (reproducibly: same inputs, same digest) and only
+    /// the blobs a registry lacks are sent, the manifest last.
     #[arg(long)]
     pub push: bool,
-    /// Target platform.
+    /// Build with the Docker Engine even with --push (it then pushes through the engine). Without
+    /// --push the engine is always used: the image is loaded into it.
+    #[arg(long)]
+    pub engine: bool,
+    /// Target platform (the daemonless path takes it from a multi-platform base; default
+    /// linux/amd64 there, the engine's own platform with the engine).
     #[arg(long, value_parser = ["linux/amd64", "linux/arm64"])]
     pub platform: Option<String>,
-    /// Do not use the engine's build cache.
+    /// Do not use the engine's build cache (engine path; the daemonless path has no build cache).
     #[arg(long)]
     pub no_cache: bool,
     /// Extra image label; repeatable.
@@ -167,31 +178,52 @@ pub fn default_launcher() -> Result<PathBuf> {
     Ok(dir.join("sparkoss-launcher"))
 }
 
-/// Renders progress: a spinner on a terminal, plain lines on stderr otherwise, nothing for JSON.
+/// Renders progress: on a terminal a spinner plus one bar per blob being pushed, plain lines on
+/// stderr otherwise, nothing for JSON.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    multi: Option<indicatif::MultiProgress>,
+    blobs: std::sync::Mutex<BTreeMap<String, indicatif::ProgressBar>>,
     quiet: bool,
 }
 
 impl Progress {
     fn new(output: Output) -> Self {
         let quiet = output == Output::Json;
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
+        let multi = (!quiet && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new);
+        let bar = multi.as_ref().map(|m| {
+            let b = m.add(indicatif::ProgressBar::new_spinner());
             b.enable_steady_tick(std::time::Duration::from_millis(120));
             b
         });
-        Self { bar, quiet }
+        Self { bar, multi, blobs: std::sync::Mutex::new(BTreeMap::new()), quiet }
     }
 
     fn line(&self, s: &str) {
         if self.quiet {
             return;
         }
-        match &self.bar {
-            Some(b) => b.println(s),
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(s);
+            }
             None => eprintln!("{s}"),
         }
+    }
+
+    /// The bar of blob `id` (made on first use), on a terminal.
+    fn blob_bar(&self, id: &str, total: u64) -> Option<indicatif::ProgressBar> {
+        let multi = self.multi.as_ref()?;
+        let mut blobs = self.blobs.lock().ok()?;
+        let bar = blobs.entry(id.to_string()).or_insert_with(|| {
+            let b = multi.add(indicatif::ProgressBar::new(total));
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix:>20} [{bar:30}] {bytes}/{total_bytes} {msg}") {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b.set_prefix(id.to_string());
+            b
+        });
+        Some(bar.clone())
     }
 
     fn event(&self, e: &Event) {
@@ -205,10 +237,21 @@ impl Progress {
                 }
             }
             Event::Push { id, status, current, total } => {
-                if let Some(b) = &self.bar {
-                    match (current, total) {
-                        (Some(c), Some(t)) if *t > 0 => b.set_message(format!("{id}: {status} {c}/{t}")),
-                        _ => b.set_message(format!("{id} {status}")),
+                let sized = matches!(total, Some(t) if *t > 0);
+                let bar = if sized && !id.is_empty() { self.blob_bar(id, total.unwrap_or(0).max(0) as u64) } else { None };
+                match bar {
+                    Some(b) => {
+                        b.set_position(current.unwrap_or(0).max(0) as u64);
+                        if status == "Pushing" || status == "Preparing" {
+                            b.set_message(status.clone());
+                        } else {
+                            b.finish_with_message(status.clone());
+                        }
+                    }
+                    None => {
+                        if let Some(b) = &self.bar {
+                            b.set_message(format!("{id} {status}"));
+                        }
                     }
                 }
                 // Per-chunk "Pushing" lines would flood a log; the rest are one line per layer.
@@ -352,6 +395,55 @@ async fn build(args: BuildArgs, catalog: Option<&Path>, output: Output) -> Resul
     ));
     let input = ContextInput { selection: selection.clone(), jars: jars.clone(), launcher, extra_labels };
     let ctx = build_context(&input)?;
+    let explicit = args.registry_username.as_deref().zip(password.clone());
+    let summary = json!({
+        "tags": tags,
+        "spark_version": selection.spark_version,
+        "hadoop_version": selection.hadoop_version,
+        "base_image": selection.base_image,
+        "jars": jars_json(&resolution),
+        "lockfile": lockfile_json(&args.resolve, resolution.status),
+        "launcher": { "source": launcher_path.display().to_string(), "path": crate::context::LAUNCHER_PATH,
+                      "sha256": ctx.labels.get("io.sparkoss.launcher.sha256") },
+        "labels": ctx.labels,
+    });
+
+    if args.push && !args.engine {
+        let platform = args.platform.as_deref().unwrap_or(DEFAULT_PLATFORM);
+        let target_hosts: Vec<String> = tags.iter().map(|t| auth::registry_of(t)).collect();
+        // Explicit credentials are for the registries pushed to; a base elsewhere uses config.json.
+        let credentials = |host: &str| match &explicit {
+            Some((u, p)) if target_hosts.iter().any(|h| h == host) => Ok(Some(auth::explicit(host, u, p.clone()))),
+            _ => auth::from_docker_config(host),
+        };
+        let mut on_event = |e: Event| progress.event(&e);
+        let push_started = Instant::now();
+        let request = daemonless::Request { input: &input, labels: &ctx.labels, tags: &tags, platform };
+        let built = daemonless::build_and_push(&request, &credentials, &mut on_event).await?;
+        for o in &built.pushed {
+            progress.line(&format!(
+                "pushed {} digest {} ({} layers uploaded, {} bytes; {} mounted, {} already there)",
+                o.reference, built.digest, o.layers_pushed, o.bytes_uploaded, o.layers_mounted, o.layers_existing
+            ));
+        }
+        progress.finish();
+        if output == Output::Text {
+            for t in &tags {
+                println!("{t}@{}", built.digest);
+            }
+        }
+        let mut doc = summary;
+        doc["builder"] = json!("daemonless");
+        doc["platform"] = json!(platform);
+        doc["digest"] = json!(built.digest);
+        doc["image_id"] = json!(built.config_digest);
+        doc["base_digest"] = json!(built.base_digest);
+        doc["layers"] = json!(built.layers);
+        doc["pushed"] = json!(built.pushed);
+        doc["push_seconds"] = json!(push_started.elapsed().as_secs_f64());
+        doc["total_seconds"] = json!(started.elapsed().as_secs_f64());
+        return Ok(doc);
+    }
 
     let engine = Engine::connect().await?;
     let mut on_event = |e: Event| progress.event(&e);
@@ -364,9 +456,9 @@ async fn build(args: BuildArgs, catalog: Option<&Path>, output: Output) -> Resul
     if args.push {
         for tag in &tags {
             let registry = auth::registry_of(tag);
-            let creds = match (&args.registry_username, &password) {
-                (Some(u), Some(p)) => Some(auth::explicit(&registry, u, p.clone())),
-                _ => auth::from_docker_config(&registry)?,
+            let creds = match &explicit {
+                Some((u, p)) => Some(auth::explicit(&registry, u, p.clone())),
+                None => auth::from_docker_config(&registry)?,
             };
             let outcome = engine.push(tag, creds, &mut on_event).await?;
             progress.line(&format!(
@@ -386,21 +478,14 @@ async fn build(args: BuildArgs, catalog: Option<&Path>, output: Output) -> Resul
         println!("{image_id}");
     }
     progress.finish();
-    Ok(json!({
-        "image_id": image_id,
-        "tags": tags,
-        "spark_version": selection.spark_version,
-        "hadoop_version": selection.hadoop_version,
-        "base_image": selection.base_image,
-        "jars": jars_json(&resolution),
-        "lockfile": lockfile_json(&args.resolve, resolution.status),
-        "launcher": { "source": launcher_path.display().to_string(), "path": crate::context::LAUNCHER_PATH,
-                      "sha256": ctx.labels.get("io.sparkoss.launcher.sha256") },
-        "labels": ctx.labels,
-        "pushed": pushed,
-        "build_seconds": build_secs,
-        "total_seconds": started.elapsed().as_secs_f64(),
-    }))
+    let mut doc = summary;
+    doc["builder"] = json!("engine");
+    doc["image_id"] = json!(image_id);
+    doc["digest"] = json!(pushed.first().and_then(|o: &crate::engine::PushOutcome| o.digest.clone()));
+    doc["pushed"] = json!(pushed);
+    doc["build_seconds"] = json!(build_secs);
+    doc["total_seconds"] = json!(started.elapsed().as_secs_f64());
+    Ok(doc)
 }
 
 /// What `inspect` reports, from an image's labels.

@@ -42,8 +42,12 @@ pub struct PushOutcome {
     pub layers_pushed: usize,
     /// Layers the registry already had.
     pub layers_existing: usize,
-    /// Bytes the engine reported sending for uploaded layers.
+    /// Layers mounted from the base image's repository in the same registry (daemonless path).
+    pub layers_mounted: usize,
+    /// Bytes sent for uploaded layers (as the engine reports them, on the engine path).
     pub bytes_uploaded: u64,
+    /// Bytes sent for the image config (daemonless path; the engine does not say).
+    pub config_bytes_uploaded: u64,
 }
 
 /// A connection to the Docker Engine.

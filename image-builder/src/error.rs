@@ -149,6 +149,15 @@ pub enum Error {
         /// The engine's message.
         message: String,
     },
+    /// The daemonless path: a registry refused or could not serve what an image needs (base not
+    /// found, credentials refused, a blob that does not match its digest, ...).
+    #[error("{image}: {message}")]
+    Registry {
+        /// The image reference concerned (base or target).
+        image: String,
+        /// What happened, with the registry's own answer where it gave one.
+        message: String,
+    },
     /// The Docker configuration (`~/.docker/config.json`) or a credential helper failed.
     #[error("registry credentials for {registry}: {message}")]
     Credentials {

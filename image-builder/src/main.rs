@@ -1,4 +1,4 @@
-//! `image-builder`: builds and pushes the OSS-enabled Spark image through the Docker Engine API.
+//! `image-builder`: builds the OSS-enabled Spark image and pushes it over the registry API (or through the Docker Engine API).
 
 use clap::Parser;
 

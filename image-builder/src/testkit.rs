@@ -44,6 +44,26 @@ pub fn sha256_hex(b: &[u8]) -> String {
 /// A root filesystem that looks like `apache/spark` to the builder: busybox as `/bin/sh`,
 /// `/opt/spark/{jars,bin,conf}`, `/opt/entrypoint.sh`, and a `spark` user (uid 185).
 pub fn spark_like_rootfs(spark_version: &str) -> R<Vec<u8>> {
+    spark_like_rootfs_padded(spark_version, 0)
+}
+
+/// Bytes that do not compress (xorshift), so a padded base image weighs what it says.
+fn incompressible(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// [`spark_like_rootfs`] plus `/opt/spark/jars/padding-<n>.jar` files of incompressible bytes
+/// adding up to `padding` bytes (64 MiB each at most), for a base image of a realistic weight.
+pub fn spark_like_rootfs_padded(spark_version: &str, padding: usize) -> R<Vec<u8>> {
     let busybox = std::fs::read("/bin/busybox").map_err(|e| fail(format!("/bin/busybox (Debian package busybox-static): {e}")))?;
     let mut files: Vec<(String, u32, Vec<u8>)> = vec![
         ("bin/busybox".into(), 0o755, busybox),
@@ -53,6 +73,15 @@ pub fn spark_like_rootfs(spark_version: &str) -> R<Vec<u8>> {
         ("opt/spark/bin/spark-submit".into(), 0o755, b"#!/bin/sh\necho \"spark-submit $*\"\n".to_vec()),
         (format!("opt/spark/jars/spark-core_2.12-{spark_version}.jar"), 0o644, b"stand-in spark core".to_vec()),
     ];
+    let piece = 64 * 1024 * 1024;
+    let mut left = padding;
+    let mut n = 0u64;
+    while left > 0 {
+        let len = left.min(piece);
+        files.push((format!("opt/spark/jars/padding-{n}.jar"), 0o644, incompressible(len, 0x9e37_79b9_7f4a_7c15 ^ n)));
+        left -= len;
+        n += 1;
+    }
     files.sort();
     let dirs = ["bin", "etc", "opt", "opt/spark", "opt/spark/bin", "opt/spark/conf", "opt/spark/jars", "tmp"];
     let mut b = tar::Builder::new(Vec::new());
@@ -84,8 +113,13 @@ pub fn spark_like_rootfs(spark_version: &str) -> R<Vec<u8>> {
 
 /// Imports [`spark_like_rootfs`] as `reference` (`repo:tag`) with Spark's entrypoint and user.
 pub async fn import_base_image(docker: &bollard::Docker, reference: &str, spark_version: &str) -> R<()> {
+    import_padded_base_image(docker, reference, spark_version, 0).await
+}
+
+/// Like [`import_base_image`], with `padding` bytes of incompressible jars in the root filesystem.
+pub async fn import_padded_base_image(docker: &bollard::Docker, reference: &str, spark_version: &str, padding: usize) -> R<()> {
     let (repo, tag) = crate::engine::split_reference(reference);
-    let rootfs = spark_like_rootfs(spark_version)?;
+    let rootfs = spark_like_rootfs_padded(spark_version, padding)?;
     let mut opts = CreateImageOptionsBuilder::new().from_src("-").repo(&repo).tag(&tag).build();
     opts.changes =
         vec![r#"ENTRYPOINT ["/opt/entrypoint.sh"]"#.to_string(), "ENV SPARK_HOME=/opt/spark".to_string(), "USER 185".to_string()];
@@ -94,6 +128,16 @@ pub async fn import_base_image(docker: &bollard::Docker, reference: &str, spark_
         item.map_err(|e| fail(format!("import {reference}: {e}")))?;
     }
     Ok(())
+}
+
+/// Imports the stand-in base as `<registry.host>/<repo>:3.5.3` and pushes it there through the
+/// engine (a fixture: the daemonless path then reads it from the registry). Returns the reference.
+pub async fn push_base_image(engine: &crate::engine::Engine, registry: &Registry, repo: &str, padding: usize) -> R<String> {
+    let reference = format!("{}/{repo}:3.5.3", registry.host);
+    import_padded_base_image(engine.docker(), &reference, "3.5.3", padding).await?;
+    let creds = crate::auth::explicit(&registry.host, &registry.username, registry.password.clone());
+    engine.push(&reference, Some(creds), &mut |_| {}).await.map_err(|e| fail(format!("push {reference}: {e}")))?;
+    Ok(reference)
 }
 
 /// Removes the named local images when dropped (through the `docker` CLI, so it works in `Drop`).
@@ -453,14 +497,25 @@ impl Registry {
     }
 
     fn request(&self, path: &str, accept: &str, auth: bool) -> R<(u16, Vec<u8>)> {
+        self.send("GET", path, accept, auth, None)
+    }
+
+    /// One HTTP/1.1 request; `body` is `(content type, bytes)`.
+    fn send(&self, method: &str, path: &str, accept: &str, auth: bool, body: Option<(&str, &[u8])>) -> R<(u16, Vec<u8>)> {
         let mut s = TcpStream::connect(&self.host).map_err(fail)?;
         s.set_read_timeout(Some(Duration::from_secs(30))).map_err(fail)?;
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: {accept}\r\n", self.host);
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: {accept}\r\n", self.host);
         if auth {
             req.push_str(&format!("Authorization: {}\r\n", self.basic()));
         }
+        if let Some((content_type, b)) = body {
+            req.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", b.len()));
+        }
         req.push_str("\r\n");
         s.write_all(req.as_bytes()).map_err(fail)?;
+        if let Some((_, b)) = body {
+            s.write_all(b).map_err(fail)?;
+        }
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).map_err(fail)?;
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| fail("no HTTP header end"))?;
@@ -484,6 +539,17 @@ impl Registry {
             return Err(fail(format!("GET {path}: HTTP {status}: {}", String::from_utf8_lossy(&body))));
         }
         Ok(body)
+    }
+
+    /// Puts a manifest (or index) under `repo:reference` with the registry credentials; fails on a
+    /// non-201 answer.
+    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> R<()> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let (status, answer) = self.send("PUT", &path, "*/*", true, Some((media_type, body)))?;
+        if status != 201 {
+            return Err(fail(format!("PUT {path}: HTTP {status}: {}", String::from_utf8_lossy(&answer))));
+        }
+        Ok(())
     }
 
     /// Repositories in the registry (`/v2/_catalog`).

@@ -1,4 +1,4 @@
-//! Against the real Docker Engine and a real registry (Debian's docker-registry with htpasswd):
+//! The engine path (`--engine`) against the real Docker Engine and a real registry (Debian's docker-registry with htpasswd):
 //! build → push → read back through the registry API; inspect; cached rebuild with the same id and a
 //! push that uploads no layer; wrong password; a corrupted jar pushes nothing.
 
@@ -57,7 +57,7 @@ async fn build_push_read_back_rebuild_and_failures() {
     };
 
     // 1. Build and push.
-    let first = run(&build_args(&["--push", "--output", "json"]), &[("DOCKER_CONFIG", &dc)], None);
+    let first = run(&build_args(&["--push", "--engine", "--output", "json"]), &[("DOCKER_CONFIG", &dc)], None);
     assert_eq!(first.code, 0, "first build failed: {}\n{}", first.stderr, first.stdout);
     let doc = first.json();
     let image_id = doc["image_id"].as_str().expect("image id").to_string();
@@ -147,7 +147,7 @@ async fn build_push_read_back_rebuild_and_failures() {
     assert!(uploads_before >= 4, "the first push's blob uploads are visible in the registry log");
     let bytes_before = registry.bytes_received();
     let second = run(
-        &build_args(&["--push", "--platform", host_platform, "--registry-username", "release", "--registry-password-stdin"]),
+        &build_args(&["--push", "--engine", "--platform", host_platform, "--registry-username", "release", "--registry-password-stdin"]),
         &[("DOCKER_CONFIG", dir.path().join("empty").to_str().expect("utf8"))],
         Some("s3cret-pw\n"),
     );
@@ -176,7 +176,7 @@ async fn build_push_read_back_rebuild_and_failures() {
 
     // 5. Wrong password: clear failure, non-zero exit, the secret not echoed.
     let wrong = run(
-        &build_args(&["--push", "--registry-username", "release", "--registry-password-stdin"]),
+        &build_args(&["--push", "--engine", "--registry-username", "release", "--registry-password-stdin"]),
         &[("DOCKER_CONFIG", dir.path().join("empty").to_str().expect("utf8"))],
         Some("not-the-password"),
     );
@@ -216,7 +216,8 @@ async fn build_push_read_back_rebuild_and_failures() {
     )
     .expect("config.json");
     let path = format!("{}:{}", helper_dir.display(), std::env::var("PATH").unwrap_or_default());
-    let via_helper = run(&build_args(&["--push"]), &[("DOCKER_CONFIG", helper_config.to_str().expect("utf8")), ("PATH", &path)], None);
+    let via_helper =
+        run(&build_args(&["--push", "--engine"]), &[("DOCKER_CONFIG", helper_config.to_str().expect("utf8")), ("PATH", &path)], None);
     assert_eq!(via_helper.code, 0, "push with a credential helper: {}", via_helper.stderr);
     assert_eq!(std::fs::read_to_string(&asked).expect("helper was asked").trim(), registry.host);
 
@@ -228,7 +229,7 @@ async fn build_push_read_back_rebuild_and_failures() {
     let mut bad = bytes.clone();
     bad[10] ^= 1;
     maven.put_jar(jar, &bad);
-    let mut args = build_args(&["--push"]);
+    let mut args = build_args(&["--push", "--engine"]);
     let fresh_cache = dir.path().join("fresh-cache");
     for i in 0..args.len() {
         if args[i] == "--tag" {

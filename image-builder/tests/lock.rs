@@ -100,12 +100,13 @@ impl Fixture {
         image_builder_in(cwd, &args, env, None)
     }
 
-    /// `image-builder build --push` to `target` in `cwd`.
+    /// `image-builder build --push --engine` to `target` in `cwd` (the engine keeps the image, which
+    /// the assertions below inspect).
     fn build(&self, cwd: &Path, resolve: &[String], target: &Target, extra: &[&str], env: &[(&str, &str)]) -> Run {
         let launcher = self.launcher.to_str().expect("utf8");
         let mut args: Vec<&str> = vec!["build"];
         args.extend(resolve.iter().map(String::as_str));
-        args.extend(["--launcher", launcher, "--tag", &target.tag, "--push"]);
+        args.extend(["--launcher", launcher, "--tag", &target.tag, "--push", "--engine"]);
         args.extend(extra);
         let mut env = env.to_vec();
         env.push(("DOCKER_CONFIG", &self.docker_config));

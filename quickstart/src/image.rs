@@ -1,6 +1,8 @@
-//! The quick start's Spark image, made the way a release pipeline makes it, with nothing pulled:
-//! the local Spark base image ([`crate::spark_base`]), `image-builder lock` then `build --locked --push` against a
-//! Maven repository and Debian's `docker-registry` (htpasswd auth), both on 127.0.0.1.
+//! The quick start's Spark image, made the way a release pipeline makes it, with nothing pulled
+//! from outside: the local Spark base image ([`crate::spark_base`]) pushed into Debian's
+//! `docker-registry` (htpasswd auth), then `image-builder lock` and `build --locked --push`, the
+//! daemonless path (no Docker Engine: base read from the registry, layers built by image-builder),
+//! against a Maven repository and that registry, both on 127.0.0.1.
 //!
 //! The connector jars are stand-ins: Maven Central is out of reach here, so the catalog names
 //! valid, empty jars under the group `io.sparkoss.standin` (with their real artifact names and a
@@ -9,9 +11,9 @@
 //! missing, so the job's input is fetched by the launcher (`sparkoss_job.files`) rather than read
 //! through `oss://` by Hadoop.
 //!
-//! The image is pushed as `<registry>/sparkoss/spark-oss:<version>` and then tagged
-//! [`IMAGE`]`:<version>` on the engine (the registry is gone after the build; the local cloud's
-//! kubelet finds the image on the engine).
+//! The image is pushed as `<registry>/sparkoss/spark-oss:<version>`, pulled by the engine by its
+//! digest and tagged [`IMAGE`]`:<version>` there (the registry is gone after the build; the local
+//! cloud's kubelet finds the image on the engine).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -124,6 +126,27 @@ fn docker(args: &[&str]) -> Result<(), Error> {
     Ok(())
 }
 
+/// `docker` with the client configuration in `config` (the registry's credentials).
+fn docker_with(config: &Path, args: &[&str]) -> Result<(), Error> {
+    let out = Command::new("docker").env("DOCKER_CONFIG", config).args(args).output().map_err(io("running docker"))?;
+    if !out.status.success() {
+        return Err(failed(&format!("docker {}", args.join(" ")), String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
+}
+
+/// A Docker CLI configuration folder with the registry's credentials (`auths`), readable by the
+/// owner only.
+fn write_docker_config(dir: &Path, registry: &Registry) -> Result<(), Error> {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(io("creating the docker client folder"))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io("protecting the docker client folder"))?;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", registry.username, registry.password));
+    let config = serde_json::json!({ "auths": { registry.host.clone(): { "auth": auth } } });
+    std::fs::write(dir.join("config.json"), config.to_string()).map_err(io("writing the docker client config"))
+}
+
 /// The id of the image `reference` names on the engine, if any.
 fn image_id_of(reference: &str) -> Option<String> {
     let out = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference]).output().ok()?;
@@ -147,14 +170,26 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
         maven.put_jar(j, bytes);
     }
     let catalog = dir.path().join("catalog.toml");
-    std::fs::write(&catalog, catalog_toml(&base.spark_version, &base.reference, &jars)).map_err(io("writing the catalog"))?;
 
-    // A fresh password per run; it reaches image-builder on stdin only.
+    // A fresh password per run; it reaches image-builder on stdin only (and the docker CLI, which
+    // pushes the base and pulls the result, through a config.json in the temporary folder).
     let password = sha256_hex(format!("{}-{:?}", std::process::id(), Instant::now()).as_bytes())[..24].to_owned();
     // The registry's storage outlives it, so the next run's push finds every layer there.
     let storage = repo_root().join("target").join("quickstart").join("registry");
     let registry = Registry::start_with_storage("sparkoss", &password, Some(&storage)).map_err(|e| failed("docker-registry", e))?;
     progress(&format!("Maven repository {} and docker-registry {} (htpasswd) on 127.0.0.1", maven.url, registry.host));
+    let client_config = dir.path().join("docker-config");
+    write_docker_config(&client_config, &registry)?;
+
+    // The daemonless build reads its base from the registry: the local base goes there first
+    // (layers already in the kept storage are not sent again).
+    let registry_base = format!("{}/sparkoss/spark-base:{}", registry.host, base.spark_version);
+    docker(&["tag", &base.reference, &registry_base])?;
+    let pushed_base = docker_with(&client_config, &["push", "-q", &registry_base]);
+    docker(&["image", "rm", &registry_base])?;
+    pushed_base?;
+    progress(&format!("pushed the base image as {registry_base}"));
+    std::fs::write(&catalog, catalog_toml(&base.spark_version, &registry_base, &jars)).map_err(io("writing the catalog"))?;
 
     let pushed_tag = format!("{}/{IMAGE}:{}", registry.host, base.spark_version);
     let cache = repo_root().join("target").join("quickstart").join("maven-cache");
@@ -212,7 +247,7 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| Error::Output { what: "image-builder --output json".into(), detail: e.to_string() })?;
     let image_id = doc["image_id"].as_str().unwrap_or_default().to_owned();
-    let digest = doc["pushed"][0]["digest"].as_str().unwrap_or_default().to_owned();
+    let digest = doc["digest"].as_str().unwrap_or_default().to_owned();
     let layers_pushed = doc["pushed"][0]["layers_pushed"].as_u64().unwrap_or(0);
     if image_id.is_empty() || digest.is_empty() {
         return Err(Error::Output { what: "image-builder --output json".into(), detail: format!("no image id or digest in {doc}") });
@@ -221,11 +256,22 @@ pub fn build_quickstart_image(progress: &mut dyn FnMut(&str)) -> Result<Quicksta
         "image-builder built {image_id} and pushed {pushed_tag}@{digest} ({layers_pushed} layers uploaded) in {build_seconds:.1}s"
     ));
 
-    // The registry stops with this function: jobs use a tag that does not name it.
+    // The engine pulls what image-builder pushed without it (only the new layers travel: the base's
+    // are on the engine already); the registry stops with this function, so jobs use a tag that
+    // does not name it.
+    let by_digest = format!("{}/{IMAGE}@{digest}", registry.host);
+    docker_with(&client_config, &["pull", "-q", &by_digest])?;
+    let pulled = image_id_of(&by_digest);
+    if pulled.as_deref() != Some(image_id.as_str()) {
+        return Err(Error::Output {
+            what: "docker pull of the pushed image".into(),
+            detail: format!("{by_digest} is {pulled:?} on the engine, image-builder said {image_id}"),
+        });
+    }
     let reference = format!("{IMAGE}:{}", base.spark_version);
     let previous = image_id_of(&reference);
     docker(&["tag", &image_id, &reference])?;
-    docker(&["image", "rm", &pushed_tag])?;
+    docker(&["image", "rm", &by_digest])?;
     // The image this tag named before (an older launcher, say) would linger untagged.
     if let Some(old) = previous.filter(|old| *old != image_id) {
         let _ = docker(&["image", "rm", &old]);

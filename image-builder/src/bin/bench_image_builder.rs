@@ -12,8 +12,15 @@
 //! P4: bytes sent to the registry by a second, unchanged push (measured by a counting proxy in
 //! front of Debian's docker-registry, plus the number of blob upload requests in its log).
 //!
+//! P8 (the daemonless path, `build --push` without `--engine`): a base image of about 300 MiB
+//! (8 MiB with `--quick`) in a source registry; cold build + push into an empty registry (every
+//! base blob copied as a stream) against `docker build` + `docker push` of the same context into
+//! another empty registry, warm rebuild + push for both, bytes sent to the registry, and the
+//! peak RSS of image-builder (VmHWM, polled). Also the cold build + push into the base's own
+//! registry, where the base layers are mounted instead of copied.
+//!
 //! `cargo run --release -p sparkoss-image-builder --bin bench-image-builder [-- RUNS | --quick]`
-//! (`--quick`, for CI: one run.)
+//! (`--quick`, for CI: one run, small base.)
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -23,7 +30,7 @@ use sparkoss_image_builder::catalog::Jar;
 use sparkoss_image_builder::context::{build_context, ContextInput};
 use sparkoss_image_builder::engine::Engine;
 use sparkoss_image_builder::maven::VerifiedJar;
-use sparkoss_image_builder::testkit::{import_base_image, sha256_hex, FileServer, ImageCleanup, Registry};
+use sparkoss_image_builder::testkit::{import_base_image, push_base_image, sha256_hex, FileServer, ImageCleanup, Registry};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -99,6 +106,52 @@ fn clear_builds(base_id: &str) -> Result<usize, BoxError> {
     Ok(images.len())
 }
 
+/// Runs `cmd` (with `stdin` written to it) to completion: seconds, peak RSS in KiB (VmHWM of
+/// /proc/PID/status, read every 10 ms until it exits) and stdout.
+fn run_measured(cmd: &mut Command, stdin: &[u8]) -> Result<(f64, u64, String), BoxError> {
+    let t = Instant::now();
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    if let Some(mut i) = child.stdin.take() {
+        std::io::Write::write_all(&mut i, stdin)?;
+    }
+    let status_path = format!("/proc/{}/status", child.id());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop2, path2) = (stop.clone(), status_path.clone());
+    let poller = std::thread::spawn(move || {
+        let mut peak = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok(text) = std::fs::read_to_string(&path2) {
+                let hwm =
+                    text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+                peak = peak.max(hwm.unwrap_or(0));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        peak
+    });
+    let out = child.wait_with_output()?;
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = poller.join().map_err(|_| "RSS poller panicked")?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok((secs, peak, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// A Docker CLI config directory holding `auths` for `registries` (the docker CLI's push reads it).
+fn docker_config(dir: &std::path::Path, registries: &[&Registry]) -> Result<std::path::PathBuf, BoxError> {
+    use base64::Engine as _;
+    std::fs::create_dir_all(dir)?;
+    let mut auths = serde_json::Map::new();
+    for r in registries {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", r.username, r.password));
+        auths.insert(r.host.clone(), serde_json::json!({ "auth": auth }));
+    }
+    std::fs::write(dir.join("config.json"), serde_json::json!({ "auths": auths }).to_string())?;
+    Ok(dir.to_path_buf())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -156,7 +209,12 @@ async fn main() -> Result<(), BoxError> {
 
     // The same generated context, unpacked for `docker build`.
     let selection = sparkoss_image_builder::catalog::Catalog::load(&catalog_path)?.select("3.5.3", None, Some(&base))?;
-    let ctx = build_context(&ContextInput { selection, jars, launcher: std::fs::read(&launcher)?, extra_labels: Default::default() })?;
+    let ctx = build_context(&ContextInput {
+        selection,
+        jars: jars.clone(),
+        launcher: std::fs::read(&launcher)?,
+        extra_labels: Default::default(),
+    })?;
     let ctx_dir = dir.path().join("context");
     tar::Archive::new(ctx.tar.as_slice()).unpack(&ctx_dir)?;
 
@@ -221,7 +279,7 @@ async fn main() -> Result<(), BoxError> {
     let push = |cmd: &mut Command| -> Result<f64, BoxError> {
         let t = Instant::now();
         let mut child = cmd
-            .args(["--push", "--registry-username", "bench", "--registry-password-stdin"])
+            .args(["--push", "--engine", "--registry-username", "bench", "--registry-password-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -248,5 +306,125 @@ async fn main() -> Result<(), BoxError> {
         "  second push layer bytes: {} (requests other than blob uploads: HEAD checks and the manifest PUT)",
         if u2 == u1 { 0 } else { b2 - b1 }
     );
+
+    let shared = Shared {
+        engine: &engine,
+        image_builder: &image_builder,
+        catalog: &catalog_path,
+        launcher: &launcher,
+        maven: &maven,
+        jars: &jars,
+        cleanup: &cleanup,
+        dir: dir.path(),
+    };
+    p6(&shared, quick).await
+}
+
+/// What P8 shares with P3/P4: the binaries, the catalog and its Maven repository, the jars.
+struct Shared<'a> {
+    engine: &'a Engine,
+    image_builder: &'a std::path::Path,
+    catalog: &'a std::path::Path,
+    launcher: &'a std::path::Path,
+    maven: &'a FileServer,
+    jars: &'a [VerifiedJar],
+    cleanup: &'a ImageCleanup,
+    dir: &'a std::path::Path,
+}
+
+/// P8: the daemonless path against `docker build` + `docker push` (see the module docs).
+async fn p6(sh: &Shared<'_>, quick: bool) -> Result<(), BoxError> {
+    let Shared { engine, image_builder, catalog, launcher, maven, jars, cleanup, dir } = *sh;
+    let padding: usize = if quick { 8 << 20 } else { 300 << 20 };
+    let unique = std::process::id();
+    let source = Registry::start("source", "source-pw")?;
+    let base = push_base_image(engine, &source, &format!("sparkoss-bench/base-{unique}"), padding).await?;
+    cleanup.add(&base);
+    let base_id = engine.image_id(&base).await?;
+    let base_bytes = engine.inspect(&base).await?.size.unwrap_or(0);
+    let ib_target = Registry::start("target", "target-pw")?;
+    let db_target = Registry::start("target", "target-pw")?;
+    let config = docker_config(&dir.join("docker-config"), &[&source, &ib_target, &db_target])?;
+
+    // The same context for docker build: the Dockerfile names the same base reference.
+    let selection = sparkoss_image_builder::catalog::Catalog::load(catalog)?.select("3.5.3", None, Some(&base))?;
+    let cache = dir.join("p6-cache");
+    let lockfile = dir.join("p6.lock");
+    let ib = |tag: &str, folder: &str| {
+        let mut c = Command::new(image_builder);
+        c.args(["build", "--spark", "3.5.3", "--catalog"])
+            .arg(catalog)
+            .arg("--launcher")
+            .arg(launcher)
+            .args(["--maven-repo", &maven.url, "--base-image", &base, "--tag", tag, "--cache-dir"])
+            .arg(cache.join(folder))
+            .arg("--lockfile")
+            .arg(&lockfile)
+            .args(["--push", "--output", "json"])
+            .env("DOCKER_CONFIG", &config)
+            // No engine: anything that tried to reach one would fail.
+            .env("DOCKER_HOST", "tcp://127.0.0.1:9");
+        c
+    };
+    let ctx = build_context(&ContextInput {
+        selection,
+        jars: jars.to_vec(),
+        launcher: std::fs::read(launcher)?,
+        extra_labels: Default::default(),
+    })?;
+    let ctx_dir = dir.join("p6-context");
+    tar::Archive::new(ctx.tar.as_slice()).unpack(&ctx_dir)?;
+    let db_tag = format!("{}/sparkoss/bench-docker-{unique}:3.5.3", db_target.host);
+    cleanup.add(&db_tag);
+    let docker_build_push = || -> Result<f64, BoxError> {
+        let t = Instant::now();
+        run(Command::new("docker").env("DOCKER_BUILDKIT", "0").args(["build", "-q", "-t", &db_tag]).arg(&ctx_dir))?;
+        run(Command::new("docker").env("DOCKER_CONFIG", &config).args(["push", "-q", &db_tag]))?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+
+    let ib_tag = format!("{}/sparkoss/bench-ib-{unique}:3.5.3", ib_target.host);
+    clear_builds(&base_id)?;
+    let b0 = ib_target.bytes_received();
+    let (ib_cold, ib_cold_rss, cold_out) = run_measured(&mut ib(&ib_tag, "cold"), b"")?;
+    let b1 = ib_target.bytes_received();
+    let (ib_warm, ib_warm_rss, warm_out) = run_measured(&mut ib(&ib_tag, "cold"), b"")?;
+    let b2 = ib_target.bytes_received();
+    let d0 = db_target.bytes_received();
+    let db_cold = docker_build_push()?;
+    let d1 = db_target.bytes_received();
+    let db_warm = docker_build_push()?;
+    let d2 = db_target.bytes_received();
+    // Into the base's own registry: base layers mounted.
+    let mount_tag = format!("{}/sparkoss/bench-mount-{unique}:3.5.3", source.host);
+    let s0 = source.bytes_received();
+    let (ib_mount, ib_mount_rss, _) = run_measured(&mut ib(&mount_tag, "mount"), b"")?;
+    let s1 = source.bytes_received();
+    let cold_doc: serde_json::Value = serde_json::from_str(cold_out.trim())?;
+    let warm_doc: serde_json::Value = serde_json::from_str(warm_out.trim())?;
+    if cold_doc["digest"] != warm_doc["digest"] {
+        return Err(format!("the warm rebuild changed the digest: {} then {}", cold_doc["digest"], warm_doc["digest"]).into());
+    }
+    let layer_bytes = |d: &serde_json::Value| d["pushed"][0]["bytes_uploaded"].as_u64().unwrap_or(0);
+
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "P8 daemonless build+push vs docker build + docker push (base image {:.1} MiB, in another registry)",
+        mib(base_bytes.max(0) as u64)
+    );
+    println!("{:<34} {:>10} {:>14} {:>14}", "", "seconds", "bytes sent", "peak RSS MiB");
+    println!("{:<34} {:>10.3} {:>14} {:>14.1}", "image-builder cold (copy base)", ib_cold, b1 - b0, ib_cold_rss as f64 / 1024.0);
+    println!("{:<34} {:>10.3} {:>14} {:>14}", "docker build + push cold", db_cold, d1 - d0, "-");
+    println!("{:<34} {:>10.3} {:>14} {:>14.1}", "image-builder warm", ib_warm, b2 - b1, ib_warm_rss as f64 / 1024.0);
+    println!("{:<34} {:>10.3} {:>14} {:>14}", "docker build + push warm", db_warm, d2 - d1, "-");
+    println!("{:<34} {:>10.3} {:>14} {:>14.1}", "image-builder cold (mount base)", ib_mount, s1 - s0, ib_mount_rss as f64 / 1024.0);
+    println!("  cold ratio image-builder/docker: {:.2}x (goal <= 0.3x); warm ratio {:.2}x", ib_cold / db_cold, ib_warm / db_warm);
+    println!(
+        "  layer bytes uploaded by image-builder: cold {}, warm {}; digest {} both times",
+        layer_bytes(&cold_doc),
+        layer_bytes(&warm_doc),
+        cold_doc["digest"].as_str().unwrap_or("?")
+    );
+    println!("  peak RSS goal <= 100 MiB: {:.1} MiB", ib_cold_rss.max(ib_warm_rss).max(ib_mount_rss) as f64 / 1024.0);
     Ok(())
 }
