@@ -48,6 +48,19 @@ const MAX_BODY: usize = 32 * 1024 * 1024;
 /// A watch that saw no change for this long sends a bookmark, when the client allows them.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
 
+/// A BOOKMARK event's object as the API server writes it: the kind's empty typed object with only
+/// the resource version set. Go serializes a pod's `spec` and `status` (structs, not pointers) even
+/// when empty, and clients read them unguarded: Spark's spark-submit watcher formats `spec.nodeName`
+/// of every event and died on a pod bookmark without `spec`.
+fn bookmark(kind: &str, api_version: &str, resource_version: impl std::fmt::Display) -> serde_json::Value {
+    let mut mark = json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": resource_version.to_string(), "creationTimestamp": null}});
+    if kind == "Pod" {
+        mark["spec"] = json!({"containers": null});
+        mark["status"] = json!({});
+    }
+    mark
+}
+
 /// Kubernetes version the emulator reports.
 pub const VERSION_MINOR: &str = "34";
 
@@ -828,7 +841,7 @@ impl Api {
                         // A quiet watch tells the client how far it has seen, so a reconnect resumes there.
                         _ = tokio::time::sleep(BOOKMARK_EVERY), if bookmarks => {
                             let rv = store.lock().unwrap_or_else(|p| p.into_inner()).resource_version();
-                            let mark = json!({"kind": kind_.kind, "apiVersion": kind_.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+                            let mark = bookmark(kind_.kind, &kind_.api_version(), rv);
                             pending.push_back(("BOOKMARK".to_owned(), mark));
                         }
                         c = rx.recv() => match c {
@@ -1266,6 +1279,15 @@ fn dechunk(mut s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pod_bookmark_carries_the_empty_spec_and_status_the_api_server_writes() {
+        let pod = super::bookmark("Pod", "v1", 42);
+        assert_eq!(pod["metadata"]["resourceVersion"], "42");
+        assert!(pod["spec"].is_object() && pod["status"].is_object(), "{pod}");
+        let cm = super::bookmark("ConfigMap", "v1", 7);
+        assert!(cm.get("spec").is_none(), "a ConfigMap has no spec: {cm}");
+    }
+
     use super::*;
 
     #[test]
