@@ -125,9 +125,9 @@ fn a_pyspark_job_runs_its_udf_on_two_executors_reruns_on_a_new_upload_and_fails_
     let out = wd.apply(&["-var", r#"args=["missing.txt"]"#]).expect("apply runs");
     assert!(!out.success, "the failing job fails the apply:\n{}", out.stdout);
     let errors = out.json_errors();
-    let (summary, detail) = errors.iter().find(|(s, _)| s == "Spark job failed").expect("a Spark job failed error");
+    let (error_summary, detail) = errors.iter().find(|(s, _)| s == "Spark job failed").expect("a Spark job failed error");
     let first = detail.lines().next().unwrap_or_default();
-    assert_eq!(first, "ValueError: no input file 'missing.txt' in the working directory", "{summary}:\n{detail}");
+    assert_eq!(first, "ValueError: no input file 'missing.txt' in the working directory", "{error_summary}:\n{detail}");
     // Then the frames of the user's file, as Python prints them (outermost first).
     let frames: Vec<&str> = detail.lines().skip(1).take_while(|l| !l.is_empty()).collect();
     assert_eq!(frames.first().map(|l| l.trim_start()), Some("File \"/opt/spark/work-dir/wordcount.py\", line 56, in <module>"), "{detail}");
