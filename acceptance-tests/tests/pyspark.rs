@@ -10,7 +10,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use sparkoss_acceptance_tests::{expected_counts, get_text, input_text, oss_put, LocalCloudProcess, Terraform, Workdir};
+use sparkoss_acceptance_tests::{
+    expected_counts, get_text, input_text, oss_put, pyspark_workdir, submit_pyspark, LocalCloudProcess, Terraform, Workdir,
+};
 use sparkoss_localcloud::kube::request;
 use sparkoss_localcloud::Endpoints;
 use sparkoss_quickstart::image::build_quickstart_image;
@@ -20,21 +22,9 @@ fn example_dir() -> std::path::PathBuf {
 }
 
 fn workdir(tf: &Terraform, ep: &Endpoints, image: &str) -> Workdir {
-    let mut wd = Workdir::new(tf, &sparkoss_acceptance_tests::provider_bin().expect("provider"), "").expect("workdir");
-    wd.load_example(&example_dir()).expect("example");
-    for (k, v) in [
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", ep.access_key_id.as_str()),
-        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ep.access_key_secret.as_str()),
-        ("TF_VAR_oss_access_key_id", ep.access_key_id.as_str()),
-        ("TF_VAR_oss_access_key_secret", ep.access_key_secret.as_str()),
-        ("TF_VAR_ack_endpoint", ep.ack_endpoint.as_str()),
-        ("TF_VAR_oss_endpoint", ep.oss_endpoint.as_str()),
-        ("TF_VAR_image", image),
-        // Executor pods stay after the run, so their logs can be read.
-        ("TF_VAR_spark_conf", r#"{"spark.kubernetes.executor.deleteOnTermination" = "false"}"#),
-    ] {
-        wd.set_env(k, v);
-    }
+    let mut wd = pyspark_workdir(tf, ep, image).expect("workdir");
+    // Executor pods stay after the run, so their logs can be read.
+    wd.set_env("TF_VAR_spark_conf", r#"{"spark.kubernetes.executor.deleteOnTermination" = "false"}"#);
     wd
 }
 
@@ -142,7 +132,7 @@ fn a_pyspark_job_runs_its_udf_on_two_executors_reruns_on_a_new_upload_and_fails_
     // The same .py through Spark's own `spark-submit --deploy-mode cluster`: the image's
     // entrypoint fetches the .py, the zip ($SPARKOSS_PY_FILES) and the input.
     oss_put(&ep, "sparkoss-demo", &[("pyspark/wordcount.py", &script)]);
-    let out = submit_pyspark(&ep, &image.reference).expect("submit-pyspark.sh runs");
+    let out = submit_pyspark(&ep, &image.reference, true).expect("submit-pyspark.sh runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "spark-submit:\n{stderr}");
     assert!(!stderr.contains(&ep.access_key_secret), "the OSS secret reached spark-submit's output");
@@ -171,27 +161,4 @@ fn a_pyspark_job_runs_its_udf_on_two_executors_reruns_on_a_new_upload_and_fails_
     assert!(log.contains(&summary), "the result `{summary}`:\n{log}");
     assert!(log.contains("udf ran on 2 hosts"), "the UDF ran on both executors:\n{log}");
     assert!(lc.stop(), "the local cloud stops");
-}
-
-/// Runs `examples/spark-submit/submit-pyspark.sh` (pyspark's `spark-submit --deploy-mode cluster`)
-/// with the example's objects on the local OSS; keys through the environment.
-fn submit_pyspark(ep: &Endpoints, image: &str) -> std::io::Result<std::process::Output> {
-    let spark_home = sparkoss_quickstart::spark_base::spark_home().map_err(std::io::Error::other)?;
-    Command::new("bash")
-        .arg(sparkoss_acceptance_tests::repo_root().join("examples/spark-submit/submit-pyspark.sh"))
-        .env("SPARK_HOME", spark_home)
-        .env("KUBECONFIG", &ep.kubeconfig)
-        .env("MASTER", format!("k8s://{}", ep.kubernetes_endpoint))
-        .env("IMAGE", image)
-        .env("OSS_ENDPOINT", &ep.oss_endpoint)
-        .env("REGION", &ep.region)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret)
-        .env("PY", "oss://sparkoss-demo/pyspark/wordcount.py")
-        .env("PY_FILES", "oss://sparkoss-demo/pyspark/textutil.zip")
-        .env("INPUT", "oss://sparkoss-demo/input/words.txt")
-        // Spark's status watcher cannot read the API's watch bookmarks (a pod without spec);
-        // the test follows the driver itself.
-        .env("WAIT", "false")
-        .output()
 }

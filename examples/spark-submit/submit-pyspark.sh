@@ -13,7 +13,8 @@
 #   PY_FILES         oss:// URIs of its .py/.zip/.egg modules, comma-separated
 #   INPUT            oss://bucket/key of its input (fetched into the driver's working directory)
 # Optional: NAMESPACE (spark-jobs), EXECUTORS (2), NAME (pywordcount), WAIT (true: spark-submit
-# follows the driver to its end; false: it returns once the driver pod is created).
+# follows the driver to its end; false: it returns once the driver pod is created), KEEP_EXECUTORS
+# (false; true keeps the executor pods after the run, for their logs).
 set -euo pipefail
 ns="${NAMESPACE:-spark-jobs}"
 name="${NAME:-pywordcount}"
@@ -38,7 +39,7 @@ exec "$SPARK_HOME/bin/spark-submit" \
   --conf spark.kubernetes.submission.waitAppCompletion="${WAIT:-true}" \
   --conf spark.executor.instances="${EXECUTORS:-2}" \
   --conf spark.driver.memory=512m --conf spark.executor.memory=512m \
-  --conf spark.kubernetes.executor.deleteOnTermination=false \
+  --conf spark.kubernetes.executor.deleteOnTermination="$([ "${KEEP_EXECUTORS:-false}" = true ] && echo false || echo true)" \
   --conf spark.kubernetes.driverEnv.SPARKOSS_OSS_ENDPOINT="$OSS_ENDPOINT" \
   --conf spark.kubernetes.driverEnv.ALIBABA_CLOUD_REGION="$REGION" \
   --conf spark.kubernetes.driver.secretKeyRef.ALIBABA_CLOUD_ACCESS_KEY_ID=oss-credentials:ALIBABA_CLOUD_ACCESS_KEY_ID \
