@@ -24,9 +24,10 @@ pub(super) enum AppKind {
     Python,
 }
 
-/// The path of a URI without query or fragment, lower-cased for the extension check.
+/// The path of a URI without query or fragment. Extensions compare exactly, as `spark-submit`
+/// compares them (`job.PY` is not a Python application to Spark).
 fn path_of(uri: &str) -> String {
-    redact_uri(uri).to_ascii_lowercase()
+    redact_uri(uri).to_owned()
 }
 
 /// The kind of application `uri` names, `None` when its name ends in neither `.jar` nor `.py`.
@@ -153,7 +154,8 @@ mod tests {
     #[test]
     fn the_kind_follows_from_the_name() {
         assert_eq!(app_kind("oss://b/etl/app.jar"), Some(AppKind::Jvm));
-        assert_eq!(app_kind("https://h/x/job.PY?sig=abc.jar"), Some(AppKind::Python));
+        assert_eq!(app_kind("https://h/x/job.py?sig=abc.jar"), Some(AppKind::Python));
+        assert_eq!(app_kind("oss://b/x/job.PY"), None, "spark-submit would not run it as Python");
         assert_eq!(app_kind("local:///opt/app.R"), None);
     }
 
