@@ -288,3 +288,37 @@ pub fn submit_wordcount(ep: &Endpoints, image: &str, jar: &str, input: &str) -> 
         .output()
         .map_err(|source| crate::HarnessError::Io { what: "running examples/spark-submit/submit.sh".into(), source })
 }
+
+/// A working directory with `examples/pyspark` for the local cloud at `ep` and the image `image`
+/// (keys through the environment, as [`quickstart_workdir`]).
+pub fn pyspark_workdir(tf: &crate::Terraform, ep: &Endpoints, image: &str) -> Result<crate::Workdir, crate::HarnessError> {
+    let wd = quickstart_workdir(tf, ep, image)?;
+    wd.load_example(&crate::repo_root().join("examples/pyspark"))?;
+    Ok(wd)
+}
+
+/// Runs `examples/spark-submit/submit-pyspark.sh` (pyspark's `spark-submit --deploy-mode cluster`
+/// of `oss://sparkoss-demo/pyspark/wordcount.py` with its `textutil.zip` and input) against the
+/// local cloud at `ep`; keys through the environment. It returns once the driver pod exists
+/// (`WAIT=false`: Spark's status watcher cannot read the API's watch bookmarks, a pod without
+/// spec): callers follow the driver themselves. `keep_executors` keeps executor pods for their logs.
+pub fn submit_pyspark(ep: &Endpoints, image: &str, keep_executors: bool) -> Result<std::process::Output, crate::HarnessError> {
+    let spark_home = sparkoss_quickstart::spark_base::spark_home()?;
+    std::process::Command::new("bash")
+        .arg(crate::repo_root().join("examples/spark-submit/submit-pyspark.sh"))
+        .env("SPARK_HOME", spark_home)
+        .env("KUBECONFIG", &ep.kubeconfig)
+        .env("MASTER", format!("k8s://{}", ep.kubernetes_endpoint))
+        .env("IMAGE", image)
+        .env("OSS_ENDPOINT", &ep.oss_endpoint)
+        .env("REGION", &ep.region)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret)
+        .env("PY", "oss://sparkoss-demo/pyspark/wordcount.py")
+        .env("PY_FILES", "oss://sparkoss-demo/pyspark/textutil.zip")
+        .env("INPUT", "oss://sparkoss-demo/input/words.txt")
+        .env("WAIT", "false")
+        .env("KEEP_EXECUTORS", if keep_executors { "true" } else { "false" })
+        .output()
+        .map_err(|source| crate::HarnessError::Io { what: "running examples/spark-submit/submit-pyspark.sh".into(), source })
+}

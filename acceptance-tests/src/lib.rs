@@ -26,8 +26,8 @@ pub mod tools;
 pub mod workdir;
 
 pub use fixtures::{
-    busybox_image, cluster_config, expected_counts, get_text, http_get, input_text, local_provider, oss_put, quickstart_workdir, seen_pods,
-    submit_wordcount, watch_pods, KubeconfigFile, PodWatch, TERRAFORM_HEADER,
+    busybox_image, cluster_config, expected_counts, get_text, http_get, input_text, local_provider, oss_put, pyspark_workdir,
+    quickstart_workdir, seen_pods, submit_pyspark, submit_wordcount, watch_pods, KubeconfigFile, PodWatch, TERRAFORM_HEADER,
 };
 pub use localcloud_process::{localcloud_bin, LocalCloudProcess};
 pub use meter_process::{meter_bin, meter_command_output, meter_run_to_exit, MeterExit, MeterProcess};

@@ -72,7 +72,7 @@ fn validate_dir(tf: &Terraform, dir: &Path) {
 fn the_examples_validate() {
     let examples = repo_root().join("examples");
     for tf in terraforms() {
-        for dir in ["quickstart", "alibaba-cloud", "existing-cluster"] {
+        for dir in ["quickstart", "pyspark", "alibaba-cloud", "existing-cluster"] {
             validate_dir(&tf, &examples.join(dir));
         }
         // The per-resource examples reference each other: validate them together.
@@ -145,6 +145,11 @@ fn bad_inputs() -> Vec<Bad> {
         Bad { body: job("").replace("oss://acme-jobs/etl.jar", "oss://Bad_Bucket/etl.jar"), summary: "Invalid application URI", path: "main_application", line_has: "Bad_Bucket" },
         Bad { body: job("").replace("oss://acme-jobs/etl.jar", "s3://acme/etl.jar"), summary: "Invalid application URI", path: "main_application", line_has: "s3://" },
         Bad { body: job("jars = [\"oss://acme-jobs/a.jar\", \"oss://acme-jobs\"]"), summary: "Invalid application URI", path: "jars[1]", line_has: "jars" },
+        // PySpark: the kind follows from main_application's name.
+        Bad { body: job("").replace("etl.jar", "etl.scala"), summary: "Unknown application kind", path: "main_application", line_has: "etl.scala" },
+        Bad { body: job("main_class = \"com.acme.Etl\"").replace("etl.jar", "etl.py"), summary: "Main class with a Python application", path: "main_class", line_has: "main_class" },
+        Bad { body: job("py_files = [\"oss://acme-jobs/lib.zip\"]"), summary: "Python files with a JVM application", path: "py_files", line_has: "py_files" },
+        Bad { body: job("py_files = [\"oss://acme-jobs/lib.zip\", \"oss://acme-jobs/lib.tgz\"]").replace("etl.jar", "etl.py"), summary: "Not a Python file", path: "py_files[1]", line_has: "py_files" },
         Bad { body: job("spark_conf = { \"spark.master\" = \"local\" }"), summary: "Setting managed by sparkoss", path: "spark_conf[\"spark.master\"]", line_has: "spark.master" },
         Bad { body: job("").replace("registry.example.com/acme/spark-oss:3.5.3", "Spark:latest"), summary: "Invalid image reference", path: "image", line_has: "Spark:latest" },
         Bad { body: job("").replace("\"etl\"", "\"Etl\""), summary: "Invalid name", path: "name", line_has: "Etl" },

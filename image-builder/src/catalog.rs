@@ -17,11 +17,15 @@ use crate::error::{Error, Result};
 /// records of the Maven Central artifact agree on its sha256. The others could not be checked from
 /// this build machine (Maven Central is unreachable here), so they are verified against the
 /// repository's checksum files when first locked and against `sparkoss-image.lock` afterwards.
+///
+/// The base is the Python variant of `apache/spark` (`apache/spark:<version>-python3`: Debian's
+/// python3 with `PYSPARK_PYTHON` set and Spark's Python package in `/opt/spark/python`), so one
+/// image runs both JVM and PySpark jobs.
 pub const BUILTIN: &str = r#"
 [[line]]
 spark = "3.5"
 default_version = "3.5.3"
-base_image = "apache/spark:{version}"
+base_image = "apache/spark:{version}-python3"
 hadoop = "3.3.4"
 jars = [
   { group = "org.apache.hadoop", artifact = "hadoop-aliyun", version = "3.3.4" },
@@ -32,7 +36,7 @@ jars = [
 [[line]]
 spark = "3.4"
 default_version = "3.4.4"
-base_image = "apache/spark:{version}"
+base_image = "apache/spark:{version}-python3"
 hadoop = "3.3.4"
 jars = [
   { group = "org.apache.hadoop", artifact = "hadoop-aliyun", version = "3.3.4" },
@@ -43,7 +47,7 @@ jars = [
 [[line]]
 spark = "3.3"
 default_version = "3.3.3"
-base_image = "apache/spark:{version}"
+base_image = "apache/spark:{version}-python3"
 hadoop = "3.3.2"
 jars = [
   { group = "org.apache.hadoop", artifact = "hadoop-aliyun", version = "3.3.2" },
@@ -214,7 +218,7 @@ mod tests {
     fn builtin_parses_and_selects() {
         let c = Catalog::builtin().expect("built-in catalog");
         let s = c.select("3.5.3", None, None).expect("3.5.3");
-        assert_eq!(s.base_image, "apache/spark:3.5.3");
+        assert_eq!(s.base_image, "apache/spark:3.5.3-python3", "the Python variant: PySpark jobs need python3 and pyspark in the image");
         assert_eq!(s.hadoop_version, "3.3.4");
         assert!(s.jars.iter().any(|j| j.artifact == "hadoop-aliyun" && j.version == "3.3.4"));
         let s33 = c.select("3.3", None, None).expect("3.3");

@@ -1,22 +1,27 @@
-//! A real local Spark base image that looks like `apache/spark:3.5.x`, made without pulling
-//! anything: a root filesystem assembled from this machine's files, streamed as a tar into
-//! `docker import`.
+//! A real local Spark base image that looks like `apache/spark:3.5.x-python3`, made without
+//! pulling anything: a minimal Debian root filesystem made by `debootstrap` from Debian's packages
+//! (`scripts/install-debian-rootfs`, cached as a tarball under `.tools/debian-rootfs`), with the JRE
+//! and Spark laid over it, streamed as one tar into `docker import`.
 //!
 //! What goes in (the layout `image-builder` and Spark on Kubernetes expect):
 //!
 //! | path | from |
 //! |---|---|
+//! | `/` (`/usr`, `/etc`, `/bin/bash`, coreutils, `/usr/bin/python3`, ...) | Debian `bookworm` `minbase` + `python3`, `procps`, `ca-certificates` (debootstrap) |
 //! | `/opt/java/openjdk` | the Debian JRE (`/usr/lib/jvm/java-17-openjdk-amd64`, symlinks resolved, no GUI libraries) |
-//! | `/lib/...`, `/lib64/ld-linux-x86-64.so.2` | the shared libraries the JRE and bash need (`ldd`) |
+//! | `/usr/lib/...` | the shared libraries the JRE needs that the Debian root filesystem lacks (`ldd`) |
 //! | `/opt/spark/{bin,sbin,jars}` | the pinned PyPI `pyspark` (`scripts/install-pyspark`): Spark's own scripts and jars |
+//! | `/opt/spark/python/lib/{pyspark.zip,py4j-*-src.zip}` | the same `pyspark`: Spark's Python package, as a Spark distribution ships it |
 //! | `/opt/spark/work-dir` | empty, owned by uid 185 (the working directory) |
 //! | `/opt/entrypoint.sh` | a `driver` / `executor` / pass-through entrypoint like Spark's Kubernetes one |
-//! | `/bin/bash`, `/bin/busybox` + applets, `/usr/bin/env` | the shells Spark's scripts run under |
-//! | `/etc/{passwd,group,nsswitch.conf}`, `/etc/ssl/certs/ca-certificates.crt` | uid 185 `spark`, CA bundle |
+//! | `/etc/{passwd,group}` | Debian's, plus uid 185 `spark` |
 //!
-//! The image carries the label [`CONTENT_LABEL`]: a hash of the recipe and of every input file's
-//! path, mode, size and modification time. [`ensure_spark_base_image`] skips the build when the
-//! reference already exists with the same label, so the image is a cache across test runs.
+//! `PYSPARK_PYTHON=/usr/bin/python3` and a `PYTHONPATH` with Spark's Python package are set, as in
+//! the `apache/spark:*-python3` images, so drivers and executors run PySpark.
+//!
+//! The image carries the label [`CONTENT_LABEL`]: a hash of the recipe, of the Debian tarball and of
+//! every input file's path, mode, size and modification time. [`ensure_spark_base_image`] skips the
+//! build when the reference already exists with the same label, so the image is a cache across test runs.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -33,7 +38,7 @@ use crate::{io_error as io, repo_root, Error};
 pub const CONTENT_LABEL: &str = "io.sparkoss.base.content";
 
 /// Bumped when the recipe below changes in a way the input files do not show.
-const RECIPE_VERSION: &str = "spark-base-1";
+const RECIPE_VERSION: &str = "spark-base-2-debian-python3";
 
 /// Where the JRE lives in the image (as in the `apache/spark` images, whose base is Temurin).
 const IMAGE_JAVA_HOME: &str = "/opt/java/openjdk";
@@ -44,6 +49,12 @@ const DEFAULT_HOST_JAVA_HOME: &str = "/usr/lib/jvm/java-17-openjdk-amd64";
 /// What the JNI libraries inside Spark's jars need besides libc: zstd-jni (shuffle and
 /// map-status compression) needs libpthread, snappy-java the C++ runtime.
 const JNI_DEPENDENCIES: &[&str] = &["libpthread.so.0", "libdl.so.2", "librt.so.1", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1"];
+
+/// The Python interpreter drivers and executors run (Debian's `python3`).
+pub const IMAGE_PYTHON: &str = "/usr/bin/python3";
+
+/// py4j's source zip in pyspark 3.5 (what Spark's `PythonUtils.sparkPythonPath` names).
+const PY4J_ZIP: &str = "py4j-0.10.9.7-src.zip";
 
 /// Libraries of the JRE that only a desktop needs (X11, sound, accessibility); leaving them out
 /// keeps the image headless and avoids pulling their X11 dependencies in.
@@ -90,6 +101,73 @@ pub fn spark_home() -> Result<PathBuf> {
     script_path("install-pyspark")
 }
 
+/// The Debian root filesystem tarball (made once by `scripts/install-debian-rootfs`).
+pub fn debian_rootfs() -> Result<PathBuf> {
+    script_path("install-debian-rootfs")
+}
+
+/// The Debian root filesystem the image starts from: its tarball, and what it holds.
+#[derive(Debug)]
+struct BaseTar {
+    path: PathBuf,
+    /// Every path in it (no leading `./` or `/`), with whether it is a directory.
+    paths: BTreeMap<String, bool>,
+    passwd: String,
+    group: String,
+}
+
+impl BaseTar {
+    fn open(path: &Path) -> Result<BaseTar> {
+        let what = || format!("reading {}", path.display());
+        let f = File::open(path).map_err(io(what()))?;
+        let mut archive = tar::Archive::new(std::io::BufReader::new(f));
+        let mut paths = BTreeMap::new();
+        let (mut passwd, mut group) = (String::new(), String::new());
+        for entry in archive.entries().map_err(io(what()))? {
+            let mut entry = entry.map_err(io(what()))?;
+            let name = normalize(&entry.path().map_err(io(what()))?.to_string_lossy());
+            if name.is_empty() {
+                continue;
+            }
+            let slot = match name.as_str() {
+                "etc/passwd" => Some(&mut passwd),
+                "etc/group" => Some(&mut group),
+                _ => None,
+            };
+            if let Some(text) = slot {
+                std::io::Read::read_to_string(&mut entry, text).map_err(io(what()))?;
+            }
+            paths.insert(name, entry.header().entry_type().is_dir());
+        }
+        if !paths.contains_key("usr/bin/python3") {
+            return Err(Error::Input(format!("{} has no usr/bin/python3: not the Debian root filesystem", path.display())));
+        }
+        Ok(BaseTar { path: path.to_path_buf(), paths, passwd, group })
+    }
+
+    /// Whether the root filesystem has `path` (absolute or not), following Debian's merged `/usr`
+    /// (`/lib` → `/usr/lib`, `/lib64` → `/usr/lib64`, `/bin` → `/usr/bin`).
+    fn has(&self, path: &str) -> bool {
+        self.paths.contains_key(&merged_usr(path))
+    }
+}
+
+/// A tar member name without `./` or `/` in front or `/` behind.
+fn normalize(name: &str) -> String {
+    name.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string()
+}
+
+/// `path` as it lives in a merged-`/usr` root filesystem.
+fn merged_usr(path: &str) -> String {
+    let p = normalize(path);
+    for top in ["lib", "lib64", "bin", "sbin"] {
+        if let Some(rest) = p.strip_prefix(top).filter(|r| r.starts_with('/')) {
+            return format!("usr/{top}{rest}");
+        }
+    }
+    p
+}
+
 /// Builds (or reuses) the example job `target/examples/wordcount.jar` through
 /// `scripts/build-example-job` and returns its path.
 pub fn example_job_jar() -> Result<PathBuf> {
@@ -112,14 +190,13 @@ enum Entry {
         data: Vec<u8>,
         mode: u32,
     },
-    Symlink {
-        target: String,
-    },
 }
 
-/// The root filesystem being assembled: image path (no leading `/`) → entry, sorted.
-#[derive(Debug, Default)]
+/// The root filesystem being assembled: the Debian base, then image path (no leading `/`) →
+/// entry, sorted, laid over it.
+#[derive(Debug)]
 struct Rootfs {
+    base: BaseTar,
     entries: BTreeMap<String, Entry>,
 }
 
@@ -131,7 +208,8 @@ impl Rootfs {
         let mut parent = Path::new(&path).parent();
         while let Some(p) = parent {
             let s = p.to_string_lossy().to_string();
-            if s.is_empty() {
+            // The base's own directories (and its merged-/usr symlinks) stay as they are.
+            if s.is_empty() || self.base.paths.contains_key(&s) {
                 break;
             }
             self.entries.entry(s).or_insert(Entry::Dir { mode: 0o755, uid: 0 });
@@ -175,6 +253,10 @@ impl Rootfs {
     fn content_hash(&self) -> Result<String> {
         let mut h = Sha256::new();
         h.update(RECIPE_VERSION.as_bytes());
+        // The tarball's name carries the hash of its recipe; size and time say it is the same file.
+        let base = &self.base.path;
+        let m = std::fs::metadata(base).map_err(io(format!("reading {}", base.display())))?;
+        h.update(format!("|base|{}|{}|{}", base.display(), m.size(), m.mtime()).as_bytes());
         for (path, entry) in &self.entries {
             h.update(b"\0");
             h.update(path.as_bytes());
@@ -188,16 +270,39 @@ impl Rootfs {
                     h.update(format!("|b|{mode:o}|").as_bytes());
                     h.update(Sha256::digest(data));
                 }
-                Entry::Symlink { target } => h.update(format!("|l|{target}").as_bytes()),
             }
         }
         Ok(hex::encode(h.finalize()))
     }
 
-    /// Writes the tar (sorted entries, uid/gid as recorded, fixed mtime for generated entries).
+    /// Writes the tar: the Debian base's members (those the overlay replaces left out), then the
+    /// overlay's (sorted entries, uid/gid as recorded, fixed mtime for generated entries).
     fn write_tar(&self, out: impl Write) -> Result<()> {
         let mut b = tar::Builder::new(out);
         b.follow_symlinks(false);
+        let base = &self.base.path;
+        let what = || format!("copying {} into the image", base.display());
+        let f = File::open(base).map_err(io(what()))?;
+        let mut archive = tar::Archive::new(std::io::BufReader::new(f));
+        for entry in archive.entries().map_err(io(what()))? {
+            let mut entry = entry.map_err(io(what()))?;
+            let name = normalize(&entry.path().map_err(io(what()))?.to_string_lossy());
+            if name.is_empty() || self.entries.contains_key(&name) {
+                continue;
+            }
+            let mut h = entry.header().clone();
+            let kind = h.entry_type();
+            if kind.is_symlink() || kind.is_hard_link() {
+                let target = entry.link_name().map_err(io(what()))?.map(|t| t.into_owned()).unwrap_or_default();
+                // A hard link names a member by its path in the tar: the same normalized form.
+                let target = if kind.is_hard_link() { PathBuf::from(normalize(&target.to_string_lossy())) } else { target };
+                b.append_link(&mut h, &name, &target).map_err(io(what()))?;
+            } else if kind.is_dir() {
+                b.append_data(&mut h, format!("{name}/"), std::io::empty()).map_err(io(what()))?;
+            } else {
+                b.append_data(&mut h, &name, &mut entry).map_err(io(what()))?;
+            }
+        }
         for (path, entry) in &self.entries {
             let mut h = tar::Header::new_gnu();
             h.set_mtime(FIXED_MTIME);
@@ -226,12 +331,6 @@ impl Rootfs {
                     h.set_mode(*mode);
                     h.set_size(data.len() as u64);
                     b.append_data(&mut h, path, data.as_slice()).map_err(io(what))?;
-                }
-                Entry::Symlink { target } => {
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_mode(0o777);
-                    h.set_size(0);
-                    b.append_link(&mut h, path, target).map_err(io(what))?;
                 }
             }
         }
@@ -336,10 +435,10 @@ fn spark_version_of(spark_home: &Path) -> Result<String> {
     Err(Error::Input(format!("no spark-core jar in {}", jars.display())))
 }
 
-/// Assembles the root filesystem from the host JRE and the Spark distribution.
-fn assemble(java_home: &Path, spark_home: &Path) -> Result<Rootfs> {
-    let mut fs = Rootfs::default();
-    for (dir, mode, uid) in [("tmp", 0o1777, 0), ("opt/spark/work-dir", 0o775, 185), ("opt/spark/conf", 0o755, 0)] {
+/// Assembles the root filesystem: the Debian base, the host JRE and the Spark distribution.
+fn assemble(base: BaseTar, java_home: &Path, spark_home: &Path) -> Result<Rootfs> {
+    let mut fs = Rootfs { base, entries: BTreeMap::new() };
+    for (dir, mode, uid) in [("opt/spark/work-dir", 0o775, 185), ("opt/spark/conf", 0o755, 0)] {
         fs.add(dir, Entry::Dir { mode, uid });
     }
 
@@ -366,39 +465,33 @@ fn assemble(java_home: &Path, spark_home: &Path) -> Result<Rootfs> {
         let skip = |rel: &str| rel.ends_with(".cmd") || rel.contains("__pycache__") || rel.ends_with(".py");
         fs.host_tree(&format!("opt/spark/{sub}"), &src, "", &skip)?;
     }
+    // Spark's Python package where a Spark distribution has it: Spark puts these two on the
+    // Python path of drivers and of executors' Python workers itself (from SPARK_HOME).
+    for zip in ["pyspark.zip", PY4J_ZIP] {
+        let src = spark_home.join("python/lib").join(zip);
+        if !src.is_file() {
+            return Err(Error::Input(format!("{} is missing: the pyspark package ships it", src.display())));
+        }
+        fs.host_file(&format!("opt/spark/python/lib/{zip}"), &src)?;
+    }
     fs.add(
         "opt/spark/RELEASE",
         Entry::Bytes { data: format!("Spark {} (from PyPI pyspark)\n", spark_version_of(spark_home)?).into_bytes(), mode: 0o644 },
     );
     fs.add("opt/entrypoint.sh", Entry::Bytes { data: ENTRYPOINT.as_bytes().to_vec(), mode: 0o755 });
 
-    // Shells: bash for Spark's scripts, busybox for the usual tools.
-    fs.host_file("bin/bash", Path::new("/bin/bash"))?;
-    let busybox = Path::new("/bin/busybox");
-    fs.host_file("bin/busybox", busybox).map_err(|e| Error::Input(format!("{e} (Debian package busybox-static)")))?;
-    let list = Command::new(busybox).arg("--list").output().map_err(io("running busybox --list"))?;
-    for applet in String::from_utf8_lossy(&list.stdout).lines().map(str::trim).filter(|a| !a.is_empty()) {
-        let path = format!("bin/{applet}");
-        if !fs.entries.contains_key(&path) {
-            fs.add(&path, Entry::Symlink { target: "busybox".into() });
-        }
-    }
-    fs.add("usr/bin/env", Entry::Symlink { target: "/bin/busybox".into() });
-
-    // Libraries that the native code in Spark's jars (zstd-jni, snappy-java, lz4-java) links
-    // against: the JVM unpacks those into /tmp at run time, so ldd never sees them here.
+    // Libraries the JRE and the native code in Spark's jars (zstd-jni, snappy-java, lz4-java)
+    // link against, when Debian's root filesystem lacks them (the JVM unpacks the JNI ones into
+    // /tmp at run time, so ldd never sees those here). Same Debian release as this machine's, so
+    // the host's copies fit; they go where merged /usr puts them.
     let lib_dirs = [Path::new("/lib/x86_64-linux-gnu"), Path::new("/usr/lib/x86_64-linux-gnu")];
+    let mut libs = Vec::new();
     for name in JNI_DEPENDENCIES {
         let lib = lib_dirs.iter().map(|d| d.join(name)).find(|p| p.exists()).ok_or_else(|| {
             Error::Input(format!("{name} not found in {lib_dirs:?}: Spark's compression codecs need it (Debian's libc6 / libstdc++6)"))
         })?;
-        let image_path = lib.to_string_lossy().to_string();
-        if !fs.entries.contains_key(image_path.trim_start_matches('/')) {
-            fs.host_file(&image_path, &lib)?;
-        }
+        libs.push(lib);
     }
-
-    // Shared libraries of every ELF file in the image, at the paths ldd resolved them to.
     let elves: Vec<PathBuf> = fs
         .entries
         .values()
@@ -408,27 +501,20 @@ fn assemble(java_home: &Path, spark_home: &Path) -> Result<Rootfs> {
         })
         .collect();
     for elf in elves {
-        for lib in ldd(&elf)? {
-            if lib.starts_with(java_home) {
-                continue;
-            }
-            let image_path = lib.to_string_lossy().to_string();
-            if !fs.entries.contains_key(image_path.trim_start_matches('/')) {
-                fs.host_file(&image_path, &lib)?;
-            }
+        libs.extend(ldd(&elf)?.into_iter().filter(|lib| !lib.starts_with(java_home)));
+    }
+    for lib in libs {
+        let image_path = merged_usr(&lib.to_string_lossy());
+        if !fs.base.has(&image_path) && !fs.entries.contains_key(&image_path) {
+            fs.host_file(&image_path, &lib)?;
         }
     }
 
-    fs.add(
-        "etc/passwd",
-        Entry::Bytes { data: b"root:x:0:0:root:/root:/bin/sh\nspark:x:185:185:spark:/opt/spark:/bin/false\n".to_vec(), mode: 0o644 },
-    );
-    fs.add("etc/group", Entry::Bytes { data: b"root:x:0:\nspark:x:185:\n".to_vec(), mode: 0o644 });
-    fs.add("etc/nsswitch.conf", Entry::Bytes { data: b"passwd: files\ngroup: files\nhosts: files dns\n".to_vec(), mode: 0o644 });
-    let ca = Path::new("/etc/ssl/certs/ca-certificates.crt");
-    if ca.is_file() {
-        fs.host_file("etc/ssl/certs/ca-certificates.crt", ca)?;
-    }
+    // Debian's users and groups, and Spark's uid 185.
+    let passwd = format!("{}spark:x:185:185:spark:/opt/spark:/bin/false\n", fs.base.passwd);
+    let group = format!("{}spark:x:185:\n", fs.base.group);
+    fs.add("etc/passwd", Entry::Bytes { data: passwd.into_bytes(), mode: 0o644 });
+    fs.add("etc/group", Entry::Bytes { data: group.into_bytes(), mode: 0o644 });
     Ok(fs)
 }
 
@@ -443,22 +529,24 @@ fn existing_content(reference: &str) -> Result<Option<String>> {
     Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
-/// The default reference: `sparkoss/spark-base:<spark version>`.
+/// The default reference: `sparkoss/spark-base:<spark version>-python3` (named like the
+/// `apache/spark:<version>-python3` image it stands in for).
 pub fn default_reference(spark_version: &str) -> String {
-    format!("sparkoss/spark-base:{spark_version}")
+    format!("sparkoss/spark-base:{spark_version}-python3")
 }
 
 /// Builds the base image as `reference` (default [`default_reference`]) unless an image with that
 /// reference and the same content label exists; progress goes to stderr.
 ///
-/// The JRE comes from `SPARKOSS_BASE_JAVA_HOME` or `/usr/lib/jvm/java-17-openjdk-amd64`, Spark from
-/// `scripts/install-pyspark`.
+/// The root filesystem comes from `scripts/install-debian-rootfs`, the JRE from
+/// `SPARKOSS_BASE_JAVA_HOME` or `/usr/lib/jvm/java-17-openjdk-amd64`, Spark from `scripts/install-pyspark`.
 pub fn ensure_spark_base_image(reference: Option<&str>) -> Result<SparkBaseImage> {
     let spark_home = spark_home()?;
     let spark_version = spark_version_of(&spark_home)?;
     let java_home = std::env::var_os("SPARKOSS_BASE_JAVA_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_HOST_JAVA_HOME));
     let reference = reference.map(str::to_string).unwrap_or_else(|| default_reference(&spark_version));
-    let fs = assemble(&java_home, &spark_home)?;
+    let base = BaseTar::open(&debian_rootfs()?)?;
+    let fs = assemble(base, &java_home, &spark_home)?;
     let content = fs.content_hash()?;
     if existing_content(&reference)?.as_deref() == Some(content.as_str()) {
         eprintln!("==> {reference} is up to date ({CONTENT_LABEL}={})", &content[..12]);
@@ -468,11 +556,13 @@ pub fn ensure_spark_base_image(reference: Option<&str>) -> Result<SparkBaseImage
     let changes = [
         format!("LABEL {CONTENT_LABEL}={content}"),
         format!("LABEL org.opencontainers.image.version={spark_version}"),
-        r#"LABEL org.opencontainers.image.description="sparkoss local Spark base image (apache/spark look-alike)""#.to_string(),
+        r#"LABEL org.opencontainers.image.description="sparkoss local Spark base image (apache/spark python3 look-alike, Debian bookworm)""#.to_string(),
         format!("ENV JAVA_HOME={IMAGE_JAVA_HOME}"),
         "ENV SPARK_HOME=/opt/spark".to_string(),
         format!("ENV PATH={IMAGE_JAVA_HOME}/bin:/opt/spark/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
         "ENV LANG=C.UTF-8".to_string(),
+        format!("ENV PYSPARK_PYTHON={IMAGE_PYTHON}"),
+        format!("ENV PYTHONPATH=/opt/spark/python/lib/pyspark.zip:/opt/spark/python/lib/{PY4J_ZIP}"),
         "WORKDIR /opt/spark/work-dir".to_string(),
         r#"ENTRYPOINT ["/opt/entrypoint.sh"]"#.to_string(),
         "USER 185".to_string(),

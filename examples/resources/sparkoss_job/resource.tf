@@ -26,3 +26,24 @@ resource "sparkoss_job" "etl" {
 
   spark_conf = { "spark.sql.shuffle.partitions" = "64" }
 }
+
+# A PySpark job: the `.py` decides the kind (no main_class); its helper modules come as a zip
+# in `py_files`, on the Python path of the driver and of the executors' Python workers.
+resource "sparkoss_job" "sessions" {
+  kubeconfig       = sparkoss_cluster.analytics.kubeconfig
+  namespace        = sparkoss_namespace.team_a.name
+  name             = "sessions"
+  user             = "alice"
+  image            = "registry.cn-hangzhou.aliyuncs.com/acme/spark-oss:3.5.3"
+  main_application = "oss://acme-jobs/sessions/sessions.py"
+  py_files         = ["oss://acme-jobs/sessions/lib/sessionize.zip"]
+  args             = ["--date", "2026-11-23"]
+
+  oss_credentials_secret = sparkoss_namespace.team_a.oss_credentials_secret
+
+  executor {
+    instances = 2
+    cores     = 2
+    memory    = "4g"
+  }
+}

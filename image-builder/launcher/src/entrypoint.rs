@@ -11,6 +11,13 @@
 //! application's own arguments are never touched: they are the application's to read.
 //! `$SPARKOSS_FILES` (set with `spark.kubernetes.driverEnv.SPARKOSS_FILES`) names objects to
 //! fetch into the driver's working directory besides those.
+//!
+//! A PySpark application (`spark-submit ... oss://bucket/job.py`) reaches the driver the same way,
+//! with its `.py` as the primary resource and its Python files in `spark.submit.pyFiles` (or
+//! `--py-files`): those are fetched and rewritten too. `spark-submit` on the submitting machine
+//! refuses `--py-files oss://...` (it resolves them through Hadoop there, as it does `--files`), so
+//! `$SPARKOSS_PY_FILES` (`spark.kubernetes.driverEnv.SPARKOSS_PY_FILES`, comma-separated, in order)
+//! names Python files to fetch and append to the driver's `spark.submit.pyFiles`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,7 +57,10 @@ const WITH_VALUE: &[&str] = &[
 ];
 
 /// Properties whose comma-separated URIs Spark itself would fetch on the driver.
-const FETCHED_PROPERTIES: &[&str] = &["spark.jars", "spark.files"];
+const FETCHED_PROPERTIES: &[&str] = &["spark.jars", "spark.files", PY_FILES_PROPERTY];
+
+/// The property that holds a PySpark application's Python files (what `--py-files` sets).
+const PY_FILES_PROPERTY: &str = "spark.submit.pyFiles";
 
 /// What the entrypoint will do: fetch these objects, write this properties file, exec this.
 #[derive(Debug, PartialEq)]
@@ -118,6 +128,15 @@ fn localize(list: &str, dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -> Res
     Ok(out.join(","))
 }
 
+/// What the driver's environment adds to the command Spark gave it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DriverExtras<'a> {
+    /// `$SPARKOSS_FILES`: objects to fetch into the working directory.
+    pub files: Option<&'a str>,
+    /// `$SPARKOSS_PY_FILES`: Python files to fetch and append to `spark.submit.pyFiles`.
+    pub py_files: Option<&'a str>,
+}
+
 /// Plans a driver's start; other modes pass through. `read` reads the properties file.
 ///
 /// `driver_files` (`$SPARKOSS_FILES`, comma-separated) names more objects to fetch into a
@@ -130,6 +149,18 @@ pub fn plan(
     driver_files: Option<&str>,
     read: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Result<Plan, LauncherError> {
+    plan_with(args, base_entrypoint, work_dir, DriverExtras { files: driver_files, py_files: None }, read)
+}
+
+/// [`plan`], with the Python files of `$SPARKOSS_PY_FILES` too (see the module documentation).
+pub fn plan_with(
+    args: &[String],
+    base_entrypoint: &str,
+    work_dir: &Path,
+    extras: DriverExtras<'_>,
+    read: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> Result<Plan, LauncherError> {
+    let driver_files = extras.files;
     let mut argv = vec![base_entrypoint.to_owned()];
     let mut fetches = Vec::new();
     let mut properties = None;
@@ -146,6 +177,15 @@ pub fn plan(
     }
     // What Spark is told about goes apart from the working directory (see FETCHED_DIR).
     let fetch_dir = work_dir.join(FETCHED_DIR);
+    let extra_py_files = match extras.py_files.filter(|l| !l.trim().is_empty()) {
+        Some(list) => {
+            if let Some(bad) = list.split(',').map(str::trim).find(|u| !u.is_empty() && !crate::job::is_python_library(u)) {
+                return Err(LauncherError::Usage(format!("SPARKOSS_PY_FILES: {bad:?} is not a .py, .zip or .egg")));
+            }
+            Some(localize(list, &fetch_dir, &mut fetches)?)
+        }
+        None => None,
+    };
     let mut i = 0;
     let mut primary_seen = false;
     while i < rest.len() {
@@ -155,7 +195,7 @@ pub fn plan(
         } else if WITH_VALUE.contains(&a.as_str()) {
             let value = rest.get(i + 1).ok_or_else(|| LauncherError::Usage(format!("driver: {a} needs a value")))?;
             let value = match a.as_str() {
-                "--jars" | "--files" => localize(value, &fetch_dir, &mut fetches)?,
+                "--jars" | "--files" | "--py-files" => localize(value, &fetch_dir, &mut fetches)?,
                 "--conf" | "-c" => match value.split_once('=') {
                     Some((k, v)) if FETCHED_PROPERTIES.contains(&k) => format!("{k}={}", localize(v, &fetch_dir, &mut fetches)?),
                     _ => value.clone(),
@@ -163,7 +203,7 @@ pub fn plan(
                 "--properties-file" => {
                     let path = PathBuf::from(value);
                     let text = read(&path).map_err(|source| LauncherError::Io { path: path.clone(), what: "reading", source })?;
-                    let rewritten = rewrite_properties(&text, &fetch_dir, &mut fetches)?;
+                    let rewritten = rewrite_properties(&text, &fetch_dir, &mut fetches, extra_py_files.as_deref())?;
                     let copy = fetch_dir.join("spark.properties");
                     let shown = copy.display().to_string();
                     properties = Some((copy, rewritten));
@@ -178,6 +218,11 @@ pub fn plan(
             argv.push(a.clone());
         } else {
             primary_seen = true;
+            // Without a properties file (not how Spark starts a driver, but allowed) the extra
+            // Python files go on the command line.
+            if let (Some(extra), None) = (&extra_py_files, &properties) {
+                argv.extend(["--py-files".to_owned(), extra.clone()]);
+            }
             argv.push(localize(a, &fetch_dir, &mut fetches)?);
         }
         i += 1;
@@ -185,10 +230,17 @@ pub fn plan(
     Ok(Plan { fetches, properties, argv })
 }
 
-/// The properties with the `oss://` URIs of `spark.jars` and `spark.files` replaced by local
-/// paths; every other line as it was.
-fn rewrite_properties(text: &str, fetch_dir: &Path, fetches: &mut Vec<(String, PathBuf)>) -> Result<String, LauncherError> {
+/// The properties with the `oss://` URIs of `spark.jars`, `spark.files` and
+/// `spark.submit.pyFiles` replaced by local paths, and `extra_py_files` (local paths already)
+/// appended to `spark.submit.pyFiles`; every other line as it was.
+fn rewrite_properties(
+    text: &str,
+    fetch_dir: &Path,
+    fetches: &mut Vec<(String, PathBuf)>,
+    extra_py_files: Option<&str>,
+) -> Result<String, LauncherError> {
     let mut out = String::with_capacity(text.len());
+    let mut extra = extra_py_files;
     for line in text.lines() {
         let trimmed = line.trim_start();
         let parsed = (!trimmed.starts_with('#') && !trimmed.starts_with('!'))
@@ -196,6 +248,13 @@ fn rewrite_properties(text: &str, fetch_dir: &Path, fetches: &mut Vec<(String, P
             .flatten()
             .map(|(k, v)| (unescape(k.trim()), unescape(v.trim())));
         match parsed {
+            Some((k, v)) if k == PY_FILES_PROPERTY && extra.is_some() => {
+                let mut list = localize(&v, fetch_dir, fetches)?;
+                if let Some(more) = extra.take() {
+                    list = if list.is_empty() { more.to_owned() } else { format!("{list},{more}") };
+                }
+                out.push_str(&format!("{k}={}\n", escape(&list)));
+            }
             Some((k, v)) if FETCHED_PROPERTIES.contains(&k.as_str()) && v.contains("oss://") => {
                 out.push_str(&format!("{k}={}\n", escape(&localize(&v, fetch_dir, fetches)?)));
             }
@@ -204,6 +263,9 @@ fn rewrite_properties(text: &str, fetch_dir: &Path, fetches: &mut Vec<(String, P
                 out.push('\n');
             }
         }
+    }
+    if let Some(more) = extra {
+        out.push_str(&format!("{PY_FILES_PROPERTY}={}\n", escape(more)));
     }
     Ok(out)
 }
@@ -284,5 +346,51 @@ mod tests {
             &read,
         );
         assert!(matches!(clash, Err(LauncherError::Usage(m)) if m.contains("same file name")));
+    }
+
+    #[test]
+    fn a_cluster_mode_pyspark_driver_gets_its_py_and_python_files_fetched() {
+        // As Spark 3.5's KubernetesClientApplication starts a Python driver: PythonRunner as the
+        // class, the .py as the primary resource, Python files in spark.submit.pyFiles.
+        let props = "spark.app.name=wc\nspark.submit.pyFiles=oss\\://bkt/lib/a.zip\nspark.executor.instances=2\n";
+        let read = |_: &Path| Ok(props.to_owned());
+        let args = s(&[
+            "driver",
+            "--properties-file",
+            "/opt/spark/conf/spark.properties",
+            "--class",
+            "org.apache.spark.deploy.PythonRunner",
+            "oss://bkt/jobs/wc.py",
+            "in.txt",
+        ]);
+        let extras = DriverExtras { files: None, py_files: Some("oss://bkt/lib/helpers.zip,local:///opt/x.py") };
+        let p = plan_with(&args, "/e", Path::new("/w"), extras, &read).unwrap();
+        assert_eq!(
+            p.argv,
+            s(&[
+                "/e",
+                "driver",
+                "--properties-file",
+                "/w/sparkoss-fetched/spark.properties",
+                "--class",
+                "org.apache.spark.deploy.PythonRunner",
+                "/w/sparkoss-fetched/wc.py",
+                "in.txt"
+            ])
+        );
+        let fetched: Vec<&str> = p.fetches.iter().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(fetched, ["oss://bkt/lib/helpers.zip", "oss://bkt/lib/a.zip", "oss://bkt/jobs/wc.py"]);
+        let parsed = parse_properties(&p.properties.unwrap().1);
+        assert_eq!(parsed["spark.submit.pyFiles"], "/w/sparkoss-fetched/a.zip,/w/sparkoss-fetched/helpers.zip,local:///opt/x.py");
+
+        // No pyFiles in the properties: the line is added.
+        let read = |_: &Path| Ok("spark.app.name=wc\n".to_owned());
+        let p = plan_with(&args, "/e", Path::new("/w"), extras, &read).unwrap();
+        assert_eq!(parse_properties(&p.properties.unwrap().1)["spark.submit.pyFiles"], "/w/sparkoss-fetched/helpers.zip,local:///opt/x.py");
+        // A --py-files flag is localized like --jars.
+        let p = plan(&s(&["driver", "--py-files", "oss://bkt/h.zip", "oss://bkt/wc.py"]), "/e", Path::new("/w"), None, &read).unwrap();
+        assert_eq!(p.argv, s(&["/e", "driver", "--py-files", "/w/sparkoss-fetched/h.zip", "/w/sparkoss-fetched/wc.py"]));
+        let bad = plan_with(&args, "/e", Path::new("/w"), DriverExtras { files: None, py_files: Some("oss://bkt/x.jar") }, &read);
+        assert!(matches!(bad, Err(LauncherError::Usage(m)) if m.contains("SPARKOSS_PY_FILES") && m.contains("x.jar")));
     }
 }

@@ -4,11 +4,12 @@
 //!
 //! | flag | meaning | default |
 //! |---|---|---|
-//! | `--main-application URI` | `oss://`, `https://` or `local:///` jar (required) | |
-//! | `--main-class CLASS` | `--class` for spark-submit | none |
+//! | `--main-application URI` | `oss://`, `https://` or `local:///` jar, or a `.py` file for a PySpark application (required) | |
+//! | `--main-class CLASS` | `--class` for spark-submit (a jar's only: refused with a `.py`) | none |
 //! | `--name NAME` | application name | `sparkoss-job` |
 //! | `--arg VALUE` | one application argument (repeat, in order) | |
 //! | `--jar URI` | an extra jar (repeat) | |
+//! | `--py-file URI` | a `.py`, `.zip` or `.egg` for a `.py` application's Python path (repeat, in order): passed as `--py-files` | |
 //! | `--file URI` | a data or config file (repeat): put in the work dir under its base name (`local:///` ones copied there too) and passed as `--files`, so the application opens it by that name relative to its working directory, and executors get it through Spark | |
 //! | `--conf KEY=VALUE` | Spark configuration (repeat) | |
 //! | `--driver-cores N` / `--driver-memory SIZE` | driver resources | `1` / `1g` |
@@ -26,8 +27,11 @@
 //! and files together, since Spark serves them by name) are a usage error naming the flag.
 //!
 //! The command is `$SPARK_HOME/bin/spark-submit --master M --deploy-mode client --name N
-//! [--class C] --driver-memory D [--jars J1,J2] [--files F1,F2] --conf K=V... <main jar> <args...>`,
-//! with the `--conf` pairs sorted by key. Settings given by flags win over the same keys in `--conf`.
+//! [--class C] --driver-memory D [--jars J1,J2] [--py-files P1,P2] [--files F1,F2] --conf K=V...
+//! <main jar or .py> <args...>`, with the `--conf` pairs sorted by key. Settings given by flags win
+//! over the same keys in `--conf`. A main application whose name ends in `.py` is a PySpark
+//! application (as `spark-submit` decides it): Spark runs it with the image's Python
+//! (`PYSPARK_PYTHON`), and its executors start Python workers for its Python functions.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +65,8 @@ pub struct JobSpec {
     pub args: Vec<String>,
     /// Extra jar URIs.
     pub jars: Vec<String>,
+    /// Python file URIs (`--py-files`, in order), for a `.py` application only.
+    pub py_files: Vec<String>,
     /// File URIs (`--files`).
     pub files: Vec<String>,
     /// Spark configuration, in the order given (later duplicates win).
@@ -102,6 +108,7 @@ impl JobSpec {
             name: "sparkoss-job".into(),
             args: Vec::new(),
             jars: Vec::new(),
+            py_files: Vec::new(),
             files: Vec::new(),
             conf: Vec::new(),
             driver_cores: 1,
@@ -125,6 +132,7 @@ impl JobSpec {
                 "--name" => spec.name = value()?,
                 "--arg" => spec.args.push(value()?),
                 "--jar" => spec.jars.push(value()?),
+                "--py-file" => spec.py_files.push(value()?),
                 "--file" => spec.files.push(value()?),
                 "--conf" => {
                     let v = value()?;
@@ -152,6 +160,7 @@ impl JobSpec {
         if spec.main_application.is_empty() {
             return Err(usage("--main-application is required".into()));
         }
+        spec.check_application_kind()?;
         if spec.driver_cores == 0 || spec.executor_cores == 0 {
             return Err(usage("--driver-cores and --executor-cores must be at least 1".into()));
         }
@@ -184,14 +193,39 @@ impl JobSpec {
         Ok(spec)
     }
 
-    /// Everything to fetch, in order: the main application, the extra jars, then the files.
+    /// Whether the main application is a Python file (`spark-submit`'s own rule: the name ends in `.py`).
+    pub fn is_python(&self) -> bool {
+        is_python_application(&self.main_application)
+    }
+
+    /// A `.py` application takes no main class; Python files need a `.py` application and must be
+    /// `.py`, `.zip` or `.egg` (what Python can import from).
+    fn check_application_kind(&self) -> Result<(), LauncherError> {
+        let usage = |m: String| Err(LauncherError::Usage(m));
+        if self.is_python() {
+            if let Some(class) = &self.main_class {
+                return usage(format!("--main-class {class:?} given, but --main-application is a Python file: Spark runs a .py itself"));
+            }
+        } else if let Some(first) = self.py_files.first() {
+            return usage(format!(
+                "--py-file {first:?} given, but --main-application is not a .py: Python files are for PySpark applications"
+            ));
+        }
+        if let Some(bad) = self.py_files.iter().find(|u| !is_python_library(u)) {
+            return usage(format!("--py-file {bad:?} is not a .py, .zip or .egg"));
+        }
+        Ok(())
+    }
+
+    /// Everything to fetch, in order: the main application, the extra jars, the Python files, then the files.
     pub fn inputs(&self) -> Vec<Input<'_>> {
         let main = Input { flag: "--main-application", uri: &self.main_application, in_work_dir: false };
         let jars = self.jars.iter().map(|uri| Input { flag: "--jar", uri, in_work_dir: false });
+        let py_files = self.py_files.iter().map(|uri| Input { flag: "--py-file", uri, in_work_dir: false });
         // Files are opened by base name relative to the working directory: even one already in
         // the image must be there.
         let files = self.files.iter().map(|uri| Input { flag: "--file", uri, in_work_dir: true });
-        std::iter::once(main).chain(jars).chain(files).collect()
+        std::iter::once(main).chain(jars).chain(py_files).chain(files).collect()
     }
 
     /// The `spark-submit` argv (program first) given where each of [`JobSpec::inputs`] is on disk.
@@ -238,10 +272,14 @@ impl JobSpec {
         }
         argv.extend(["--driver-memory".into(), self.driver_memory.clone()]);
         let joined = |paths: &[PathBuf]| paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",");
-        let jars = local.get(1..).unwrap_or_default();
-        let (jars, files) = jars.split_at(self.jars.len().min(jars.len()));
+        let rest = local.get(1..).unwrap_or_default();
+        let (jars, rest) = rest.split_at(self.jars.len().min(rest.len()));
+        let (py_files, files) = rest.split_at(self.py_files.len().min(rest.len()));
         if !jars.is_empty() {
             argv.extend(["--jars".into(), joined(jars)]);
+        }
+        if !py_files.is_empty() {
+            argv.extend(["--py-files".into(), joined(py_files)]);
         }
         if !files.is_empty() {
             argv.extend(["--files".into(), joined(files)]);
@@ -255,6 +293,22 @@ impl JobSpec {
         argv.extend(self.args.iter().cloned());
         argv
     }
+}
+
+/// The path part of a URI (no query string: an `https://` URL may carry a signature after `?`).
+fn uri_path(uri: &str) -> &str {
+    uri.split(['?', '#']).next().unwrap_or(uri)
+}
+
+/// Whether `uri` names a Python application (`.py`), as `spark-submit` decides.
+pub fn is_python_application(uri: &str) -> bool {
+    uri_path(uri).ends_with(".py")
+}
+
+/// Whether `uri` names something Python imports from: a `.py`, `.zip` or `.egg`.
+pub fn is_python_library(uri: &str) -> bool {
+    let path = uri_path(uri);
+    [".py", ".zip", ".egg"].iter().any(|ext| path.ends_with(ext))
 }
 
 /// Quotes `argv` for a POSIX shell, one line (what `--dry-run` prints).
@@ -295,6 +349,51 @@ mod tests {
         let s = JobSpec::parse(&args(&["--main-application", "local:///a.jar", "--conf", "a=b=c"]), &env).unwrap();
         assert_eq!(s.conf, vec![("a".to_owned(), "b=c".to_owned())]);
         assert_eq!(s.driver_host.as_deref(), Some("10.0.0.7"));
+    }
+
+    #[test]
+    fn a_py_application_gets_its_python_files_as_py_files_and_no_class() {
+        let no_env = |_: &str| None;
+        let s = JobSpec::parse(
+            &args(&[
+                "--main-application",
+                "oss://b/jobs/wc.py",
+                "--py-file",
+                "oss://b/lib/helpers.zip",
+                "--py-file",
+                "local:///opt/extra.py",
+                "--jar",
+                "oss://b/lib/udf.jar",
+                "--file",
+                "oss://b/in/words.txt",
+                "--arg",
+                "words.txt",
+            ]),
+            &no_env,
+        )
+        .unwrap();
+        assert!(s.is_python());
+        let flags: Vec<&str> = s.inputs().iter().map(|i| i.flag).collect();
+        assert_eq!(flags, ["--main-application", "--jar", "--py-file", "--py-file", "--file"]);
+        let local: Vec<PathBuf> =
+            ["/w/wc.py", "/w/udf.jar", "/w/helpers.zip", "/opt/extra.py", "/w/words.txt"].iter().map(PathBuf::from).collect();
+        let line = shell_line(&s.spark_submit_argv(Path::new("/opt/spark"), &local));
+        assert_eq!(
+            line,
+            "/opt/spark/bin/spark-submit --master 'local[1]' --deploy-mode client --name sparkoss-job --driver-memory 1g \
+             --jars /w/udf.jar --py-files /w/helpers.zip,/opt/extra.py --files /w/words.txt --conf spark.driver.cores=1 /w/wc.py words.txt"
+        );
+        assert!(!line.contains("--class"));
+
+        let bad = |a: &[&str]| JobSpec::parse(&args(a), &no_env).unwrap_err().to_string();
+        let e = bad(&["--main-application", "oss://b/wc.py", "--main-class", "Wc"]);
+        assert!(e.contains("--main-class") && e.contains("Python file"), "{e}");
+        let e = bad(&["--main-application", "oss://b/wc.jar", "--py-file", "oss://b/h.zip"]);
+        assert!(e.contains("--py-file") && e.contains("not a .py"), "{e}");
+        let e = bad(&["--main-application", "oss://b/wc.py", "--py-file", "oss://b/h.tar.gz"]);
+        assert!(e.contains("--py-file \"oss://b/h.tar.gz\" is not a .py, .zip or .egg"), "{e}");
+        assert!(is_python_application("https://h/x/job.py?Signature=abc"));
+        assert!(!is_python_application("oss://b/job.py.jar"));
     }
 
     #[test]

@@ -12,10 +12,10 @@ use sparkoss_launcher::LauncherError;
 
 const USAGE: &str = "usage: sparkoss-launcher fetch <oss://bucket/key|https://...|local:///...> <dest-file>\n       \
                      sparkoss-launcher run [--dry-run] -- --main-application URI [--main-class C] [--name N] [--arg A]... \
-                     [--jar URI]... [--file URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] [--executor-instances N] \
+                     [--jar URI]... [--py-file URI]... [--file URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] [--executor-instances N] \
                      [--executor-cores N] [--executor-memory M] [--namespace NS] [--image IMG] [--driver-pod-name P] \
                      [--driver-host H] [--master URL]\n       \
-                     sparkoss-launcher entrypoint driver|executor [args...]   (the image's ENTRYPOINT: fetches a cluster-mode driver's oss:// jars and files, then runs $SPARKOSS_BASE_ENTRYPOINT, default /opt/entrypoint.sh)\n\
+                     sparkoss-launcher entrypoint driver|executor [args...]   (the image's ENTRYPOINT: fetches a cluster-mode driver's oss:// jars, .py and files, plus $SPARKOSS_FILES and $SPARKOSS_PY_FILES, then runs $SPARKOSS_BASE_ENTRYPOINT, default /opt/entrypoint.sh)\n\
                      credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, RRSA variables, or the ECS metadata service";
 
 fn env(name: &str) -> Option<String> {
@@ -108,13 +108,15 @@ fn work_dir() -> Result<PathBuf, LauncherError> {
     }
 }
 
-/// The image's ENTRYPOINT: fetches a cluster-mode driver's `oss://` jars and files, then runs
+/// The image's ENTRYPOINT: fetches a cluster-mode driver's `oss://` jars, `.py` and files, then runs
 /// Spark's own entrypoint (see `sparkoss_launcher::entrypoint`).
 fn cmd_entrypoint(args: &[String]) -> Result<(), LauncherError> {
     let base = env("SPARKOSS_BASE_ENTRYPOINT").filter(|s| !s.is_empty()).unwrap_or_else(|| "/opt/entrypoint.sh".into());
     let work_dir = work_dir()?;
     let files = env("SPARKOSS_FILES").filter(|s| !s.is_empty());
-    let plan = entrypoint::plan(args, &base, &work_dir, files.as_deref(), &|p: &Path| std::fs::read_to_string(p))?;
+    let py_files = env("SPARKOSS_PY_FILES").filter(|s| !s.is_empty());
+    let extras = entrypoint::DriverExtras { files: files.as_deref(), py_files: py_files.as_deref() };
+    let plan = entrypoint::plan_with(args, &base, &work_dir, extras, &|p: &Path| std::fs::read_to_string(p))?;
     if !plan.fetches.is_empty() || plan.properties.is_some() {
         std::fs::create_dir_all(&work_dir).map_err(|source| LauncherError::Io { path: work_dir.clone(), what: "creating", source })?;
     }

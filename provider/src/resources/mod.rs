@@ -5,6 +5,7 @@ pub mod common;
 pub mod driver_log;
 pub mod job;
 pub mod namespace;
+pub mod python_traceback;
 
 use std::sync::Arc;
 

@@ -5,10 +5,14 @@
 //! configuration in the cluster's terms), [`pods`] (driver pod, service, launcher arguments),
 //! [`quota`] (the pre-flight against ResourceQuotas), [`probe`] (the main application on OSS and
 //! its ETag), [`wait`] (following the driver to its end) and [`failure`] (why a driver failed).
+//! [`app_kind`] tells a JVM application from a PySpark one and checks what follows from that;
+//! [`py_files`] does for a PySpark job's Python files what [`probe`] does for the main application.
 
+mod app_kind;
 mod failure;
 mod pods;
 mod probe;
+mod py_files;
 mod quota;
 mod schema;
 mod spec;
@@ -87,6 +91,7 @@ impl Resource for Job {
             }
         }
         validate_file_names(config, diags);
+        app_kind::validate_app_kind(config, diags);
     }
 
     async fn create(&self, ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
@@ -104,6 +109,7 @@ impl Resource for Job {
                 let mut s = state.clone();
                 fill_computed(&mut s, &spec, &pod);
                 self.mark_changed_jar(ctx, &mut s).await;
+                self.mark_changed_py_files(ctx, &mut s).await;
                 Ok(Some(s))
             }
             Err(e) => Err(KubeError::api(format!("reading pod {}", spec.driver_pod()))(e).diag("Cannot read the Spark job", None)),
@@ -178,6 +184,7 @@ impl Job {
         let client = connect(planned).await?;
         // Pre-flight: nothing is created unless the jar exists and the job fits the quota.
         let etag = self.preflight_jar(ctx, &spec.main_application).await?;
+        let py_etags = self.preflight_py_files(ctx, &spec::strings(planned.attr("py_files"))).await?;
         let cpu_limits = check_quota(&client, &spec).await?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
         let app_id = new_app_id(&spec.name);
@@ -202,6 +209,8 @@ impl Job {
         let mut state = planned.clone();
         if let Some(m) = state.attrs_mut() {
             m.insert("main_application_etag".into(), etag.map_or(Value::Null, Value::String));
+            let py_etags = py_etags.into_iter().map(Value::String).collect::<Vec<_>>();
+            m.insert("py_files_etags".into(), if py_etags.is_empty() { Value::Null } else { Value::List(py_etags) });
         }
         fill_computed(&mut state, &spec, &pod);
         Ok(state)

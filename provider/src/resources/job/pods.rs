@@ -61,6 +61,10 @@ pub(super) fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_co
     for j in strings(v.attr("jars")) {
         flag("--jar", j);
     }
+    // In order: the launcher passes them to spark-submit `--py-files` as given.
+    for p in strings(v.attr("py_files")) {
+        flag("--py-file", p);
+    }
     for f in strings(v.attr("files")) {
         flag("--file", f);
     }

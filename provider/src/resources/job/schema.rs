@@ -29,6 +29,7 @@ pub(super) const MANAGED_CONF: &[(&str, &str)] = &[
     ("spark.executor.memoryOverhead", "executor.memory_overhead"),
     ("spark.jars", "jars"),
     ("spark.files", "files"),
+    ("spark.submit.pyFiles", "py_files"),
 ];
 
 pub(super) fn resources_block(what: &str, with_instances: bool) -> Block {
@@ -70,16 +71,17 @@ pub(super) fn resources_block(what: &str, with_instances: bool) -> Block {
 impl Job {
     /// Builds the resource and its schema.
     pub fn new() -> Self {
-        let block = with_kube_connection(Block::new("A Spark application run on Kubernetes: a driver pod running the sparkoss image, which fetches the main jar from OSS and starts Spark; executors are created by Spark with the same image. Any change to the job re-runs it."))
+        let block = with_kube_connection(Block::new("A Spark application run on Kubernetes: a driver pod running the sparkoss image, which fetches the main application (a jar, or a `.py` for PySpark) from OSS and starts Spark; executors are created by Spark with the same image. Any change to the job re-runs it."))
             .attr(Attribute::computed("id", Type::String, "`namespace/name`."))
             .attr(Attribute::required("name", Type::String, &format!("Job name: a Kubernetes name of at most {MAX_JOB_NAME} characters starting with a letter; pods are named after it and labelled `sparkoss.io/job`.")).validate(k8s_name()).force_new())
             .attr(Attribute::required("namespace", Type::String, "Namespace to run in, e.g. `sparkoss_namespace.team_a.name`.").validate(k8s_name()).force_new())
             .attr(Attribute::optional("user", Type::String, "Team or user the job runs for; labelled `sparkoss.io/user` on every pod.").validate(k8s_label_value()).force_new())
             .attr(Attribute::required("image", Type::String, "The sparkoss Spark image (built once by `image-builder`).").validate(container_image()).force_new())
-            .attr(Attribute::required("main_application", Type::String, "The application jar: `oss://bucket/key`, `https://...` or `local:///path` in the image.").validate(app_uri()).force_new())
-            .attr(Attribute::optional("main_class", Type::String, "Main class, e.g. `com.acme.Etl` (default: the jar's manifest).").validate(java_class()).force_new())
-            .attr(Attribute::optional("args", Type::list(Type::String), "Arguments passed to the main class.").force_new())
-            .attr(Attribute::optional("jars", Type::list(Type::String), "Extra jars for the classpath, same URI forms as `main_application`.").validate(each(app_uri())).force_new())
+            .attr(Attribute::required("main_application", Type::String, "The application: `oss://bucket/key`, `https://...` or `local:///path` in the image. Its name decides the kind: `.jar` runs on the JVM (with `main_class`), `.py` is a PySpark application run with the image's Python (`py_files` for its modules).").validate(app_uri()).force_new())
+            .attr(Attribute::optional("main_class", Type::String, "Main class of a `.jar` application, e.g. `com.acme.Etl` (default: the jar's manifest); refused with a `.py`.").validate(java_class()).force_new())
+            .attr(Attribute::optional("args", Type::list(Type::String), "Arguments passed to the application (the main class, or the `.py` as `sys.argv[1:]`).").force_new())
+            .attr(Attribute::optional("jars", Type::list(Type::String), "Extra jars for the classpath (also the JVM libraries a PySpark job uses), same URI forms as `main_application`.").validate(each(app_uri())).force_new())
+            .attr(Attribute::optional("py_files", Type::list(Type::String), "Python modules of a `.py` application: `.py`, `.zip` or `.egg` files, same URI forms as `jars`, fetched into the driver before Spark starts and passed to spark-submit `--py-files` in this order (on the Python path of the driver and of the executors' Python workers). Refused with a `.jar` application. A file replaced on OSS re-runs the job, as for `main_application`.").validate(each(app_uri())).force_new())
             .attr(Attribute::optional("files", Type::list(Type::String), "Files the launcher downloads into the driver's working directory before Spark starts (and passes to spark-submit `--files`), so `args` can name them by their base name. Same URI forms as `jars`; base names must be unique among `files` and differ from those of `main_application` and `jars`.").validate(each(app_uri())).force_new())
             .attr(Attribute::optional("spark_conf", Type::map(Type::String), "Extra Spark configuration (`spark.*` keys).").validate(spark_conf_keys()).force_new())
             .attr(Attribute::optional("env", Type::map(Type::String), "Environment variables of the driver and executors.").validate(env_names()).force_new())
@@ -94,6 +96,7 @@ impl Job {
             .attr(Attribute::computed("finished_at", Type::String, "When the driver finished (RFC 3339)."))
             .attr(Attribute::computed("exit_code", Type::Number, "The driver's exit code."))
             .attr(Attribute::computed("main_application_etag", Type::String, "ETag of the OSS object at submission; a new upload re-runs the job."))
+            .attr(Attribute::computed("py_files_etags", Type::list(Type::String), "ETags of the `py_files` at submission, in order (empty for those not on OSS); a new upload of one re-runs the job."))
             .attr(Attribute::computed("cpu_core_seconds", Type::Number, "CPU cores requested × seconds run, driver and executors."))
             .attr(Attribute::computed("memory_gib_seconds", Type::Number, "GiB of memory requested × seconds run, driver and executors."))
             .block(NestedBlock::single("driver", resources_block("driver", false)).force_new())

@@ -105,6 +105,7 @@ pub(super) fn spec_json(v: &Value) -> serde_json::Value {
         "main_class",
         "args",
         "jars",
+        "py_files",
         "files",
         "spark_conf",
         "env",
