@@ -261,8 +261,13 @@ resource "sparkoss_job" "elastic" {{
     let plan10 = Workdir::new(&tf10, &provider, &main).expect("workdir").plan_json().expect("terraform 1.0 plans the elastic job");
     let job_plan =
         plan10["resource_changes"].as_array().and_then(|a| a.iter().find(|r| r["type"] == "sparkoss_job")).cloned().expect("job planned");
-    assert_eq!(job_plan["change"]["after"]["executor"][0]["instances"], Value::Null, "terraform 1.0: no fixed instances: {job_plan}");
-    assert_eq!(job_plan["change"]["after"]["executor"][0]["max_instances"], 4);
+    // A single nested block is an object in Terraform's JSON.
+    let executor = &job_plan["change"]["after"]["executor"];
+    assert_eq!(executor["max_instances"], 4, "terraform 1.0: {job_plan}");
+    assert!(
+        executor.as_object().is_some_and(|e| e.contains_key("instances")) && executor["instances"].is_null(),
+        "terraform 1.0: no fixed instances: {job_plan}"
+    );
 
     let wd = Workdir::new(&tf, &provider, &main).expect("workdir");
     let stop = Arc::new(AtomicBool::new(false));
@@ -282,7 +287,7 @@ resource "sparkoss_job" "elastic" {{
     assert_eq!(attrs["state"], "SUCCEEDED", "{attrs}");
     assert_eq!(attrs["attempts"], 2, "{attrs}");
     assert_eq!(attrs["driver_pod"], "elastic-driver-2", "{attrs}");
-    assert_eq!(attrs["executor"][0]["instances"], Value::Null, "{attrs}");
+    assert!(attrs["executor"]["max_instances"] == 4 && attrs["executor"]["instances"].is_null(), "{attrs}");
 
     // Both attempts are pods with their attempt label; the first failed on purpose.
     let (_, first) = get(&k8s, &format!("/api/v1/namespaces/{ns}/pods/elastic-driver"));
@@ -347,4 +352,143 @@ resource "sparkoss_job" "elastic" {{
     let (_, pods) = get(&k8s, &format!("/api/v1/namespaces/{ns}/pods"));
     assert_eq!(pods["items"].as_array().map(Vec::len).unwrap_or(0), 0, "no pods after destroy: {pods}");
     eprintln!("elastic timings: apply {:.1}s", t_apply.as_secs_f64());
+}
+
+/// The pods of job `job` the poller saw: name → (role, node name) once bound.
+fn bound_nodes(samples: &[Value]) -> std::collections::BTreeMap<String, (String, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in samples {
+        if let (Some(name), Some(node)) = (p["metadata"]["name"].as_str(), p["spec"]["nodeName"].as_str()) {
+            let role = p["metadata"]["labels"]["spark-role"].as_str().unwrap_or("?").to_owned();
+            out.insert(name.to_owned(), (role, node.to_owned()));
+        }
+    }
+    out
+}
+
+#[test]
+fn executors_run_on_the_virtual_node_and_an_impossible_selector_fails_with_the_schedulers_reason() {
+    let jar = example_job_jar().expect("the example jobs build");
+    let image = build_quickstart_image(&mut |l| eprintln!("placement: {l}")).expect("the quick start image builds and pushes");
+    let lc = LocalCloudProcess::start(&["--kubelet", "docker", "--create-delay", "1s"]).expect("localcloud starts");
+    let ep = lc.endpoints.clone();
+    let k8s = ep.kubernetes_endpoint.clone();
+    oss_put(&ep, "sparkoss-placement", &[("jobs/examples.jar", &jar)]);
+    let job = |label: &str, executor: &str, extra: &str| {
+        format!(
+            r#"
+resource "sparkoss_job" "{label}" {{
+  kubeconfig       = sparkoss_cluster.c.kubeconfig
+  namespace        = sparkoss_namespace.team.name
+  name             = "{label}"
+  image            = {image:?}
+  main_application = "oss://sparkoss-placement/jobs/examples.jar"
+  main_class       = "io.sparkoss.examples.ElasticStages"
+  args             = ["2", "200", "0"]
+  oss_credentials_secret = sparkoss_namespace.team.oss_credentials_secret
+  {extra}
+  driver {{
+    cores         = 1
+    memory        = "512m"
+    node_selector = {{ "alibabacloud.com/nodepool-id" = sparkoss_cluster.c.worker_pool[0].id }}
+  }}
+  executor {{
+    instances = 1
+    cores     = 1
+    memory    = "512m"
+    {executor}
+  }}
+  spark_conf = {{ "spark.ui.enabled" = "false" }}
+}}
+"#,
+            image = image.reference
+        )
+    };
+    let main = format!(
+        r#"{TERRAFORM_HEADER}{provider}
+resource "sparkoss_cluster" "c" {{
+  name          = "placement"
+  virtual_nodes = true
+  worker_pool {{
+    name           = "system"
+    instance_types = ["ecs.g7.xlarge"]
+    min_size       = 1
+    max_size       = 2
+  }}
+}}
+
+resource "sparkoss_namespace" "team" {{
+  kubeconfig = sparkoss_cluster.c.kubeconfig
+  name       = "placement"
+  oss_credentials {{
+    access_key_id     = {key:?}
+    access_key_secret = {secret:?}
+  }}
+}}
+{eci}{nowhere}"#,
+        provider = local_provider(&ep, &["ack", "oss"]),
+        key = ep.access_key_id,
+        secret = ep.access_key_secret,
+        eci = job(
+            "eci",
+            "node_selector = { type = \"virtual-kubelet\" }\n    tolerations {\n      key      = \"virtual-kubelet.io/provider\"\n      operator = \"Exists\"\n      effect   = \"NoSchedule\"\n    }",
+            ""
+        ),
+        nowhere = job("nowhere", "node_selector = { pool = \"nowhere\" }", "pending_timeout = \"20s\""),
+    );
+    let mut versions = Terraform::all().expect("terraform").into_iter();
+    let tf = versions.next().expect("terraform 1.15");
+    let tf10 = versions.next().expect("terraform 1.0");
+    let provider = provider_bin().expect("provider builds");
+    let wd10 = Workdir::new(&tf10, &provider, &main).expect("workdir");
+    let v = wd10.validate().expect("terraform 1.0 validates");
+    assert!(v.valid, "terraform 1.0: {:?}", v.errors());
+
+    let mut wd = Workdir::new(&tf, &provider, &main).expect("workdir");
+    wd.set_env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id);
+    wd.set_env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret);
+    let watch = sparkoss_acceptance_tests::watch_pods(&k8s, "placement", "app.kubernetes.io/managed-by=sparkoss");
+    let t0 = Instant::now();
+    let out = wd.apply(&[]).expect("apply runs");
+    let t_apply = t0.elapsed();
+    assert!(!out.success, "the job selecting no node must fail the apply: {}", out.stdout);
+    let err = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(err.contains("Spark job's executors did not start"), "{}", out.stderr);
+    assert!(err.contains("executor pod placement/nowhere-"), "the executor is named: {}", out.stderr);
+    assert!(
+        err.contains("Unschedulable: 0/2 nodes are available:") && err.contains("didn't match Pod's node affinity/selector"),
+        "the scheduler's reason is quoted: {}",
+        out.stderr
+    );
+
+    // The other job ran: its driver on the pool's node, its executors on the virtual node.
+    let state = wd.state_resources();
+    let eci =
+        &state.iter().find(|r| r["type"] == "sparkoss_job" && r["name"] == "eci").expect("eci job in state")["instances"][0]["attributes"];
+    assert_eq!(eci["state"], "SUCCEEDED", "{eci}");
+    let nodes = bound_nodes(&sparkoss_acceptance_tests::seen_pods(&watch));
+    let (_, driver_node) = nodes.get("eci-driver").cloned().expect("the eci driver was bound");
+    assert!(driver_node.starts_with("cn-local.10."), "driver on the pool's node: {nodes:?}");
+    let eci_executors: Vec<&String> =
+        nodes.iter().filter(|(n, (r, _))| n.starts_with("eci-") && r == "executor").map(|(_, (_, node))| node).collect();
+    assert!(
+        !eci_executors.is_empty() && eci_executors.iter().all(|n| n.starts_with("virtual-kubelet-")),
+        "executors on the virtual node: {nodes:?}"
+    );
+    // kubectl shows it as users look at it.
+    let kc = tempfile::NamedTempFile::new().expect("kubeconfig file");
+    std::fs::write(kc.path(), eci["kubeconfig"].as_str().unwrap_or_default()).expect("write kubeconfig");
+    let wide =
+        sparkoss_acceptance_tests::kubectl(kc.path(), &["-n", "placement", "get", "pods", "-o", "wide", "-l", "sparkoss.io/job=eci"], None)
+            .expect("kubectl runs");
+    let wide = String::from_utf8_lossy(&wide.stdout).into_owned();
+    assert!(wide.lines().any(|l| l.starts_with("eci-driver ") && l.contains(&driver_node)), "kubectl -o wide: {wide}");
+    // The failing job was removed; it failed within its pending_timeout (plus the run of the other).
+    assert!(t_apply < Duration::from_secs(240), "{t_apply:?}");
+    let (_, left) = get(&k8s, "/api/v1/namespaces/placement/pods?labelSelector=sparkoss.io%2Fjob%3Dnowhere");
+    assert_eq!(left["items"].as_array().map(Vec::len), Some(0), "the failed job left nothing: {left}");
+
+    let out = wd.destroy().expect("destroy runs");
+    assert!(out.success, "terraform destroy:\n{}\n{}", out.stdout, out.stderr);
+    eprintln!("placement timings: apply {:.1}s", t_apply.as_secs_f64());
 }
