@@ -125,6 +125,11 @@ fn cluster(extra: &str, min: &str) -> String {
     format!("provider \"sparkoss\" {{}}\n{}", CLUSTER.replace("__EXTRA__", extra).replace("__MIN__", min))
 }
 
+/// The cluster with `extra` inside its worker pool.
+fn pool(extra: &str) -> String {
+    cluster("", "1").replace("max_size       = 3", &format!("max_size       = 3\n    {extra}"))
+}
+
 fn bad_inputs() -> Vec<Bad> {
     let ns =
         |extra: &str| format!("provider \"sparkoss\" {{}}\nresource \"sparkoss_namespace\" \"n\" {{\n  name = \"team-a\"\n  {extra}\n}}\n");
@@ -133,6 +138,19 @@ fn bad_inputs() -> Vec<Bad> {
         Bad { body: cluster("", "-1"), summary: "Value out of range", path: "worker_pool[0].min_size", line_has: "min_size" },
         Bad { body: cluster("", "5"), summary: "Invalid pool size", path: "worker_pool[0].min_size", line_has: "min_size" },
         Bad { body: cluster("cluster_spec = \"ack.huge\"", "1"), summary: "Unsupported value", path: "cluster_spec", line_has: "ack.huge" },
+        Bad {
+            body: pool("taints {\n      key    = \"workload\"\n      effect = \"NoRun\"\n    }"),
+            summary: "Unsupported value",
+            path: "worker_pool[0].taints[0].effect",
+            line_has: "NoRun",
+        },
+        Bad { body: pool("spot_strategy = \"Cheap\""), summary: "Unsupported value", path: "worker_pool[0].spot_strategy", line_has: "Cheap" },
+        Bad {
+            body: pool("spot_strategy = \"SpotAsPriceGo\"\n    spot_price_limit {\n      instance_type = \"ecs.g7.xlarge\"\n      price_limit   = \"0.5\"\n    }"),
+            summary: "Price limit without SpotWithPriceLimit",
+            path: "worker_pool[0].spot_price_limit",
+            line_has: "spot_price_limit",
+        },
         Bad { body: cluster("pod_cidr = \"10.0.0.1/8\"", "1"), summary: "Invalid CIDR block", path: "pod_cidr", line_has: "10.0.0.1/8" },
         Bad {
             body: cluster("pod_cidr = \"172.16.0.0/12\"\n  service_cidr = \"172.20.0.0/20\"", "1"),

@@ -346,6 +346,7 @@ fn create_cluster_body_uses_the_sdk_field_names() {
         tags: vec![Tag { key: "app.kubernetes.io/managed-by".into(), value: "sparkoss".into() }],
         deletion_protection: false,
         nodepools: vec![],
+        addons: vec![],
     };
     let mut ours = serde_json::to_value(&ours).expect("serialises");
     ours.as_object_mut().expect("object").remove("nodepools");

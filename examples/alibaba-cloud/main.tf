@@ -13,20 +13,40 @@ provider "sparkoss" {
 }
 
 resource "sparkoss_cluster" "analytics" {
-  name               = "analytics"
-  cluster_spec       = "ack.pro.small"
-  vpc_id             = var.vpc_id
-  vswitch_ids        = var.vswitch_ids
-  pod_cidr           = "172.20.0.0/16"
-  service_cidr       = "172.21.0.0/20"
-  tags               = { team = "data" }
+  name         = "analytics"
+  cluster_spec = "ack.pro.small"
+  vpc_id       = var.vpc_id
+  vswitch_ids  = var.vswitch_ids
+  pod_cidr     = "172.20.0.0/16"
+  service_cidr = "172.21.0.0/20"
+  tags         = { team = "data" }
+  # The ECI virtual node (ack-virtual-node): elastic capacity for executors that tolerate it.
+  virtual_nodes = true
 
+  # The stable pool: drivers (and anything without a toleration) run here.
   worker_pool {
     name           = "spark"
     instance_types = var.instance_types
     min_size       = 1
     max_size       = 20
     labels         = { "workload" = "spark" }
+  }
+
+  # Spot instances at the market price, tainted so that only executors that tolerate
+  # workload=spot:NoSchedule are placed on them.
+  worker_pool {
+    name           = "spark-spot"
+    instance_types = var.instance_types
+    min_size       = 0
+    max_size       = 40
+    spot_strategy  = "SpotAsPriceGo"
+    labels         = { "workload" = "spark-spot" }
+
+    taints {
+      key    = "workload"
+      value  = "spot"
+      effect = "NoSchedule"
+    }
   }
 }
 

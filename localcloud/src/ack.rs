@@ -61,8 +61,9 @@ use serde_json::{json, Value as Json};
 use sparkoss_aliyun::percent_decode;
 use sparkoss_aliyun::signing::acs3;
 
+use crate::kube::nodes::{self, NodeSpec, PoolNode};
 use crate::shared::Shared;
-use openapi::{CreateCluster, ModifyCluster, Nodepool, Tag};
+use openapi::{Addon, CreateCluster, ModifyCluster, Nodepool, Tag};
 
 mod openapi;
 
@@ -77,6 +78,8 @@ const MUTATING: &[&str] = &[
     "ModifyClusterNodePool",
     "ModifyCluster",
     "ModifyClusterTags",
+    "InstallClusterAddons",
+    "UnInstallClusterAddons",
 ];
 /// Largest clock skew accepted on `x-acs-date`.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -125,9 +128,11 @@ impl Pool {
         self.spec.nodepool_info.nodepool_id.as_deref().unwrap_or_default()
     }
 
-    /// Nodes the emulated autoscaler keeps: the lower bound.
+    /// Nodes the pool has: the autoscaler's lower bound, or `desired_size` for a pool without
+    /// autoscaling.
     fn nodes(&self) -> i64 {
-        self.spec.min_instances().max(0)
+        let fixed = self.spec.scaling_group.desired_size.filter(|_| self.spec.auto_scaling.enable != Some(true));
+        fixed.unwrap_or_else(|| self.spec.min_instances()).max(0)
     }
 }
 
@@ -195,6 +200,46 @@ impl Cluster {
         } else {
             "initial"
         }
+    }
+
+    /// The cluster's sequence number (the hex digits after `c` in its id).
+    fn seq(&self) -> u32 {
+        self.id.get(1..9).and_then(|h| u32::from_str_radix(h, 16).ok()).unwrap_or(0)
+    }
+
+    /// Whether the `ack-virtual-node` add-on is installed.
+    fn has_virtual_node(&self) -> bool {
+        self.req.addons.iter().any(|a| a.name == openapi::VIRTUAL_NODE_ADDON && a.disabled != Some(true))
+    }
+
+    /// The Kubernetes nodes of a running cluster: each node of each pool that is up (not being
+    /// created), named `<region>.10.<cluster>.<pool>.<n>` as ACK names nodes by their private
+    /// address, and the virtual node when the add-on is installed.
+    fn kube_nodes(&self, now: SystemTime, region: &str) -> Vec<NodeSpec> {
+        if self.state(now) != "running" {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            if !matches!(self.pool_state(p, now), Some("active" | "scaling" | "updating" | "deleting")) {
+                continue;
+            }
+            let labels: Vec<(String, String)> =
+                p.spec.kubernetes_config.labels.iter().flatten().map(|t| (t.key.clone(), t.value.clone())).collect();
+            let taints: Vec<nodes::Taint> =
+                p.spec.kubernetes_config.taints.iter().flatten().map(|t| nodes::Taint::new(&t.key, &t.value, &t.effect)).collect();
+            let instance_type = p.spec.scaling_group.instance_types.as_ref().and_then(|t| t.first()).map_or("", String::as_str);
+            for n in 0..p.nodes().clamp(0, 254) {
+                let address = format!("10.{}.{}.{}", self.seq() % 256, i % 256, n + 1);
+                let node =
+                    PoolNode { region, cluster_id: &self.id, pool_id: p.id(), instance_type, address, labels: &labels, taints: &taints };
+                out.push(node.spec());
+            }
+        }
+        if self.has_virtual_node() {
+            out.push(nodes::virtual_node(region, &self.id, self.seq().saturating_sub(1)));
+        }
+        out
     }
 
     fn detail(&self, now: SystemTime, kube: &str) -> Json {
@@ -285,7 +330,16 @@ fn load(path: &std::path::Path) -> Saved {
 pub fn router(shared: Arc<Shared>) -> Router {
     let saved = load(&shared.config.data_dir.join("ack").join("clusters.json"));
     let inner = Inner { clusters: saved.clusters, seq: saved.seq, ..Inner::default() };
-    let app = Arc::new(App { shared, inner: Mutex::new(inner) });
+    let app = Arc::new(App { shared: shared.clone(), inner: Mutex::new(inner) });
+    // Weak: the shared state must not keep the emulator alive (it holds the shared state).
+    let weak = Arc::downgrade(&app);
+    shared.nodes.provide(move || {
+        let Some(app) = weak.upgrade() else { return Vec::new() };
+        let now = SystemTime::now();
+        let region = app.shared.endpoints.region.clone();
+        let inner = app.lock();
+        inner.clusters.values().flat_map(|c| c.kube_nodes(now, &region)).collect()
+    });
     Router::new().fallback(handle).with_state(app)
 }
 
@@ -435,6 +489,9 @@ fn route(method: &Method, segs: &[&str]) -> &'static str {
         ("DELETE", ["clusters", _, "nodepools", _]) => "DeleteClusterNodepool",
         ("PUT", ["api", "v2", "clusters", _]) => "ModifyCluster",
         ("POST", ["clusters", _, "tags"]) => "ModifyClusterTags",
+        ("POST", ["clusters", _, "components", "install"]) => "InstallClusterAddons",
+        ("POST", ["clusters", _, "components", "uninstall"]) => "UnInstallClusterAddons",
+        ("GET", ["clusters", _, "addon_instances"]) => "ListClusterAddonInstances",
         _ => "Unknown",
     }
 }
@@ -520,6 +577,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             for p in &req.nodepools {
                 if p.min_instances() > p.max_instances() {
                     return error(StatusCode::BAD_REQUEST, "ErrorParam", "auto_scaling.min_instances is greater than max_instances.");
+                }
+                if let Err(e) = p.check_scheduling() {
+                    return error(StatusCode::BAD_REQUEST, "ErrorParam", e);
                 }
             }
             inner.seq += 1;
@@ -759,6 +819,9 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             if changed.scaling_group.instance_types.as_ref().is_some_and(Vec::is_empty) {
                 return error(StatusCode::BAD_REQUEST, "ErrorParam", "scaling_group.instance_types must name at least one instance type.");
             }
+            if let Err(e) = changed.check_scheduling() {
+                return error(StatusCode::BAD_REQUEST, "ErrorParam", e);
+            }
             let kind = if p.spec.auto_scaling != changed.auto_scaling { "scaling" } else { "updating" };
             p.spec = changed;
             p.busy = Some((kind.into(), now));
@@ -797,6 +860,58 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
             c.req.tags = tags;
             ok(json!({}))
         }
+        "InstallClusterAddons" => {
+            let id = segs[1];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let addons: Vec<Addon> = match openapi::read_addons(body) {
+                Ok(a) => a,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
+            };
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            if c.state(now) != "running" {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ErrorClusterState",
+                    format!("The cluster is in state {}; add-ons can be installed once it is running.", c.state(now)),
+                );
+            }
+            for a in addons {
+                c.req.addons.retain(|have| have.name != a.name);
+                c.req.addons.push(a);
+            }
+            let task = format!("T-{}", random_hex(10));
+            ok(json!({"cluster_id": id, "task_id": task, "request_id": random_hex(16)}))
+        }
+        "UnInstallClusterAddons" => {
+            let id = segs[1];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let names = match openapi::read_uninstall(body) {
+                Ok(n) => n,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "ErrorParam", e),
+            };
+            let Some(c) = inner.clusters.get_mut(id) else { return not_found(id) };
+            c.req.addons.retain(|a| !names.contains(&a.name));
+            ok(json!({"cluster_id": id, "task_id": format!("T-{}", random_hex(10)), "request_id": random_hex(16)}))
+        }
+        "ListClusterAddonInstances" => {
+            let id = segs[1];
+            if !live(&inner, id) {
+                return not_found(id);
+            }
+            let Some(c) = inner.clusters.get(id) else { return not_found(id) };
+            let addons: Vec<Json> = c
+                .req
+                .addons
+                .iter()
+                .filter(|a| a.disabled != Some(true))
+                .map(|a| json!({"name": a.name, "version": a.version.clone().unwrap_or_else(|| "v2.13.0".into()), "state": "active"}))
+                .collect();
+            ok(json!({"addons": addons}))
+        }
         _ => error(StatusCode::NOT_FOUND, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."),
     }
 }
@@ -813,7 +928,7 @@ fn check_pool(p: &Nodepool) -> Result<(), Box<Response>> {
     if p.min_instances() < 0 || p.min_instances() > p.max_instances() {
         return bad("auto_scaling.min_instances must be between 0 and max_instances.".into());
     }
-    Ok(())
+    p.check_scheduling().or_else(bad)
 }
 
 /// The unsigned control paths for tests.

@@ -17,9 +17,11 @@ pub mod dns;
 pub mod docker_kubelet;
 pub mod kubelet;
 pub mod metrics;
+pub mod nodes;
 pub mod openapi;
 pub mod protobuf;
 pub mod rbac;
+pub mod scheduler;
 pub mod store;
 pub mod token;
 
@@ -76,6 +78,7 @@ pub fn router(shared: Arc<Shared>, dns: Option<tokio::net::UdpSocket>) -> Router
     let docker_active = Arc::new(AtomicBool::new(false));
     let rule_kubelet = tokio::spawn(kubelet::run(api.store.clone(), api.rules.clone(), docker_active.clone(), shared.shutdown.clone()));
     shared.keep(rule_kubelet);
+    shared.keep(tokio::spawn(scheduler::run(api.store.clone(), shared.clone(), api.rules.clone(), docker_active.clone())));
     if let (Some(socket), Some(net)) = (dns, &shared.network) {
         shared.keep(tokio::spawn(dns::serve(socket, api.store.clone(), net.gateway, shared.shutdown.clone())));
     }
@@ -278,11 +281,22 @@ type Cells = Box<dyn Fn(&Json) -> Vec<Json>>;
 
 /// Server-side printing for `kubectl get` (a `meta.k8s.io/v1` Table).
 fn table(k: &Kind, items: &[Json], rv: u64) -> Json {
-    let col =
-        |n: &str, t: &str| json!({"name": n, "type": t, "format": if n == "Name" { "name" } else { "" }, "description": n, "priority": 0});
+    let col_at = |n: &str, t: &str, priority: u8| json!({"name": n, "type": t, "format": if n == "Name" { "name" } else { "" }, "description": n, "priority": priority});
+    // Priority 0: what `kubectl get` prints; 1: what `-o wide` adds.
+    let col = |n: &str, t: &str| col_at(n, t, 0);
     let (cols, cells): (Vec<Json>, Cells) = match k.plural {
         "pods" => (
-            vec![col("Name", "string"), col("Ready", "string"), col("Status", "string"), col("Restarts", "integer"), col("Age", "string")],
+            vec![
+                col("Name", "string"),
+                col("Ready", "string"),
+                col("Status", "string"),
+                col("Restarts", "integer"),
+                col("Age", "string"),
+                col_at("IP", "string", 1),
+                col_at("Node", "string", 1),
+                col_at("Nominated Node", "string", 1),
+                col_at("Readiness Gates", "string", 1),
+            ],
             Box::new(|o: &Json| {
                 let cs = o["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
                 let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
@@ -300,8 +314,16 @@ fn table(k: &Kind, items: &[Json], rv: u64) -> Json {
                     json!(status),
                     json!(0),
                     json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""))),
+                    json!(o["status"]["podIP"].as_str().unwrap_or("<none>")),
+                    json!(o["spec"]["nodeName"].as_str().unwrap_or("<none>")),
+                    json!(o["status"]["nominatedNodeName"].as_str().unwrap_or("<none>")),
+                    json!("<none>"),
                 ]
             }),
+        ),
+        "nodes" => (
+            nodes::table_columns().into_iter().map(|(n, t, p)| col_at(n, t, p)).collect(),
+            Box::new(|o: &Json| nodes::table_row(o, age(o["metadata"]["creationTimestamp"].as_str().unwrap_or("")))),
         ),
         "namespaces" => (
             vec![col("Name", "string"), col("Status", "string"), col("Age", "string")],
@@ -400,7 +422,7 @@ fn subresources(k: &Kind) -> &'static [(&'static str, &'static [&'static str])] 
     match k.plural {
         "pods" => &[("log", &["get"]), ("status", &["get", "patch", "update"])],
         "namespaces" => &[("status", &["get", "patch", "update"]), ("finalize", &["update"])],
-        "services" | "resourcequotas" | "deployments" => &[("status", &["get", "patch", "update"])],
+        "services" | "resourcequotas" | "deployments" | "nodes" => &[("status", &["get", "patch", "update"])],
         "serviceaccounts" => &[("token", &["create"])],
         _ => &[],
     }
@@ -668,7 +690,7 @@ impl Api {
         if let Err(e) = authorize(&s, user, &attrs) {
             return error_response(&e);
         }
-        let answer = if resource == "pods" { metrics::pods(&s, ns, name) } else { metrics::nodes(&s, kubelet::NODE, name) };
+        let answer = if resource == "pods" { metrics::pods(&s, ns, name) } else { metrics::nodes(&s, name) };
         match answer {
             Ok(body) => json_response(200, &body),
             Err(e) => error_response(&e),

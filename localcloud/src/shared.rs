@@ -10,6 +10,7 @@ use bollard::Docker;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::kube::nodes::NodeSpec;
 use crate::network::PodNetwork;
 use crate::pki::Pki;
 
@@ -69,6 +70,8 @@ pub struct Shared {
     pub docker: Option<Docker>,
     /// The pod network, when pods run as containers on it.
     pub network: Option<PodNetwork>,
+    /// The nodes of the emulated clusters (the ACK emulator provides them, the scheduler reads).
+    pub nodes: NodeSource,
     /// Background work the emulators started; [`crate::LocalCloud::stop`] waits for it (the Docker
     /// kubelet removes its containers before it ends).
     background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -87,7 +90,16 @@ impl Shared {
             Some((d, n)) => (Some(d), Some(n)),
             None => (None, None),
         };
-        Shared { config, endpoints, shutdown, pki, docker, network, background: std::sync::Mutex::new(Vec::new()) }
+        Shared {
+            config,
+            endpoints,
+            shutdown,
+            pki,
+            docker,
+            network,
+            nodes: NodeSource::default(),
+            background: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// An admin kubeconfig for the API server as this machine reaches it.
@@ -103,5 +115,32 @@ impl Shared {
     /// The background work handed over so far, for [`crate::LocalCloud::stop`] to wait on.
     pub(crate) fn take_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
         std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Computes the emulated clusters' nodes as of now.
+type NodeFn = Box<dyn Fn() -> Vec<NodeSpec> + Send + Sync>;
+
+/// Where the Kubernetes emulator learns the nodes of the clusters the ACK emulator runs: the ACK
+/// emulator registers a function over its records (states move with time, so the set is
+/// computed when asked), the scheduler calls it.
+#[derive(Default)]
+pub struct NodeSource(std::sync::OnceLock<NodeFn>);
+
+impl std::fmt::Debug for NodeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "NodeSource(provided)" } else { "NodeSource(none)" })
+    }
+}
+
+impl NodeSource {
+    /// Registers the provider (the first one registered stays).
+    pub fn provide(&self, f: impl Fn() -> Vec<NodeSpec> + Send + Sync + 'static) {
+        let _ = self.0.set(Box::new(f));
+    }
+
+    /// The nodes now (none when nothing was registered).
+    pub fn current(&self) -> Vec<NodeSpec> {
+        self.0.get().map(|f| f()).unwrap_or_default()
     }
 }

@@ -404,6 +404,27 @@ impl AckClient {
         self.call("PUT", "ModifyCluster", &path, &[], Some(body)).await
     }
 
+    /// InstallClusterAddons (`POST /clusters/{id}/components/install`).
+    pub async fn install_addons(&self, cluster_id: &str, addons: &[Addon]) -> AckResult<serde_json::Value> {
+        let path = format!("/clusters/{}/components/install", acs3::encode_path_segment(cluster_id));
+        let body = serde_json::to_vec(addons).map_err(|e| AckError::Config(e.to_string()))?;
+        self.call("POST", "InstallClusterAddons", &path, &[], Some(body)).await
+    }
+
+    /// UnInstallClusterAddons (`POST /clusters/{id}/components/uninstall`).
+    pub async fn uninstall_addons(&self, cluster_id: &str, names: &[&str]) -> AckResult<serde_json::Value> {
+        let path = format!("/clusters/{}/components/uninstall", acs3::encode_path_segment(cluster_id));
+        let items: Vec<serde_json::Value> = names.iter().map(|n| serde_json::json!({ "name": n })).collect();
+        let body = serde_json::to_vec(&items).map_err(|e| AckError::Config(e.to_string()))?;
+        self.call("POST", "UnInstallClusterAddons", &path, &[], Some(body)).await
+    }
+
+    /// ListClusterAddonInstances (`GET /clusters/{id}/addon_instances`): the installed add-ons.
+    pub async fn list_addon_instances(&self, cluster_id: &str) -> AckResult<AddonInstances> {
+        let path = format!("/clusters/{}/addon_instances", acs3::encode_path_segment(cluster_id));
+        self.call("GET", "ListClusterAddonInstances", &path, &[], None).await
+    }
+
     /// ModifyClusterTags (`POST /clusters/{id}/tags`): the cluster's tags become `tags`.
     pub async fn modify_cluster_tags(&self, cluster_id: &str, tags: &[Tag]) -> AckResult<serde_json::Value> {
         let path = format!("/clusters/{}/tags", acs3::encode_path_segment(cluster_id));

@@ -38,6 +38,70 @@ pub struct ScalingGroup {
     /// System disk category.
     #[serde(default)]
     pub system_disk_category: String,
+    /// `NoSpot` (pay-as-you-go), `SpotAsPriceGo` (the market price) or `SpotWithPriceLimit`
+    /// (at most `spot_price_limit`). Not sent when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_strategy: Option<String>,
+    /// The highest price per instance type, with `SpotWithPriceLimit`. Sent (`[]` too) whenever
+    /// `spot_strategy` is, so a modify that leaves `SpotWithPriceLimit` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_price_limit: Option<Vec<SpotPriceLimit>>,
+}
+
+/// `scaling_group.spot_price_limit[]`: the highest hourly price of one spot instance type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SpotPriceLimit {
+    /// The instance type.
+    pub instance_type: String,
+    /// The highest price per instance and hour, as a decimal string (`"0.5"`).
+    pub price_limit: String,
+}
+
+/// A node taint (`kubernetes_config.taints[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Taint {
+    /// Taint key.
+    pub key: String,
+    /// Taint value.
+    #[serde(default)]
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    #[serde(default)]
+    pub effect: String,
+}
+
+/// A cluster add-on (CreateCluster's `addons[]`, InstallClusterAddons' body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Addon {
+    /// Add-on name, e.g. `ack-virtual-node`.
+    pub name: String,
+    /// Version (ACK's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Configuration, a JSON document as a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+}
+
+/// One installed add-on (ListClusterAddonInstances).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AddonInstance {
+    /// Add-on name.
+    pub name: String,
+    /// Installed version.
+    #[serde(default)]
+    pub version: String,
+    /// State, e.g. `active`.
+    #[serde(default)]
+    pub state: String,
+}
+
+/// ListClusterAddonInstances' answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AddonInstances {
+    /// The installed add-ons.
+    #[serde(default)]
+    pub addons: Vec<AddonInstance>,
 }
 
 /// `nodepools[].auto_scaling`.
@@ -60,6 +124,9 @@ pub struct KubernetesConfig {
     /// Node labels.
     #[serde(default)]
     pub labels: Vec<Tag>,
+    /// Node taints; `Some(vec![])` sends `[]`, which clears them in a modify. Not sent when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taints: Option<Vec<Taint>>,
 }
 
 /// `nodepools[].status` (answers only).
@@ -105,6 +172,10 @@ pub struct NodePool {
     /// Where the pool is in its life (answers only; never sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<NodePoolStatus>,
+    /// ModifyClusterNodePool only: whether the nodes the pool already has get the new labels
+    /// and taints too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_nodes: Option<bool>,
 }
 
 impl NodePool {
@@ -147,6 +218,9 @@ pub struct CreateClusterRequest {
     /// Node pools created with the cluster.
     #[serde(default)]
     pub nodepools: Vec<NodePool>,
+    /// Add-ons installed with the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addons: Vec<Addon>,
 }
 
 /// CreateCluster's answer.

@@ -51,6 +51,9 @@ const DATA_DISK: Fields = Fields {
     nested: &[],
 };
 
+/// `spot_price_limit[]` of `scaling_group`.
+const SPOT_PRICE_LIMIT: Fields = Fields { names: &["instance_type", "price_limit"], nested: &[] };
+
 /// `Addon` (CreateCluster's `addons[]`).
 const ADDON: Fields = Fields { names: &["config", "disabled", "name", "version"], nested: &[] };
 
@@ -151,7 +154,7 @@ const SCALING_GROUP: Fields = Fields {
         "tags",
         "vswitch_ids",
     ],
-    nested: &[("tags", &TAG, true), ("data_disks", &DATA_DISK, true)],
+    nested: &[("tags", &TAG, true), ("data_disks", &DATA_DISK, true), ("spot_price_limit", &SPOT_PRICE_LIMIT, true)],
 };
 
 /// `auto_scaling`.
@@ -400,6 +403,46 @@ pub(crate) struct NodepoolInfo {
     pub nodepool_id: Option<String>,
 }
 
+/// A node taint (`kubernetes_config.taints[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub(crate) struct Taint {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub effect: String,
+}
+
+/// The taint effects ACK (and Kubernetes) know.
+pub(crate) const TAINT_EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+/// The spot strategies of `scaling_group.spot_strategy`.
+pub(crate) const SPOT_STRATEGIES: &[&str] = &["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"];
+
+/// `scaling_group.spot_price_limit[]`: the highest price per hour for one instance type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub(crate) struct SpotPriceLimit {
+    #[serde(default)]
+    pub instance_type: String,
+    #[serde(default)]
+    pub price_limit: String,
+}
+
+/// An add-on of CreateCluster's `addons[]` or InstallClusterAddons' body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub(crate) struct Addon {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+/// The name of the add-on that gives a cluster its virtual node.
+pub(crate) const VIRTUAL_NODE_ADDON: &str = "ack-virtual-node";
+
 /// The modelled part of `scaling_group`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub(crate) struct ScalingGroup {
@@ -411,6 +454,12 @@ pub(crate) struct ScalingGroup {
     pub system_disk_size: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_disk_category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_strategy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_price_limit: Option<Vec<SpotPriceLimit>>,
 }
 
 /// The modelled part of `auto_scaling`.
@@ -429,6 +478,8 @@ pub(crate) struct AutoScaling {
 pub(crate) struct KubernetesConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<Tag>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taints: Option<Vec<Taint>>,
 }
 
 /// A node pool: a body (CreateClusterNodePool, ModifyClusterNodePool, CreateCluster's
@@ -457,6 +508,29 @@ impl Nodepool {
         self.auto_scaling.min_instances.unwrap_or(0)
     }
 
+    /// Whether the emulated nodes run on spot instances, and what ACK checks of the spot fields
+    /// and taints: a known strategy, a price limit only with `SpotWithPriceLimit`, known effects.
+    pub fn check_scheduling(&self) -> Result<(), String> {
+        let sg = &self.scaling_group;
+        if let Some(st) = sg.spot_strategy.as_deref() {
+            if !SPOT_STRATEGIES.contains(&st) {
+                return Err(format!("scaling_group.spot_strategy {st:?} is not one of {}.", SPOT_STRATEGIES.join(", ")));
+            }
+        }
+        if sg.spot_price_limit.as_ref().is_some_and(|l| !l.is_empty()) && sg.spot_strategy.as_deref() != Some("SpotWithPriceLimit") {
+            return Err("scaling_group.spot_price_limit is only valid with spot_strategy SpotWithPriceLimit.".into());
+        }
+        for (i, t) in self.kubernetes_config.taints.iter().flatten().enumerate() {
+            if t.key.is_empty() {
+                return Err(format!("kubernetes_config.taints[{i}].key must not be empty."));
+            }
+            if !TAINT_EFFECTS.contains(&t.effect.as_str()) {
+                return Err(format!("kubernetes_config.taints[{i}].effect {:?} is not one of {}.", t.effect, TAINT_EFFECTS.join(", ")));
+            }
+        }
+        Ok(())
+    }
+
     /// The autoscaler's upper bound (the lower bound when none was given).
     pub fn max_instances(&self) -> i64 {
         self.auto_scaling.max_instances.unwrap_or_else(|| self.min_instances())
@@ -476,11 +550,15 @@ impl Nodepool {
         set(&mut sg.vswitch_ids, c.vswitch_ids);
         set(&mut sg.system_disk_size, c.system_disk_size);
         set(&mut sg.system_disk_category, c.system_disk_category);
+        set(&mut sg.desired_size, c.desired_size);
+        set(&mut sg.spot_strategy, c.spot_strategy);
+        set(&mut sg.spot_price_limit, c.spot_price_limit);
         let (a, c) = (&mut self.auto_scaling, change.auto_scaling);
         set(&mut a.enable, c.enable);
         set(&mut a.min_instances, c.min_instances);
         set(&mut a.max_instances, c.max_instances);
         set(&mut self.kubernetes_config.labels, change.kubernetes_config.labels);
+        set(&mut self.kubernetes_config.taints, change.kubernetes_config.taints);
     }
 }
 
@@ -511,6 +589,9 @@ pub(crate) struct CreateCluster {
     pub deletion_protection: bool,
     #[serde(default)]
     pub nodepools: Vec<Nodepool>,
+    /// The add-ons asked at creation, then those InstallClusterAddons added.
+    #[serde(default)]
+    pub addons: Vec<Addon>,
 }
 
 /// The modelled part of ModifyCluster's body.
@@ -520,6 +601,40 @@ pub(crate) struct ModifyCluster {
     pub deletion_protection: Option<bool>,
     #[serde(default)]
     pub cluster_name: Option<String>,
+}
+
+/// InstallClusterAddons' body: a list of `{name, version, config}`.
+const INSTALL_ADDON: Fields = Fields { names: &["config", "name", "version"], nested: &[] };
+
+/// Reads InstallClusterAddons' body (a list of add-ons, each named).
+pub(crate) fn read_addons(body: &[u8]) -> Result<Vec<Addon>, String> {
+    let v: Json = serde_json::from_slice(body).map_err(|e| format!("The request body is not valid JSON: {e}"))?;
+    let Some(items) = v.as_array() else { return Err("The request body must be a list of add-ons.".into()) };
+    for (i, a) in items.iter().enumerate() {
+        check(a, &INSTALL_ADDON, &format!("[{i}]"))?;
+        if a["name"].as_str().is_none_or(str::is_empty) {
+            return Err(format!("[{i}].name must name an add-on."));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| format!("The request body is not valid: {e}"))
+}
+
+/// UnInstallClusterAddons' body: a list of `{name, cleanup_cloud_resources}`.
+const UNINSTALL_ADDON: Fields = Fields { names: &["cleanup_cloud_resources", "name"], nested: &[] };
+
+/// Reads UnInstallClusterAddons' body: the names of the add-ons to remove.
+pub(crate) fn read_uninstall(body: &[u8]) -> Result<Vec<String>, String> {
+    let v: Json = serde_json::from_slice(body).map_err(|e| format!("The request body is not valid JSON: {e}"))?;
+    let Some(items) = v.as_array() else { return Err("The request body must be a list of add-ons.".into()) };
+    let mut names = Vec::new();
+    for (i, a) in items.iter().enumerate() {
+        check(a, &UNINSTALL_ADDON, &format!("[{i}]"))?;
+        match a["name"].as_str().filter(|n| !n.is_empty()) {
+            Some(n) => names.push(n.to_owned()),
+            None => return Err(format!("[{i}].name must name an add-on.")),
+        }
+    }
+    Ok(names)
 }
 
 /// Reads a JSON request body: checked against ACK's names ([`check`], or [`check_tags`] when

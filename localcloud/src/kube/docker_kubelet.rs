@@ -3,8 +3,8 @@
 //! own. Started with `localcloud --kubelet docker`.
 //!
 //! What it does, the way a node does it:
-//! - schedules a pending pod when its requests fit what the node has left (the host's CPUs and
-//!   memory), else marks it `Unschedulable` with the scheduler's message and tries again later;
+//! - runs the pods the scheduler ([`super::scheduler`]) bound to a node, whichever node: every
+//!   node's pods run on this machine;
 //! - uses the image when the engine has it, else pulls it (a registry on 127.0.0.1 works; nothing
 //!   else is reachable) and, when that fails, reports `ErrImagePull` / `ImagePullBackOff` and
 //!   retries with a bounded back-off;
@@ -41,8 +41,8 @@ use serde_json::{json, Value as Json};
 use sparkoss_quantity::Quantity;
 
 use super::dns::search_domains;
-use super::kubelet::{event, mark_completed, running_conditions, NODE, RULE_ANNOTATION};
-use super::store::{kind, now_rfc3339, pod_usage, Store};
+use super::kubelet::{event, mark_completed, running_conditions, RULE_ANNOTATION};
+use super::store::{kind, now_rfc3339, Store};
 use crate::shared::Shared;
 
 /// Where a pod finds its service account's credentials, as on every node.
@@ -66,24 +66,6 @@ const PULL_BACKOFF_MAX: Duration = Duration::from_secs(20);
 /// How often pods are looked at.
 const TICK: Duration = Duration::from_millis(200);
 
-/// What the node offers: the host's CPUs and memory.
-#[derive(Debug, Clone, Copy)]
-struct Capacity {
-    cpu: f64,
-    memory: f64,
-}
-
-fn host_capacity(node_cpus: Option<f64>) -> Capacity {
-    let cpu = node_cpus.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0));
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(8.0 * 1024.0 * 1024.0 * 1024.0, |kb| kb * 1024.0);
-    Capacity { cpu, memory }
-}
-
 /// Connects to the engine (`DOCKER_HOST` or the default socket) and checks it answers.
 pub async fn connect() -> Option<Docker> {
     let docker = Docker::connect_with_local_defaults().ok()?;
@@ -98,7 +80,6 @@ struct Node {
     docker: Docker,
     store: Arc<Mutex<Store>>,
     shared: Arc<Shared>,
-    capacity: Capacity,
     /// Pods (by uid) a task is running, and their container names once created.
     running: Mutex<HashMap<String, Option<String>>>,
 }
@@ -120,8 +101,7 @@ pub async fn run(store: Arc<Mutex<Store>>, shared: Arc<Shared>, active: Arc<Atom
     remove_orphans(&docker).await;
     active.store(true, Ordering::SeqCst);
     tracing::info!("kubelet: running pods as Docker containers");
-    let capacity = host_capacity(shared.config.node_cpus);
-    let node = Arc::new(Node { docker, store, shared, capacity, running: Mutex::new(HashMap::new()) });
+    let node = Arc::new(Node { docker, store, shared, running: Mutex::new(HashMap::new()) });
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -164,7 +144,8 @@ pub async fn run(store: Arc<Mutex<Store>>, shared: Arc<Shared>, active: Arc<Atom
     let _ = std::fs::remove_dir_all(node.shared.config.data_dir.join("kube").join("pods"));
 }
 
-/// Pods to start (pending, not yet handled, no rule of their own) and the uids of all live pods.
+/// Pods to start (bound to a node by the scheduler, pending, not yet handled, no rule of their
+/// own) and the uids of all live pods. Every node's pods run here: the nodes are the scheduler's.
 fn pending_pods(node: &Node) -> (Vec<Json>, HashSet<String>) {
     let Some(pods) = kind("", "pods") else { return (Vec::new(), HashSet::new()) };
     let s = node.lock();
@@ -175,6 +156,7 @@ fn pending_pods(node: &Node) -> (Vec<Json>, HashSet<String>) {
     let starts = all
         .into_iter()
         .filter(|p| p["status"]["phase"].as_str().unwrap_or("Pending") == "Pending")
+        .filter(|p| p["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty()))
         .filter(|p| p["metadata"]["annotations"][RULE_ANNOTATION].is_null())
         .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
         .filter(|p| p["metadata"]["uid"].as_str().is_some_and(|u| !running.contains_key(u)))
@@ -314,50 +296,12 @@ async fn run_scheduled(node: &Node, pod: &Json, ip: Option<std::net::IpAddr>, mu
     remove_container(&node.docker, &cname).await;
 }
 
-/// Binds the pod to the node when its requests fit, with an address on the pod network (`None`
-/// inside: no pod network); otherwise records why not (once) and answers `None`.
+/// Admits a pod the scheduler bound here: an address on the pod network (`None` inside: no pod
+/// network) and the `ContainerCreating` status; `None` when no address is free.
 fn schedule(node: &Node, pod: &Json) -> Option<Option<std::net::IpAddr>> {
     let pods = kind("", "pods")?;
     let mut s = node.lock();
-    let bound: Vec<&Json> = s
-        .iter(pods, None)
-        .filter(|p| p["spec"]["nodeName"].is_string() && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
-        .collect();
-    let mut used_cpu = 0.0;
-    let mut used_mem = 0.0;
-    for p in &bound {
-        let u = pod_usage(p);
-        used_cpu += u.get("requests.cpu").copied().unwrap_or(0.0);
-        used_mem += u.get("requests.memory").copied().unwrap_or(0.0);
-    }
-    let asked = pod_usage(pod);
-    let cpu = asked.get("requests.cpu").copied().unwrap_or(0.0);
-    let mem = asked.get("requests.memory").copied().unwrap_or(0.0);
-    let mut short = Vec::new();
-    if used_cpu + cpu > node.capacity.cpu + 1e-9 {
-        short.push("Insufficient cpu");
-    }
-    if used_mem + mem > node.capacity.memory {
-        short.push("Insufficient memory");
-    }
     let (ns, name) = pod_key(pod);
-    let now = now_rfc3339();
-    if !short.is_empty() {
-        let msg = format!(
-            "0/1 nodes are available: {}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
-            short.iter().map(|r| format!("1 {r}")).collect::<Vec<_>>().join(", ")
-        );
-        let already = pod["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["reason"] == "Unschedulable"));
-        if !already {
-            s.update_with(pods, &ns, &name, |p| {
-                p["status"]["phase"] = json!("Pending");
-                p["status"]["conditions"] =
-                    json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg, "lastTransitionTime": now}]);
-            });
-            event(&mut s, pod, "Warning", "FailedScheduling", &msg);
-        }
-        return None;
-    }
     let (host_ip, pod_ip) = match &node.shared.network {
         Some(net) => match net.allocate() {
             Some(ip) => (std::net::IpAddr::V4(net.gateway), Some(std::net::IpAddr::V4(ip))),
@@ -370,12 +314,10 @@ fn schedule(node: &Node, pod: &Json) -> Option<Option<std::net::IpAddr>> {
     };
     let shown_ip = pod_ip.unwrap_or(host_ip).to_string();
     s.update_with(pods, &ns, &name, |p| {
-        p["spec"]["nodeName"] = json!(NODE);
         p["status"]["phase"] = json!("Pending");
         p["status"]["hostIP"] = json!(host_ip.to_string());
         p["status"]["podIP"] = json!(shown_ip);
         p["status"]["podIPs"] = json!([{"ip": shown_ip}]);
-        p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True", "lastTransitionTime": now}]);
         p["status"]["containerStatuses"] = json!([container_status(
             &pod["spec"]["containers"][0],
             json!({"waiting": {"reason": "ContainerCreating"}}),
@@ -384,7 +326,6 @@ fn schedule(node: &Node, pod: &Json) -> Option<Option<std::net::IpAddr>> {
             None
         )]);
     });
-    event(&mut s, pod, "Normal", "Scheduled", &format!("Successfully assigned {ns}/{name} to {NODE}"));
     Some(pod_ip)
 }
 

@@ -15,9 +15,6 @@ use super::store::{kind, now_rfc3339, Store};
 /// Pod annotation naming the rule for that pod (`succeed`, `fail`, `image-pull-backoff`, `unschedulable`).
 pub const RULE_ANNOTATION: &str = "localcloud.sparkoss.io/kubelet-rule";
 
-/// Node name pods are bound to.
-pub const NODE: &str = "localcloud-node";
-
 /// What happens to a pod.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Rule {
@@ -89,7 +86,7 @@ impl Rules {
         }
     }
 
-    fn for_pod(&self, pod: &Json) -> Rule {
+    pub(super) fn for_pod(&self, pod: &Json) -> Rule {
         let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
         let mut r = self.per_namespace.get(ns).cloned().unwrap_or_else(|| self.global.clone());
         if let Some(o) = pod["metadata"]["annotations"][RULE_ANNOTATION].as_str() {
@@ -97,6 +94,16 @@ impl Rules {
         }
         r
     }
+}
+
+/// Whether this kubelet fakes the pod's scheduling (the rule `unschedulable`): the scheduler
+/// then leaves the pod alone. While the Docker kubelet runs (`docker`), only pods naming a rule
+/// in [`RULE_ANNOTATION`] follow rules.
+pub fn fakes_scheduling(rules: &Rules, pod: &Json, docker: bool) -> bool {
+    if docker && pod["metadata"]["annotations"][RULE_ANNOTATION].is_null() {
+        return false;
+    }
+    rules.for_pod(pod).outcome == "unschedulable"
 }
 
 /// Runs until shutdown: every 100 ms, advances each pod one step. While `docker` is set (the
@@ -153,7 +160,7 @@ pub(super) fn event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, messag
             "metadata": {"generateName": format!("{name}.")},
             "involvedObject": {"kind": "Pod", "namespace": ns, "name": name, "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
             "reason": reason, "message": message, "type": kind_, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "kubelet", "host": NODE},
+            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "kubelet", "host": pod["spec"]["nodeName"]},
         }),
     );
 }
@@ -169,9 +176,12 @@ fn settled(pod: &Json, rules: &Rules, docker: bool, started: &HashMap<String, In
         return true;
     }
     let rule = rules.for_pod(pod);
+    // Pods of the other outcomes are this kubelet's once the scheduler bound them.
+    let unbound = pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
     match rule.outcome.as_str() {
         "unschedulable" => pod["status"]["conditions"].is_array(),
-        "image-pull-backoff" => pod["spec"]["nodeName"].is_string(),
+        "image-pull-backoff" => unbound || pod["status"]["containerStatuses"].is_array(),
+        _ if unbound => true,
         _ => {
             phase == "Running"
                 && pod["metadata"]["uid"]
@@ -202,14 +212,16 @@ fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String
                 if pod["status"]["conditions"].is_array() {
                     continue;
                 }
-                let msg = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
+                let short = super::scheduler::Refusal { reasons: vec!["Insufficient cpu"], resolvable: true };
+                let msg = super::scheduler::fit_error(1, &[short]);
+                let msg = msg.as_str();
                 s.update_with(pods, &ns, &name, |p| {
                     p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg, "lastTransitionTime": now}]);
                 });
                 event(s, &pod, "Warning", "FailedScheduling", msg);
             }
             "image-pull-backoff" => {
-                if pod["spec"]["nodeName"].is_string() {
+                if pod["status"]["containerStatuses"].is_array() {
                     continue;
                 }
                 let msg = format!("Back-off pulling image \"{image}\"");
@@ -221,13 +233,10 @@ fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String
                     })
                     .collect();
                 s.update_with(pods, &ns, &name, |p| {
-                    p["spec"]["nodeName"] = json!(NODE);
-                    p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True", "lastTransitionTime": now}]);
                     p["status"]["containerStatuses"] = json!(statuses);
                     p["status"]["hostIP"] = json!("127.0.0.1");
                     p["status"]["startTime"] = json!(now);
                 });
-                event(s, &pod, "Normal", "Scheduled", &format!("Successfully assigned {ns}/{name} to {NODE}"));
                 event(s, &pod, "Warning", "Failed", &format!("Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found"));
                 event(s, &pod, "Normal", "BackOff", &msg);
             }
@@ -240,7 +249,6 @@ fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String
                                         "state": {"running": {"startedAt": now}}, "lastState": {}}))
                         .collect();
                     s.update_with(pods, &ns, &name, |p| {
-                        p["spec"]["nodeName"] = json!(NODE);
                         p["status"]["phase"] = json!("Running");
                         p["status"]["hostIP"] = json!("127.0.0.1");
                         p["status"]["podIP"] = json!("127.0.0.1");
@@ -248,7 +256,6 @@ fn step(s: &mut Store, rules: &Rules, docker: bool, started: &mut HashMap<String
                         p["status"]["conditions"] = running_conditions(&now);
                         p["status"]["containerStatuses"] = json!(statuses);
                     });
-                    event(s, &pod, "Normal", "Scheduled", &format!("Successfully assigned {ns}/{name} to {NODE}"));
                     event(s, &pod, "Normal", "Started", "Started container");
                     let lines: Vec<String> = (1..=rule.log_lines).map(|i| format!("{name} log line {i}")).collect();
                     s.logs.entry((ns.clone(), name.clone())).or_default().extend(lines);

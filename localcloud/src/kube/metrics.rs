@@ -113,23 +113,32 @@ pub fn pods(store: &Store, ns: Option<&str>, name: Option<&str>) -> Result<Json,
     Ok(json!({"kind": "PodMetricsList", "apiVersion": format!("{GROUP}/{VERSION}"), "metadata": {}, "items": items}))
 }
 
-/// `NodeMetrics` of the node (the sum of its pods' latest samples), one or as a list.
-pub fn nodes(store: &Store, node: &str, name: Option<&str>) -> Result<Json, ApiError> {
-    let (cpu, mem) =
-        store.metrics.values().flat_map(|s| s.containers.iter()).fold((0u64, 0u64), |(c, m), u| (c + u.nanocores, m + u.bytes));
-    let ts = store.metrics.values().map(|s| s.timestamp.clone()).max().unwrap_or_else(super::store::now_rfc3339);
-    let item = json!({"kind": "NodeMetrics", "apiVersion": format!("{GROUP}/{VERSION}"),
-                      "metadata": {"name": node, "creationTimestamp": ts}, "timestamp": ts, "window": "10s",
-                      "usage": {"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)}});
+/// `NodeMetrics` of each node (the sum of the latest samples of the pods bound to it), one or as
+/// a list.
+pub fn nodes(store: &Store, name: Option<&str>) -> Result<Json, ApiError> {
+    let (Some(pods), Some(nodes)) = (super::store::kind("", "pods"), super::store::kind("", "nodes")) else {
+        return Ok(json!({"kind": "NodeMetricsList", "apiVersion": format!("{GROUP}/{VERSION}"), "metadata": {}, "items": []}));
+    };
+    let item = |node: &str| {
+        let on_node = |(ns, pod): &(String, String)| store.get(pods, ns, pod).is_ok_and(|p| p["spec"]["nodeName"] == node);
+        let samples: Vec<&PodSample> = store.metrics.iter().filter(|(k, _)| on_node(k)).map(|(_, s)| s).collect();
+        let (cpu, mem) = samples.iter().flat_map(|s| s.containers.iter()).fold((0u64, 0u64), |(c, m), u| (c + u.nanocores, m + u.bytes));
+        let ts = samples.iter().map(|s| s.timestamp.clone()).max().unwrap_or_else(super::store::now_rfc3339);
+        json!({"kind": "NodeMetrics", "apiVersion": format!("{GROUP}/{VERSION}"),
+               "metadata": {"name": node, "creationTimestamp": ts}, "timestamp": ts, "window": "10s",
+               "usage": {"cpu": cpu_quantity(cpu), "memory": memory_quantity(mem)}})
+    };
+    let names: Vec<String> = store.iter(nodes, None).filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned)).collect();
     match name {
-        Some(n) if n == node => Ok(item),
+        Some(n) if names.iter().any(|x| x == n) => Ok(item(n)),
         Some(n) => Err(ApiError {
             code: 404,
             reason: "NotFound",
             message: format!("nodemetrics.metrics.k8s.io \"{n}\" not found"),
             details: json!({"name": n, "group": GROUP, "kind": "nodes"}),
         }),
-        None => Ok(json!({"kind": "NodeMetricsList", "apiVersion": format!("{GROUP}/{VERSION}"), "metadata": {}, "items": [item]})),
+        None => Ok(json!({"kind": "NodeMetricsList", "apiVersion": format!("{GROUP}/{VERSION}"), "metadata": {},
+                          "items": names.iter().map(|n| item(n)).collect::<Vec<_>>()})),
     }
 }
 
@@ -165,10 +174,21 @@ mod tests {
             containers: vec![ContainerUsage { name: "main".into(), nanocores: 500_000_000, bytes: 4 * 1024 * 1024 }],
         };
         store.metrics.insert(("team".into(), "driver".into()), sample);
+        let k = |p: &str| crate::kube::store::kind("", p).unwrap();
+        store.create(k("namespaces"), "", json!({"metadata": {"name": "team"}})).unwrap();
+        store.create(k("nodes"), "", json!({"metadata": {"name": "n1"}})).unwrap();
+        store
+            .create(
+                k("pods"),
+                "team",
+                json!({"metadata": {"name": "driver"}, "spec": {"nodeName": "n1", "containers": [{"name": "main", "image": "i"}]}}),
+            )
+            .unwrap();
         let one = pods(&store, Some("team"), Some("driver")).unwrap();
         assert_eq!(one["containers"][0]["usage"], json!({"cpu": "500000000n", "memory": "4096Ki"}));
         assert_eq!(pods(&store, Some("other"), None).unwrap()["items"], json!([]));
         assert_eq!(pods(&store, Some("team"), Some("nope")).unwrap_err().code, 404);
-        assert_eq!(nodes(&store, "n1", None).unwrap()["items"][0]["usage"]["cpu"], "500000000n");
+        assert_eq!(nodes(&store, None).unwrap()["items"][0]["usage"]["cpu"], "500000000n");
+        assert_eq!(nodes(&store, Some("n2")).unwrap_err().code, 404);
     }
 }

@@ -182,6 +182,32 @@ const DEFS: &[Def] = &[
         required: &[],
     },
     Def {
+        name: "io.k8s.api.core.v1.Node",
+        description: "Node is a worker node in Kubernetes. Each node will have a unique identifier in the cache (i.e. in etcd).",
+        fields: object![("spec", Ref("io.k8s.api.core.v1.NodeSpec")), ("status", Open)],
+        required: &[],
+    },
+    Def {
+        name: "io.k8s.api.core.v1.NodeSpec",
+        description: "NodeSpec describes the attributes that a node is created with.",
+        fields: &[
+            ("configSource", Open),
+            ("externalID", Str),
+            ("podCIDR", Str),
+            ("podCIDRs", Set(&Str)),
+            ("providerID", Str),
+            ("taints", List(&Ref("io.k8s.api.core.v1.Taint"))),
+            ("unschedulable", Bool),
+        ],
+        required: &[],
+    },
+    Def {
+        name: "io.k8s.api.core.v1.Taint",
+        description: "The node this Taint is attached to has the \"effect\" on any pod that does not tolerate the Taint.",
+        fields: &[("effect", Str), ("key", Str), ("timeAdded", Time), ("value", Str)],
+        required: &["key", "effect"],
+    },
+    Def {
         name: "io.k8s.api.core.v1.Pod",
         description: "Pod is a collection of containers that can run on a host. This resource is created by clients and scheduled onto hosts.",
         fields: object![("spec", Ref("io.k8s.api.core.v1.PodSpec")), ("status", Open)],

@@ -50,6 +50,7 @@ pub const APPS: &str = "apps";
 /// applied and checked (`kubectl apply --dry-run=server`), not to run them.
 pub const KINDS: &[Kind] = &[
     Kind { group: "", plural: "namespaces", singular: "namespace", kind: "Namespace", namespaced: false, short: &["ns"] },
+    Kind { group: "", plural: "nodes", singular: "node", kind: "Node", namespaced: false, short: &["no"] },
     Kind { group: "", plural: "pods", singular: "pod", kind: "Pod", namespaced: true, short: &["po"] },
     Kind { group: "", plural: "services", singular: "service", kind: "Service", namespaced: true, short: &["svc"] },
     Kind { group: "", plural: "serviceaccounts", singular: "serviceaccount", kind: "ServiceAccount", namespaced: true, short: &["sa"] },

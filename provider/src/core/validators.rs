@@ -112,6 +112,30 @@ pub fn k8s_labels() -> Validator {
     })
 }
 
+fn label_key_error(k: &str) -> Option<String> {
+    let (prefix, name) = match k.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(is_dns_label));
+    let name_ok = !name.is_empty() && label_value_error(name).is_none();
+    (!(prefix_ok && name_ok))
+        .then(|| format!("{k:?} is not a valid key: use [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.'"))
+}
+
+/// A taint key: a label key (`[prefix/]name`).
+pub fn taint_key() -> Validator {
+    string_check("a taint key ([prefix/]name)", "Invalid taint key", label_key_error)
+}
+
+/// A price: a positive decimal (`"0.5"`, `"12"`).
+pub fn price() -> Validator {
+    string_check("a positive decimal price", "Invalid price", |s| {
+        (!(is_decimal(s) && s.parse::<f64>().is_ok_and(|p| p > 0.0)))
+            .then(|| format!("{s:?} is not a price: write a positive decimal such as \"0.62\""))
+    })
+}
+
 fn split_number(s: &str) -> (&str, &str) {
     let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     (&s[..end], &s[end..])

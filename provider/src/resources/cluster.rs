@@ -5,14 +5,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::core::validators::{
-    cidr_v4, cidrs_overlap, cluster_name, each, int_between, k8s_labels, not_empty, one_of, parse_cidr_v4, parse_duration,
+    cidr_v4, cidrs_overlap, cluster_name, each, int_between, k8s_label_value, k8s_labels, not_empty, one_of, parse_cidr_v4, parse_duration,
+    price, taint_key,
 };
 use crate::core::{AttrPath, Attribute, Block, Diagnostics, NestedBlock, Schema, Type, Value};
 use crate::resource::{CreateFailure, OpContext, Plan, Resource};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sparkoss_aliyun::ack::model::{
-    AutoScaling, ClusterDetail, CreateClusterRequest, KubernetesConfig, NodePool, NodePoolInfo, ScalingGroup, Tag,
+    Addon, AutoScaling, ClusterDetail, CreateClusterRequest, KubernetesConfig, NodePool, NodePoolInfo, ScalingGroup, SpotPriceLimit, Tag,
+    Taint,
 };
 use sparkoss_aliyun::ack::{AckClient, AckError};
 
@@ -81,7 +83,50 @@ impl Cluster {
                 .force_new(),
         )
         .attr(Attribute::optional("labels", Type::map(Type::String), "Kubernetes labels put on the pool's nodes.").validate(k8s_labels()))
-        .attr(Attribute::computed("id", Type::String, "Node pool id."));
+        .attr(
+            Attribute::with_default(
+                "spot_strategy",
+                Type::String,
+                Value::string("NoSpot"),
+                "How the pool's nodes are bought: `NoSpot` (pay-as-you-go, the default), `SpotAsPriceGo` (spot instances at the \
+                 market price) or `SpotWithPriceLimit` (spot instances up to `spot_price_limit`). Updated in place.",
+            )
+            .validate(one_of(SPOT_STRATEGIES)),
+        )
+        .attr(Attribute::computed("id", Type::String, "Node pool id."))
+        .block(NestedBlock::list(
+            "taints",
+            Block::new(
+                "A Kubernetes taint put on the pool's nodes (ACK's `kubernetes_config.taints`); pods without a matching toleration \
+                 are not scheduled there. Updated in place, existing nodes included.",
+            )
+            .attr(Attribute::required("key", Type::String, "Taint key, e.g. `workload`.").validate(taint_key()))
+            .attr(Attribute::optional("value", Type::String, "Taint value (default: none).").validate(k8s_label_value()))
+            .attr(
+                Attribute::with_default(
+                    "effect",
+                    Type::String,
+                    Value::string("NoSchedule"),
+                    "`NoSchedule` (the default), `PreferNoSchedule` or `NoExecute`.",
+                )
+                .validate(one_of(TAINT_EFFECTS)),
+            ),
+            0,
+            20,
+        ))
+        .block(NestedBlock::list(
+            "spot_price_limit",
+            Block::new("The highest hourly price of one instance type, with `spot_strategy = \"SpotWithPriceLimit\"`.")
+                .attr(
+                    Attribute::required("instance_type", Type::String, "The instance type, one of `instance_types`.").validate(not_empty()),
+                )
+                .attr(
+                    Attribute::required("price_limit", Type::String, "Highest price per instance and hour, a decimal like `\"0.62\"`.")
+                        .validate(price()),
+                ),
+            0,
+            10,
+        ));
         let block =
             Block::new("An ACK managed Kubernetes cluster, created and destroyed through the ACK OpenAPI, with elastic worker pools.")
                 .attr(Attribute::computed("id", Type::String, "The cluster id."))
@@ -153,6 +198,14 @@ impl Cluster {
                     Value::Bool(false),
                     "Refuse deletion while true (updated in place; default false).",
                 ))
+                .attr(Attribute::with_default(
+                    "virtual_nodes",
+                    Type::Bool,
+                    Value::Bool(false),
+                    "Install ACK's `ack-virtual-node` add-on: a virtual node backed by ECI, labelled `type=virtual-kubelet` and \
+                     tainted `virtual-kubelet.io/provider=alibabacloud:NoSchedule`, for pods that select and tolerate it \
+                     (updated in place; default false).",
+                ))
                 .attr(Attribute::computed("cluster_id", Type::String, "The ACK cluster id."))
                 .attr(Attribute::computed("state", Type::String, "ACK cluster state, e.g. `running`."))
                 .attr(Attribute::computed("api_server_endpoint", Type::String, "The Kubernetes API server URL."))
@@ -208,6 +261,15 @@ impl Resource for Cluster {
                         format!("min_size ({min}) is greater than max_size ({max})"),
                     );
                 }
+            }
+            let limits = pool.attr("spot_price_limit").elements().map_or(0, <[Value]>::len);
+            let strategy = pool.attr("spot_strategy").as_str().unwrap_or("NoSpot");
+            if limits > 0 && !pool.attr("spot_strategy").is_unknown() && strategy != "SpotWithPriceLimit" {
+                diags.attr_error(
+                    &p.attr("spot_price_limit"),
+                    "Price limit without SpotWithPriceLimit",
+                    format!("spot_price_limit applies only with spot_strategy = \"SpotWithPriceLimit\" (this pool's is {strategy:?})"),
+                );
             }
             if let Some(name) = pool.attr("name").as_str() {
                 if !names.insert(name.to_owned()) {
@@ -316,6 +378,15 @@ impl Resource for Cluster {
                     .await
                     .map_err(|e| ack_error("Updating deletion protection", &e))?;
             }
+            let want_vn = new.virtual_nodes.unwrap_or(false);
+            if old.virtual_nodes.unwrap_or(false) != want_vn {
+                let done = if want_vn {
+                    c.install_addons(&id, &[virtual_node_addon()]).await
+                } else {
+                    c.uninstall_addons(&id, &[VIRTUAL_NODE_ADDON]).await
+                };
+                done.map_err(|e| ack_error(if want_vn { "Installing ack-virtual-node" } else { "Removing ack-virtual-node" }, &e))?;
+            }
             let new = self.update_pools(&c, &id, &old, new.clone(), deadline).await?;
             let mut merged = new.clone();
             merged.cluster_id = Some(id.clone());
@@ -407,6 +478,19 @@ enum PoolGoal {
 }
 
 /// The configured pools of a state or plan value (empty when unknown or null).
+/// The add-on behind `virtual_nodes`.
+const VIRTUAL_NODE_ADDON: &str = "ack-virtual-node";
+
+/// The spot strategies of `spot_strategy` (ACK's `scaling_group.spot_strategy`).
+const SPOT_STRATEGIES: &[&str] = &["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"];
+
+/// The taint effects of `taints[].effect`.
+const TAINT_EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+fn virtual_node_addon() -> Addon {
+    Addon { name: VIRTUAL_NODE_ADDON.into(), version: None, config: None }
+}
+
 fn pool_slice(v: &Value) -> &[Value] {
     v.attr("worker_pool").elements().unwrap_or(&[])
 }
@@ -454,10 +538,39 @@ struct PoolModel {
     system_disk_category: Option<String>,
     vswitch_ids: Option<Vec<String>>,
     labels: Option<BTreeMap<String, String>>,
+    spot_strategy: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    taints: Vec<TaintModel>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    spot_price_limit: Vec<PriceLimitModel>,
     id: Option<String>,
 }
 
+/// A `taints` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct TaintModel {
+    key: String,
+    value: Option<String>,
+    effect: Option<String>,
+}
+
+/// A `spot_price_limit` block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct PriceLimitModel {
+    instance_type: String,
+    price_limit: String,
+}
+
+/// A list of blocks: Terraform sends none as an empty list, a plan may hold null.
+fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 impl PoolModel {
+    fn spot(&self) -> &str {
+        self.spot_strategy.as_deref().unwrap_or("NoSpot")
+    }
+
     /// True when ModifyClusterNodePool has something to change (the attributes it can change).
     fn differs_from(&self, other: &PoolModel) -> bool {
         self.name != other.name
@@ -465,6 +578,9 @@ impl PoolModel {
             || self.min_size != other.min_size
             || self.max_size != other.max_size
             || self.labels.clone().unwrap_or_default() != other.labels.clone().unwrap_or_default()
+            || self.taints != other.taints
+            || self.spot() != other.spot()
+            || self.spot_price_limit != other.spot_price_limit
     }
 
     fn to_ack(&self) -> NodePool {
@@ -475,12 +591,30 @@ impl PoolModel {
                 vswitch_ids: self.vswitch_ids.clone().unwrap_or_default(),
                 system_disk_size: self.system_disk_size.unwrap_or(120),
                 system_disk_category: self.system_disk_category.clone().unwrap_or_else(|| "cloud_essd".into()),
+                spot_strategy: Some(self.spot().to_owned()),
+                spot_price_limit: Some(
+                    self.spot_price_limit
+                        .iter()
+                        .map(|l| SpotPriceLimit { instance_type: l.instance_type.clone(), price_limit: l.price_limit.clone() })
+                        .collect(),
+                ),
             },
             auto_scaling: AutoScaling { enable: true, min_instances: self.min_size, max_instances: self.max_size },
             kubernetes_config: KubernetesConfig {
                 labels: self.labels.iter().flatten().map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect(),
+                taints: Some(
+                    self.taints
+                        .iter()
+                        .map(|t| Taint {
+                            key: t.key.clone(),
+                            value: t.value.clone().unwrap_or_default(),
+                            effect: t.effect.clone().unwrap_or_else(|| "NoSchedule".into()),
+                        })
+                        .collect(),
+                ),
             },
             status: None,
+            update_nodes: None,
         }
     }
 
@@ -495,6 +629,25 @@ impl PoolModel {
             system_disk_category: Some(p.scaling_group.system_disk_category.clone()),
             vswitch_ids: empty_as_null(p.scaling_group.vswitch_ids.clone(), prior.and_then(|m| m.vswitch_ids.as_ref())),
             labels: empty_as_null(labels, prior.and_then(|m| m.labels.as_ref())),
+            spot_strategy: Some(p.scaling_group.spot_strategy.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "NoSpot".into())),
+            taints: p
+                .kubernetes_config
+                .taints
+                .iter()
+                .flatten()
+                .map(|t| TaintModel {
+                    key: t.key.clone(),
+                    value: Some(t.value.clone()).filter(|v| !v.is_empty()),
+                    effect: Some(if t.effect.is_empty() { "NoSchedule".to_owned() } else { t.effect.clone() }),
+                })
+                .collect(),
+            spot_price_limit: p
+                .scaling_group
+                .spot_price_limit
+                .iter()
+                .flatten()
+                .map(|l| PriceLimitModel { instance_type: l.instance_type.clone(), price_limit: l.price_limit.clone() })
+                .collect(),
             id: p.nodepool_info.nodepool_id.clone(),
         }
     }
@@ -512,6 +665,7 @@ struct Model {
     service_cidr: Option<String>,
     tags: Option<BTreeMap<String, String>>,
     deletion_protection: Option<bool>,
+    virtual_nodes: Option<bool>,
     cluster_id: Option<String>,
     state: Option<String>,
     api_server_endpoint: Option<String>,
@@ -814,6 +968,8 @@ impl Cluster {
             self.wait_pool(c, id, np, &n.name, PoolGoal::Settled, deadline).await?;
             let mut pool = n.to_ack();
             pool.nodepool_info.nodepool_id = Some(np.to_owned());
+            // The nodes the pool has get its new labels and taints too, not only new nodes.
+            pool.update_nodes = Some(true);
             tracing::info!(cluster = %id, pool = %np, min = n.min_size, max = n.max_size, "modifying node pool");
             self.retry_while_pool_busy(c, (id, np, &n.name), PoolGoal::Settled, deadline, || c.modify_node_pool(id, &pool))
                 .await?
@@ -957,6 +1113,7 @@ impl Cluster {
             tags: tags_with_owner(m.tags.as_ref()),
             deletion_protection: m.deletion_protection.unwrap_or(false),
             nodepools: m.worker_pool.iter().map(PoolModel::to_ack).collect(),
+            addons: if m.virtual_nodes == Some(true) { vec![virtual_node_addon()] } else { Vec::new() },
         }
     }
 
@@ -983,6 +1140,8 @@ impl Cluster {
         } else {
             prior.and_then(|p| p.kubeconfig.clone())
         };
+        let addons = c.list_addon_instances(id).await.map_err(|e| ack_error(&format!("Reading the add-ons of cluster {id}"), &e))?.addons;
+        let virtual_nodes = addons.iter().any(|a| a.name == VIRTUAL_NODE_ADDON);
         let user_tags: BTreeMap<String, String> =
             d.tags.iter().filter(|t| t.key != OWNER_TAG).map(|t| (t.key.clone(), t.value.clone())).collect();
         // Pools in the prior order (matched by id, then name); new ones after.
@@ -1009,6 +1168,7 @@ impl Cluster {
             service_cidr: Some(d.service_cidr.clone()),
             tags: empty_as_null(user_tags, prior.and_then(|p| p.tags.as_ref())),
             deletion_protection: Some(d.deletion_protection),
+            virtual_nodes: Some(virtual_nodes),
             cluster_id: Some(d.cluster_id.clone()),
             state: Some(d.state.clone()),
             api_server_endpoint: d.api_server_endpoint(),
