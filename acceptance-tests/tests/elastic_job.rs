@@ -354,13 +354,13 @@ resource "sparkoss_job" "elastic" {{
     eprintln!("elastic timings: apply {:.1}s", t_apply.as_secs_f64());
 }
 
-/// The pods of job `job` the poller saw: name → (role, node name) once bound.
-fn bound_nodes(samples: &[Value]) -> std::collections::BTreeMap<String, (String, String)> {
+/// The pods a watch saw: name → (role, node name, job) once bound.
+fn bound_nodes(samples: &[Value]) -> std::collections::BTreeMap<String, (String, String, String)> {
     let mut out = std::collections::BTreeMap::new();
     for p in samples {
         if let (Some(name), Some(node)) = (p["metadata"]["name"].as_str(), p["spec"]["nodeName"].as_str()) {
-            let role = p["metadata"]["labels"]["spark-role"].as_str().unwrap_or("?").to_owned();
-            out.insert(name.to_owned(), (role, node.to_owned()));
+            let label = |k: &str| p["metadata"]["labels"][k].as_str().unwrap_or("?").to_owned();
+            out.insert(name.to_owned(), (label("spark-role"), node.to_owned(), label("sparkoss.io/job")));
         }
     }
     out
@@ -452,14 +452,18 @@ resource "sparkoss_namespace" "team" {{
     let out = wd.apply(&[]).expect("apply runs");
     let t_apply = t0.elapsed();
     assert!(!out.success, "the job selecting no node must fail the apply: {}", out.stdout);
-    let err = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(err.contains("Spark job's executors did not start"), "{}", out.stderr);
-    assert!(err.contains("executor pod placement/nowhere-"), "the executor is named: {}", out.stderr);
+    let err = out.json_errors().iter().map(|(s, d)| format!("{s}: {d}")).collect::<Vec<_>>().join("\n");
+    assert_eq!(out.json_errors().len(), 1, "one job fails: {err}");
+    assert!(err.contains("Spark job's executors did not start"), "{err}");
+    assert!(
+        err.contains("executor pod placement/sparkoss-elastic-") && err.contains("-exec-1 did not start within 20s"),
+        "the executor is named: {err}"
+    );
     assert!(
         err.contains("Unschedulable: 0/2 nodes are available:") && err.contains("didn't match Pod's node affinity/selector"),
-        "the scheduler's reason is quoted: {}",
-        out.stderr
+        "the scheduler's reason is quoted: {err}"
     );
+    eprintln!("placement: the apply failed with {err}");
 
     // The other job ran: its driver on the pool's node, its executors on the virtual node.
     let state = wd.state_resources();
@@ -467,10 +471,9 @@ resource "sparkoss_namespace" "team" {{
         &state.iter().find(|r| r["type"] == "sparkoss_job" && r["name"] == "eci").expect("eci job in state")["instances"][0]["attributes"];
     assert_eq!(eci["state"], "SUCCEEDED", "{eci}");
     let nodes = bound_nodes(&sparkoss_acceptance_tests::seen_pods(&watch));
-    let (_, driver_node) = nodes.get("eci-driver").cloned().expect("the eci driver was bound");
+    let (_, driver_node, _) = nodes.get("eci-driver").cloned().expect("the eci driver was bound");
     assert!(driver_node.starts_with("cn-local.10."), "driver on the pool's node: {nodes:?}");
-    let eci_executors: Vec<&String> =
-        nodes.iter().filter(|(n, (r, _))| n.starts_with("eci-") && r == "executor").map(|(_, (_, node))| node).collect();
+    let eci_executors: Vec<&String> = nodes.values().filter(|(r, _, j)| r == "executor" && j == "eci").map(|(_, node, _)| node).collect();
     assert!(
         !eci_executors.is_empty() && eci_executors.iter().all(|n| n.starts_with("virtual-kubelet-")),
         "executors on the virtual node: {nodes:?}"
@@ -478,9 +481,12 @@ resource "sparkoss_namespace" "team" {{
     // kubectl shows it as users look at it.
     let kc = tempfile::NamedTempFile::new().expect("kubeconfig file");
     std::fs::write(kc.path(), eci["kubeconfig"].as_str().unwrap_or_default()).expect("write kubeconfig");
-    let wide =
-        sparkoss_acceptance_tests::kubectl(kc.path(), &["-n", "placement", "get", "pods", "-o", "wide", "-l", "sparkoss.io/job=eci"], None)
-            .expect("kubectl runs");
+    let wide = sparkoss_acceptance_tests::fixtures::kubectl(
+        kc.path(),
+        &["-n", "placement", "get", "pods", "-o", "wide", "-l", "sparkoss.io/job=eci"],
+        None,
+    )
+    .expect("kubectl runs");
     let wide = String::from_utf8_lossy(&wide.stdout).into_owned();
     assert!(wide.lines().any(|l| l.starts_with("eci-driver ") && l.contains(&driver_node)), "kubectl -o wide: {wide}");
     // The failing job was removed; it failed within its pending_timeout (plus the run of the other).
