@@ -420,3 +420,55 @@ fn create_timeout_is_honoured_and_the_cluster_is_tainted_not_lost() {
         assert!(ctl.live_clusters().expect("clusters").is_empty(), "terraform {}", tf.label);
     }
 }
+
+#[test]
+fn taints_spot_strategy_and_virtual_nodes_change_in_place() {
+    let (cloud, ctl) = cloud("1s");
+    let pool = |extra: &str| {
+        format!(
+            "  worker_pool {{\n    name           = \"workers\"\n    instance_types = [\"ecs.g7.xlarge\"]\n    min_size       = 1\n    max_size       = 3\n{extra}  }}"
+        )
+    };
+    for tf in Terraform::all().expect("terraform") {
+        let name = format!("taints-{}", tf.label.replace('.', "-"));
+        let wd = workdir(&tf, &config(&cloud, &name, &pool("")));
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} apply: {}\n{}", tf.label, out.stdout, out.stderr);
+        let s = state_attrs(&wd);
+        assert_eq!((s["virtual_nodes"].as_bool(), s["worker_pool"][0]["spot_strategy"].as_str()), (Some(false), Some("NoSpot")), "{s}");
+        assert_eq!(s["worker_pool"][0]["taints"], json!([]), "{s}");
+        let id = s["cluster_id"].as_str().expect("cluster id").to_owned();
+
+        // Taints, spot and the virtual node are added to the running cluster: an update, not a replacement.
+        let taint = "    spot_strategy  = \"SpotAsPriceGo\"\n    taints {\n      key    = \"workload\"\n      value  = \"spot\"\n    }\n";
+        write(&wd, &config(&cloud, &name, &format!("  virtual_nodes = true\n{}", pool(taint))));
+        let plan = wd.plan_json().expect("plans");
+        assert_eq!(actions(&plan), ["update"], "terraform {}", tf.label);
+        ctl.clear_calls().expect("clears calls");
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} update: {}\n{}", tf.label, out.stdout, out.stderr);
+        assert_eq!(ctl.count("ModifyClusterNodePool").expect("calls"), 1, "terraform {}", tf.label);
+        assert_eq!(ctl.count("InstallClusterAddons").expect("calls"), 1, "terraform {}", tf.label);
+        assert_eq!(ctl.count("CreateCluster").expect("calls"), 0, "terraform {}: same cluster", tf.label);
+        let s = state_attrs(&wd);
+        assert_eq!(s["cluster_id"], id.as_str());
+        assert_eq!(s["virtual_nodes"], true);
+        assert_eq!(s["worker_pool"][0]["spot_strategy"], "SpotAsPriceGo");
+        assert_eq!(
+            s["worker_pool"][0]["taints"],
+            json!([{"key": "workload", "value": "spot", "effect": "NoSchedule"}]),
+            "the default effect"
+        );
+        let plan = wd.plan_json().expect("plans");
+        assert!(actions(&plan).iter().all(|a| a == "no-op"), "terraform {}: {:?}", tf.label, actions(&plan));
+
+        // And removed again.
+        write(&wd, &config(&cloud, &name, &pool("")));
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} update: {}\n{}", tf.label, out.stdout, out.stderr);
+        let s = state_attrs(&wd);
+        assert_eq!((s["virtual_nodes"].as_bool(), s["worker_pool"][0]["taints"].clone()), (Some(false), json!([])), "{s}");
+        let out = wd.destroy().expect("destroy runs");
+        assert!(out.success, "terraform {} destroy: {}", tf.label, out.stderr);
+    }
+}

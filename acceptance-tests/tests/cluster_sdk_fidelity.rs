@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value as Json};
-use sparkoss_acceptance_tests::{repo_root, LocalCloudProcess};
+use sparkoss_acceptance_tests::{cluster_config, provider_bin, repo_root, LocalCloudProcess, Terraform, Workdir};
 use sparkoss_aliyun::ack::model::{
     AutoScaling, CreateClusterRequest, KubernetesConfig, NodePool, NodePoolCreated, NodePoolInfo, NodePools, ScalingGroup, Tag, TaskInfo,
     TaskStarted,
@@ -211,8 +211,9 @@ fn official_sdk_makes_every_node_pool_and_cluster_change_the_provider_makes() {
         nodepool_info: NodePoolInfo { name: "spark".into(), nodepool_id: None },
         scaling_group: ScalingGroup { instance_types: vec!["ecs.g7.xlarge".into()], system_disk_size: 120, ..Default::default() },
         auto_scaling: AutoScaling { enable: true, min_instances: 1, max_instances: 3 },
-        kubernetes_config: KubernetesConfig { labels: vec![Tag { key: "sparkoss.io/pool".into(), value: "spark".into() }] },
+        kubernetes_config: KubernetesConfig { labels: vec![Tag { key: "sparkoss.io/pool".into(), value: "spark".into() }], taints: None },
         status: None,
+        update_nodes: None,
     };
     assert_eq!(
         without_unset(serde_json::to_value(&ours).expect("serialises")),
@@ -319,5 +320,120 @@ fn without_unset(v: Json) -> Json {
         ),
         Json::Array(a) => Json::Array(a.into_iter().map(without_unset).collect()),
         other => other,
+    }
+}
+
+/// What the official SDK reads back of cluster `id`: its pools' taints and spot settings and the
+/// installed add-ons (`acceptance-tests/python/ack_sdk_read_pools.py`).
+fn sdk_read_pools(cloud: &LocalCloudProcess, id: &str) -> Json {
+    let python = repo_root().join(".tools/venv/bin/python");
+    let e = &cloud.endpoints;
+    let out = Command::new(&python)
+        .arg(repo_root().join("acceptance-tests/python/ack_sdk_read_pools.py"))
+        .args([&e.ack_endpoint, &e.region, id])
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &e.access_key_id)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &e.access_key_secret)
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "SDK read failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+const SPOT_POOL: &str = r#"  virtual_nodes = true
+
+  worker_pool {
+    name           = "system"
+    instance_types = ["ecs.g7.xlarge"]
+    min_size       = 1
+    max_size       = 2
+  }
+
+  worker_pool {
+    name           = "spot"
+    instance_types = ["ecs.g7.2xlarge"]
+    min_size       = 0
+    max_size       = 4
+    spot_strategy  = "SpotWithPriceLimit"
+
+    spot_price_limit {
+      instance_type = "ecs.g7.2xlarge"
+      price_limit   = "0.62"
+    }
+
+    taints {
+      key    = "workload"
+      value  = "spot"
+      effect = "NoSchedule"
+    }
+  }
+"#;
+
+#[test]
+fn the_official_sdk_reads_back_the_taints_spot_strategy_and_virtual_node_terraform_set() {
+    let cloud = LocalCloudProcess::start_with_keys(&["--create-delay", "1s", "--no-kubelet"], Some(("LTAIsdk", "sdk-secret")))
+        .expect("localcloud starts");
+    for tf in Terraform::all().expect("terraform") {
+        let name = format!("spot-{}", tf.label.replace('.', "-"));
+        let mut wd =
+            Workdir::new(&tf, &provider_bin().expect("provider builds"), &cluster_config(&cloud.endpoints.ack_endpoint, &name, SPOT_POOL))
+                .expect("workdir");
+        wd.set_env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIsdk");
+        wd.set_env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "sdk-secret");
+        wd.set_env("SPARKOSS_POLL_SCALE", "0.02");
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} apply: {}\n{}", tf.label, out.stdout, out.stderr);
+        let res = wd.state_resources();
+        let attrs = &res.iter().find(|r| r["type"] == "sparkoss_cluster").expect("cluster")["instances"][0]["attributes"];
+        let id = attrs["cluster_id"].as_str().expect("cluster id").to_owned();
+        let read = sdk_read_pools(&cloud, &id);
+        assert_eq!(read["addons"], json!(["ack-virtual-node"]), "terraform {}: {read}", tf.label);
+        assert_eq!(
+            read["pools"],
+            json!([
+                {"name": "system", "taints": [], "spot_strategy": "NoSpot", "spot_price_limit": []},
+                {"name": "spot", "taints": [{"key": "workload", "value": "spot", "effect": "NoSchedule"}],
+                 "spot_strategy": "SpotWithPriceLimit", "spot_price_limit": [{"instance_type": "ecs.g7.2xlarge", "price_limit": "0.62"}]},
+            ]),
+            "terraform {}",
+            tf.label
+        );
+        // A second plan is a no-op: what ACK reads back is what was configured.
+        let plan = wd.plan_json().expect("plans");
+        let changes: Vec<&Json> =
+            plan["resource_changes"].as_array().into_iter().flatten().filter(|rc| rc["change"]["actions"] != json!(["no-op"])).collect();
+        assert!(changes.is_empty(), "terraform {}: {changes:?}", tf.label);
+        // Import into a fresh directory reads the taints, spot settings and virtual node back: no diff.
+        let mut wd2 =
+            Workdir::new(&tf, &provider_bin().expect("provider builds"), &cluster_config(&cloud.endpoints.ack_endpoint, &name, SPOT_POOL))
+                .expect("workdir");
+        wd2.set_env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIsdk");
+        wd2.set_env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "sdk-secret");
+        let imp = wd2.import("sparkoss_cluster.c", &id).expect("import runs");
+        assert!(imp.success, "terraform {} import: {}", tf.label, imp.stderr);
+        let plan = wd2.plan_json().expect("plans");
+        let changes: Vec<&Json> =
+            plan["resource_changes"].as_array().into_iter().flatten().filter(|rc| rc["change"]["actions"] != json!(["no-op"])).collect();
+        assert!(changes.is_empty(), "terraform {} import-verify: {changes:?}", tf.label);
+
+        // In place: the spot pool moves to the market price with another taint, the virtual node goes.
+        let changed = SPOT_POOL
+            .replace("virtual_nodes = true", "virtual_nodes = false")
+            .replace("\"SpotWithPriceLimit\"", "\"SpotAsPriceGo\"")
+            .replace("    spot_price_limit {\n      instance_type = \"ecs.g7.2xlarge\"\n      price_limit   = \"0.62\"\n    }\n", "")
+            .replace("effect = \"NoSchedule\"", "effect = \"NoExecute\"");
+        std::fs::write(wd.file("main.tf"), cluster_config(&cloud.endpoints.ack_endpoint, &name, &changed)).expect("writes main.tf");
+        let plan = wd.plan_json().expect("plans");
+        let actions: Vec<Json> =
+            plan["resource_changes"].as_array().into_iter().flatten().map(|rc| rc["change"]["actions"].clone()).collect();
+        assert_eq!(actions, [json!(["update"])], "terraform {}: updated in place", tf.label);
+        let out = wd.apply(&[]).expect("apply runs");
+        assert!(out.success, "terraform {} update: {}\n{}", tf.label, out.stdout, out.stderr);
+        let read = sdk_read_pools(&cloud, &id);
+        assert_eq!(read["addons"], json!([]), "terraform {}: {read}", tf.label);
+        assert_eq!(read["pools"][1]["spot_strategy"], "SpotAsPriceGo", "{read}");
+        assert_eq!(read["pools"][1]["spot_price_limit"], json!([]), "{read}");
+        assert_eq!(read["pools"][1]["taints"], json!([{"key": "workload", "value": "spot", "effect": "NoExecute"}]), "{read}");
+        let out = wd.destroy().expect("destroy runs");
+        assert!(out.success, "terraform {} destroy: {}", tf.label, out.stderr);
     }
 }

@@ -18,6 +18,13 @@
 //! refuses another change (400 `ErrorNodePoolState`), a pool with nodes refuses a delete without
 //! `force=true` (400 `ErrorNodePoolNotEmpty`).
 //!
+//! Pools carry `kubernetes_config.taints`, `scaling_group.spot_strategy` and `spot_price_limit`
+//! (refused: an unknown strategy or taint effect, a price limit without `SpotWithPriceLimit`);
+//! add-ons come with CreateCluster's `addons` or InstallClusterAddons, go with
+//! UnInstallClusterAddons and are listed by ListClusterAddonInstances (installed at once,
+//! `active`). The nodes of running clusters, and the virtual node of one with `ack-virtual-node`,
+//! are handed to the Kubernetes emulator ([`crate::kube::nodes`]).
+//!
 //! Where the error codes come from:
 //! - `ErrorClusterNotFound`, `ErrorNodePoolNotFound` (404): the codes terraform-provider-alicloud
 //!   treats as "gone" for clusters and node pools (`alicloud/service_alicloud_ack_v2.go`,

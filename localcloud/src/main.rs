@@ -9,8 +9,9 @@
 //! command line is visible to every local user); without, both are generated.
 //! `--kubelet docker` runs pods as containers on the Docker Engine, each with its own IP on a
 //! Docker network the local cloud creates and removes (see `localcloud::kube::docker_kubelet`);
-//! the default moves them through their phases by rule. `--node-cpus` sets the CPUs the node
-//! offers the scheduler (default: the host's).
+//! the default moves them through their phases by rule. `--node-cpus` sets the CPUs the default
+//! node `localcloud-node` offers the scheduler (default: the host's under the Docker kubelet, 64
+//! under the rule kubelet); nodes of emulated ACK pools take their instance type's.
 //!
 //! When ready it prints one JSON line with its endpoints and keys on stdout, then serves until
 //! SIGTERM or SIGINT.

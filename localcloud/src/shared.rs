@@ -30,8 +30,8 @@ pub struct Config {
     /// Run pods as Docker containers when an engine is reachable (`--kubelet docker`); otherwise
     /// the rule-based kubelet moves every pod.
     pub kubelet: bool,
-    /// CPUs the Docker kubelet's node offers to the scheduler (`--node-cpus`); `None`: the
-    /// host's. Requests are what the scheduler counts, as on a real node; limits are enforced.
+    /// CPUs the default node (`localcloud-node`, while no emulated cluster has nodes) offers
+    /// the scheduler (`--node-cpus`); `None`: the host's under the Docker kubelet, 64 otherwise. Requests are what the scheduler counts, as on a real node; limits are enforced.
     pub node_cpus: Option<f64>,
 }
 
