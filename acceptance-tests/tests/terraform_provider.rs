@@ -72,7 +72,7 @@ fn validate_dir(tf: &Terraform, dir: &Path) {
 fn the_examples_validate() {
     let examples = repo_root().join("examples");
     for tf in terraforms() {
-        for dir in ["quickstart", "pyspark", "alibaba-cloud", "existing-cluster"] {
+        for dir in ["quickstart", "pyspark", "alibaba-cloud", "existing-cluster", "elastic"] {
             validate_dir(&tf, &examples.join(dir));
         }
         // The per-resource examples reference each other: validate them together.

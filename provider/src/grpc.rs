@@ -252,14 +252,15 @@ impl pb::provider_server::Provider for GrpcProvider {
 
     async fn plan_resource_change(&self, r: Request<pb::plan_resource_change::Request>) -> RpcResult<pb::plan_resource_change::Response> {
         let r = r.into_inner();
-        let out = (|| {
+        let out = async {
             let ty = self.resource_type(&r.type_name)?;
             let prior = decode_dv(r.prior_state.as_ref(), &ty)?;
             let proposed = decode_dv(r.proposed_new_state.as_ref(), &ty)?;
             let config = decode_dv(r.config.as_ref(), &ty)?;
-            let plan = self.core.plan(&r.type_name, &prior, &proposed, &config)?;
+            let plan = self.core.plan_change(&r.type_name, &prior, &proposed, &config).await?;
             Ok::<_, Diagnostics>((encode_dv(&plan.planned, &ty)?, plan.requires_replace))
-        })();
+        }
+        .await;
         Ok(Response::new(match out {
             Ok((dv, replace)) => pb::plan_resource_change::Response {
                 planned_state: Some(dv),

@@ -156,6 +156,23 @@ impl Provider {
         Ok(r.plan(prior, proposed, config))
     }
 
+    /// `PlanResourceChange` with the resource's remote checks: [`Provider::plan`], then, for a
+    /// create or replacement, [`Resource::check_plan`]; its errors refuse the plan.
+    pub async fn plan_change(&self, type_name: &str, prior: &Value, proposed: &Value, config: &Value) -> Result<Plan, Diagnostics> {
+        let plan = self.plan(type_name, prior, proposed, config)?;
+        let creates = !plan.planned.is_null() && (prior.is_null() || !plan.requires_replace.is_empty());
+        if creates {
+            let r = self.resource(type_name)?.clone();
+            let d = self
+                .cancellable(&format!("planning {type_name}"), async { Ok(r.check_plan(&self.context(), &plan.planned).await) })
+                .await?;
+            if d.has_errors() {
+                return Err(d);
+            }
+        }
+        Ok(plan)
+    }
+
     /// A receiver that changes when `StopProvider` is called.
     fn stop_signal(&self) -> watch::Receiver<u64> {
         self.stop_tx.subscribe()

@@ -72,6 +72,13 @@ pub trait Resource: Send + Sync {
         }
     }
 
+    /// Checks a planned create (or replacement) against the remote side, e.g. that it fits
+    /// a quota, so `terraform plan` refuses what apply would refuse. `planned` is the plan's new
+    /// state; unknown values cannot be judged. The default checks nothing.
+    async fn check_plan(&self, _ctx: &OpContext, _planned: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+
     /// Creates the remote object; returns the new state.
     async fn create(&self, _ctx: &OpContext, _planned: &Value) -> Result<Value, Diagnostics> {
         Err(not_available(self.type_name(), "create"))

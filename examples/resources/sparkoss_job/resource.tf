@@ -47,3 +47,37 @@ resource "sparkoss_job" "sessions" {
     memory    = "4g"
   }
 }
+
+# Executors that grow and shrink with the work, on ACK's virtual node (ECI); the driver on the
+# regular pool; a failed driver is submitted once more.
+resource "sparkoss_job" "elastic" {
+  kubeconfig       = sparkoss_cluster.analytics.kubeconfig
+  namespace        = sparkoss_namespace.team_a.name
+  name             = "etl-elastic"
+  user             = "alice"
+  image            = "registry.cn-hangzhou.aliyuncs.com/acme/spark-oss:3.5.3"
+  main_application = "oss://acme-jobs/etl/etl-1.4.jar"
+  main_class       = "com.acme.Etl"
+  retries          = 1
+
+  driver {
+    cores         = 1
+    memory        = "2g"
+    node_selector = { "alibabacloud.com/nodepool-id" = "np-regular" }
+  }
+
+  executor {
+    cores         = 2
+    memory        = "4g"
+    min_instances = 1
+    max_instances = 8
+    node_selector = { type = "virtual-kubelet" }
+
+    tolerations {
+      key      = "virtual-kubelet.io/provider"
+      operator = "Equal"
+      value    = "alibabacloud"
+      effect   = "NoSchedule"
+    }
+  }
+}

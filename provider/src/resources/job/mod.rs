@@ -4,18 +4,26 @@
 //! One responsibility per module: [`schema`] (attributes and plan-time checks), [`spec`] (the
 //! configuration in the cluster's terms), [`pods`] (driver pod, service, launcher arguments),
 //! [`quota`] (the pre-flight against ResourceQuotas), [`probe`] (the main application on OSS and
-//! its ETag), [`wait`] (following the driver to its end) and [`failure`] (why a driver failed).
+//! its ETag), [`wait`] (following the driver to its end) and [`failure`] (why a driver failed);
+//! [`allocation`] (dynamic allocation), [`placement`] (node selectors, tolerations, labels and
+//! annotations of driver and executors), [`retry`] (attempts), [`usage`] (what really ran) and
+//! [`plan_quota`] (the quota checked at `terraform plan`).
 //! [`app_kind`] tells a JVM application from a PySpark one and checks what follows from that;
 //! [`py_files`] does for a PySpark job's Python files what [`probe`] does for the main application.
 
+mod allocation;
 mod app_kind;
 mod failure;
+mod placement;
+mod plan_quota;
 mod pods;
 mod probe;
 mod py_files;
 mod quota;
+mod retry;
 mod schema;
 mod spec;
+mod usage;
 mod wait;
 
 use std::sync::Arc;
@@ -27,7 +35,7 @@ use kube::api::{Api, PostParams};
 
 use crate::core::{AttrPath, Diagnostics, Schema, Value};
 use crate::kube_conn::{Connection, KubeError};
-use crate::resource::{OpContext, Resource};
+use crate::resource::{OpContext, Plan, Resource};
 
 use super::common::validate_kube_connection;
 
@@ -36,7 +44,8 @@ use self::probe::{EtagCell, ProbeFor};
 use self::quota::check_quota;
 use self::schema::{validate_file_names, MANAGED_CONF};
 use self::spec::JobSpec;
-use self::wait::{fill_computed, remove};
+use self::usage::{attempt_usage, set_usage, ExecutorRuns, Usage};
+use self::wait::{fill_computed, remove, Stop};
 
 pub use self::pods::SPEC_ANNOTATION;
 pub use self::probe::{JarProbe, OssJarProbe};
@@ -92,6 +101,36 @@ impl Resource for Job {
         }
         validate_file_names(config, diags);
         app_kind::validate_app_kind(config, diags);
+        allocation::validate(config, diags);
+        placement::validate(config, diags);
+        if let Some(conf) = config.attr("spark_conf").entries() {
+            for key in conf.keys() {
+                if let Some((_, instead)) = allocation::MANAGED_CONF.iter().find(|(k, _)| k == key) {
+                    diags.attr_error(
+                        &root.attr("spark_conf").key(key),
+                        "Setting managed by sparkoss",
+                        format!("{key:?} is set by sparkoss; use {instead}"),
+                    );
+                }
+            }
+        }
+        if config.attr("retries").as_number().and_then(|n| n.as_i64()).is_some_and(|n| n > 0)
+            && config.attr("wait_for_completion").as_bool() == Some(false)
+        {
+            diags.attr_error(
+                &root.attr("retries"),
+                "Retries need wait_for_completion",
+                "a failed driver is submitted again only while the apply waits for the job; set wait_for_completion = true or retries = 0",
+            );
+        }
+    }
+
+    fn plan(&self, prior: &Value, proposed: &Value, config: &Value) -> Plan {
+        allocation::plan(&self.schema, prior, proposed, config)
+    }
+
+    async fn check_plan(&self, _ctx: &OpContext, planned: &Value) -> Diagnostics {
+        plan_quota::check(planned).await
     }
 
     async fn create(&self, ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
@@ -102,6 +141,7 @@ impl Resource for Job {
         let spec = JobSpec::from_value(state);
         let client = connect(state).await?;
         let pods: Api<Pod> = Api::namespaced(client, &spec.namespace);
+        // The state's `attempts` names the latest attempt's driver.
         match pods.get_opt(&spec.driver_pod()).await {
             // Gone out of band: drop it from state, so the plan runs the job again.
             Ok(None) => Ok(None),
@@ -135,12 +175,12 @@ impl Resource for Job {
         // The connection comes from KUBECONFIG or ~/.kube/config (import only has the id).
         let client = connect(&Value::Null).await?;
         let pods: Api<Pod> = Api::namespaced(client, ns);
-        let pod_name = format!("{name}-driver");
-        let pod = pods
-            .get_opt(&pod_name)
+        // The latest attempt's driver: `<name>-driver`, or `<name>-driver-<n>` after retries.
+        let pod = retry::latest_driver(&pods, name)
             .await
-            .map_err(|e| KubeError::api(format!("reading pod {pod_name}"))(e).diag("Cannot import the Spark job", None))?
-            .ok_or_else(|| err("Cannot import the Spark job", None, format!("no driver pod {ns}/{pod_name}")))?;
+            .map_err(|e| e.diag("Cannot import the Spark job", None))?
+            .ok_or_else(|| err("Cannot import the Spark job", None, format!("no driver pod of job {name} in namespace {ns}")))?;
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
         let annotation = pod.metadata.annotations.as_ref().and_then(|a| a.get(SPEC_ANNOTATION)).cloned().ok_or_else(|| {
             err(
                 "Cannot import the Spark job",
@@ -152,6 +192,9 @@ impl Resource for Job {
             serde_json::from_str(&annotation).map_err(|e| err("Cannot import the Spark job", None, format!("{SPEC_ANNOTATION}: {e}")))?;
         let mut state =
             Value::from_json(&j, &self.schema.block.implied_type()).map_err(|e| err("Cannot import the Spark job", None, e.to_string()))?;
+        if let Some(m) = state.attrs_mut() {
+            m.insert("attempts".into(), Value::Number(crate::core::Number::Int(i64::from(retry::pod_attempt(&pod)))));
+        }
         let spec = JobSpec::from_value(&state);
         fill_computed(&mut state, &spec, &pod);
         Ok(state)
@@ -180,42 +223,137 @@ fn err(summary: &str, path: Option<&str>, detail: impl AsRef<str>) -> Diagnostic
 
 impl Job {
     async fn create_job(&self, ctx: &OpContext, planned: &Value) -> Result<Value, Diagnostics> {
-        let spec = JobSpec::from_value(planned);
+        let first = JobSpec::from_value(planned);
         let client = connect(planned).await?;
         // Pre-flight: nothing is created unless the jar exists and the job fits the quota.
-        let etag = self.preflight_jar(ctx, &spec.main_application).await?;
+        let etag = self.preflight_jar(ctx, &first.main_application).await?;
         let py_etags = self.preflight_py_files(ctx, &spec::strings(planned.attr("py_files"))).await?;
-        let cpu_limits = check_quota(&client, &spec).await?;
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
-        let app_id = new_app_id(&spec.name);
+        let cpu_limits = check_quota(&client, &first).await?;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &first.namespace);
         let keys = match planned.attr("oss_credentials_secret").as_str() {
-            Some(secret) => secret_keys(&client, &spec.namespace, secret).await,
+            Some(secret) => secret_keys(&client, &first.namespace, secret).await,
             None => Vec::new(),
         };
-        let pod = pods
-            .create(&PostParams::default(), &build_pod(planned, &spec, &app_id, &provider_env(&ctx.config), &keys, cpu_limits))
-            .await
-            .map_err(|e| {
-                let e = KubeError::api(format!("creating driver pod {}/{}", spec.namespace, spec.driver_pod()))(e);
-                let path = if e.status_code() == Some(403) { "executor" } else { "name" };
-                err("Cannot start the Spark job", Some(path), e.message())
-            })?;
-        let svcs: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
-        if let Err(e) = svcs.create(&PostParams::default(), &build_service(&spec, &pod)).await {
-            let _ = remove(&client, &spec).await;
-            return Err(KubeError::api(format!("creating service {}", spec.service()))(e).diag("Cannot start the Spark job", None));
+        let template = placement::executor_template(&placement::placement(planned.attr("executor")));
+        if let Some(t) = &template {
+            create_template(&client, &first, t).await?;
         }
-        let pod = if spec.wait { self.wait(&client, &spec).await? } else { pod };
-        let mut state = planned.clone();
-        if let Some(m) = state.attrs_mut() {
-            m.insert("main_application_etag".into(), etag.map_or(Value::Null, Value::String));
-            let py_etags = py_etags.into_iter().map(Value::String).collect::<Vec<_>>();
-            m.insert("py_files_etags".into(), if py_etags.is_empty() { Value::Null } else { Value::List(py_etags) });
+        let retries = retry::retries(planned);
+        let mut usage = Usage::default();
+        let mut failures: Vec<String> = Vec::new();
+        let mut attempt: u32 = 1;
+        loop {
+            let mut state = planned.clone();
+            if let Some(m) = state.attrs_mut() {
+                m.insert("attempts".into(), Value::Number(crate::core::Number::Int(i64::from(attempt))));
+                m.insert("main_application_etag".into(), etag.clone().map_or(Value::Null, Value::String));
+                let py_etags = py_etags.iter().cloned().map(Value::String).collect::<Vec<_>>();
+                m.insert("py_files_etags".into(), if py_etags.is_empty() { Value::Null } else { Value::List(py_etags) });
+            }
+            let spec = JobSpec::from_value(&state);
+            // Each attempt is its own Spark application: executors of an earlier one never
+            // register with a later driver.
+            let app_id = new_app_id(&format!("{}-{attempt}", spec.name));
+            let pod = match pods
+                .create(&PostParams::default(), &build_pod(&state, &spec, &app_id, &provider_env(&ctx.config), &keys, cpu_limits))
+                .await
+            {
+                Ok(pod) => pod,
+                Err(e) => {
+                    let e = KubeError::api(format!("creating driver pod {}/{}", spec.namespace, spec.driver_pod()))(e);
+                    if attempt == 1 {
+                        // Nothing half-created: the template made for this pod goes too.
+                        let _ = remove(&client, &spec).await;
+                    }
+                    let path = if e.status_code() == Some(403) { "executor" } else { "name" };
+                    return Err(err("Cannot start the Spark job", Some(path), e.message()));
+                }
+            };
+            if attempt == 1 {
+                // The service (and the template) belong to the first driver, which stays while
+                // later attempts run; all go with the job.
+                let svcs: Api<Service> = Api::namespaced(client.clone(), &spec.namespace);
+                let owned = match &template {
+                    Some(t) => own_template(&client, &spec, t, &pod).await,
+                    None => Ok(()),
+                };
+                let created = match owned {
+                    Ok(()) => svcs
+                        .create(&PostParams::default(), &build_service(&spec, &pod))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| KubeError::api(format!("creating service {}", spec.service()))(e)),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = created {
+                    let _ = remove(&client, &spec).await;
+                    return Err(e.diag("Cannot start the Spark job", None));
+                }
+            }
+            if !spec.wait {
+                fill_computed(&mut state, &spec, &pod);
+                return Ok(state);
+            }
+            let mut runs = ExecutorRuns::default();
+            let outcome = self.wait(&client, &spec, &mut runs).await;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            match outcome {
+                Ok(pod) => {
+                    usage += attempt_usage(&spec, &pod, &runs, now);
+                    fill_computed(&mut state, &spec, &pod);
+                    set_usage(&mut state, usage);
+                    return Ok(state);
+                }
+                Err(Stop::Fatal(d)) => return Err(d),
+                Err(Stop::DriverFailed(detail)) => {
+                    if let Ok(Some(p)) = pods.get_opt(&spec.driver_pod()).await {
+                        usage += attempt_usage(&spec, &p, &runs, now);
+                    }
+                    failures.push(detail);
+                    if attempt > retries.retries {
+                        let _ = remove(&client, &spec).await;
+                        let detail = if failures.len() == 1 && retries.retries == 0 {
+                            failures.remove(0)
+                        } else {
+                            retry::failed_attempts_detail(&failures)
+                        };
+                        return Err(err("Spark job failed", None, detail));
+                    }
+                    if let Err(e) = retry::clear_attempt(&pods, &spec.name, attempt).await {
+                        let _ = remove(&client, &spec).await;
+                        return Err(e.diag("Cannot retry the Spark job", None));
+                    }
+                    tokio::time::sleep(retries.interval).await;
+                    attempt += 1;
+                }
+            }
         }
-        fill_computed(&mut state, &spec, &pod);
-        Ok(state)
     }
 }
 
+/// Creates the executor pod template's ConfigMap, replacing one a crashed provider left.
+async fn create_template(client: &kube::Client, spec: &JobSpec, template: &str) -> Result<(), Diagnostics> {
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
+    let name = spec.template_config_map();
+    let _ = cms.delete(&name, &Default::default()).await;
+    cms.create(&PostParams::default(), &placement::template_config_map(spec, template, None))
+        .await
+        .map(|_| ())
+        .map_err(|e| KubeError::api(format!("creating config map {}/{name}", spec.namespace))(e).diag("Cannot start the Spark job", None))
+}
+
+/// Makes the driver pod the owner of the template's ConfigMap, so it goes with the job.
+async fn own_template(client: &kube::Client, spec: &JobSpec, template: &str, pod: &Pod) -> Result<(), KubeError> {
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
+    let owned = placement::template_config_map(spec, template, Some(pod));
+    let patch = serde_json::json!({"metadata": {"ownerReferences": owned.metadata.owner_references}});
+    cms.patch(&spec.template_config_map(), &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+        .map_err(KubeError::api(format!("setting the owner of config map {}", spec.template_config_map())))
+}
+
+#[cfg(test)]
+mod elastic_tests;
 #[cfg(test)]
 mod tests;

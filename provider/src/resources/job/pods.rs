@@ -26,6 +26,15 @@ pub(super) fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_co
     for (k, val) in executor_conf {
         conf.entry(k).or_insert(val);
     }
+    if let Some(a) = &spec.allocation {
+        for (k, val) in super::allocation::Allocation::default_conf() {
+            conf.entry(k).or_insert(val);
+        }
+        conf.extend(a.spark_conf());
+    }
+    let executor_placement = super::placement::placement(v.attr("executor"));
+    let template = super::placement::executor_template(&executor_placement).map(|_| super::placement::template_path());
+    conf.extend(super::placement::executor_conf(&executor_placement, template.as_deref()));
     conf.insert("spark.app.id".into(), app_id.to_owned());
     conf.insert("spark.driver.port".into(), "7078".into());
     conf.insert("spark.driver.blockManager.port".into(), "7079".into());
@@ -51,7 +60,7 @@ pub(super) fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_co
     flag("--name", spec.name.clone());
     flag("--driver-cores", spec.driver.cores.to_string());
     flag("--driver-memory", v.attr("driver").attr("memory").as_str().unwrap_or("1g").to_owned());
-    flag("--executor-instances", spec.instances.to_string());
+    flag("--executor-instances", spec.allocation.map_or(spec.instances, |a| a.submit_instances()).to_string());
     flag("--executor-cores", spec.executor.cores.to_string());
     flag("--executor-memory", v.attr("executor").attr("memory").as_str().unwrap_or("2g").to_owned());
     flag("--namespace", spec.namespace.clone());
@@ -167,7 +176,7 @@ pub(super) fn build_pod(
         .map(|s| vec![EnvFromSource { secret_ref: Some(SecretEnvSource { name: s.to_owned(), optional: None }), ..Default::default() }]);
     let mut annotations = BTreeMap::new();
     annotations.insert(SPEC_ANNOTATION.to_owned(), spec_json(v).to_string());
-    Pod {
+    let mut pod = Pod {
         metadata: ObjectMeta {
             name: Some(spec.driver_pod()),
             namespace: Some(spec.namespace.clone()),
@@ -210,7 +219,11 @@ pub(super) fn build_pod(
             ..Default::default()
         }),
         status: None,
-    }
+    };
+    let executor_placement = super::placement::placement(v.attr("executor"));
+    let template = super::placement::executor_template(&executor_placement).map(|_| spec.template_config_map());
+    super::placement::place_driver(&mut pod, &super::placement::placement(v.attr("driver")), template.as_deref());
+    pod
 }
 
 pub(super) fn build_service(spec: &JobSpec, owner: &Pod) -> Service {

@@ -71,15 +71,17 @@ pub(super) fn quota_fits(
             }
         };
         let attr = if in_use.saturating_add(driver_need) > limit { "driver" } else { "executor" };
+        // With dynamic allocation the executors counted are the most Spark may ask for.
         let per_executor = if spec.instances == 0 { 0 } else { (need - driver_need) / i128::from(spec.instances) };
         return Err(err(
             "Job does not fit the namespace quota",
             Some(attr),
             format!(
-                "namespace {} quota {qname} allows {key}={} with {} in use; this job needs {} (driver {} + {} executors × {}). Nothing was created.",
+                "namespace {} quota {qname} allows {key}={} with {} in use ({} free); this job needs {} (driver {} + {} executors × {}). Nothing was created.",
                 spec.namespace,
                 hard.get(key).map(|h| h.0.clone()).unwrap_or_default(),
                 fmt(in_use),
+                fmt((limit - in_use).max(0)),
                 fmt(need),
                 fmt(driver_need),
                 spec.instances,

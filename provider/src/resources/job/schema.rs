@@ -40,7 +40,7 @@ pub(super) fn resources_block(what: &str, with_instances: bool) -> Block {
                 "instances",
                 Type::Number,
                 Value::Number(Number::Int(2)),
-                "Number of executors; 0 runs Spark in local mode inside the driver (default 2).",
+                "Number of executors; 0 runs Spark in local mode inside the driver (default 2). Conflicts with `min_instances`, `max_instances` and `initial_instances` (dynamic allocation), with which it is planned null.",
             )
             .validate(int_between(0, Some(10_000))),
         );
@@ -71,7 +71,7 @@ pub(super) fn resources_block(what: &str, with_instances: bool) -> Block {
 impl Job {
     /// Builds the resource and its schema.
     pub fn new() -> Self {
-        let block = with_kube_connection(Block::new("A Spark application run on Kubernetes: a driver pod running the sparkoss image, which fetches the main application (a jar, or a `.py` for PySpark) from OSS and starts Spark; executors are created by Spark with the same image. Any change to the job re-runs it."))
+        let block = super::retry::attributes(with_kube_connection(Block::new("A Spark application run on Kubernetes: a driver pod running the sparkoss image, which fetches the main application (a jar, or a `.py` for PySpark) from OSS and starts Spark; executors are created by Spark with the same image. Any change to the job re-runs it."))
             .attr(Attribute::computed("id", Type::String, "`namespace/name`."))
             .attr(Attribute::required("name", Type::String, &format!("Job name: a Kubernetes name of at most {MAX_JOB_NAME} characters starting with a letter; pods are named after it and labelled `sparkoss.io/job`.")).validate(k8s_name()).force_new())
             .attr(Attribute::required("namespace", Type::String, "Namespace to run in, e.g. `sparkoss_namespace.team_a.name`.").validate(k8s_name()).force_new())
@@ -89,7 +89,7 @@ impl Job {
             .attr(Attribute::optional("oss_credentials_secret", Type::String, "Secret with `ALIBABA_CLOUD_ACCESS_KEY_ID` / `ALIBABA_CLOUD_ACCESS_KEY_SECRET` (and `OSS_ACCESS_KEY_ID` / `OSS_ACCESS_KEY_SECRET` for Hadoop's OSS connector) for OSS access from the pods, e.g. `sparkoss_namespace.team_a.oss_credentials_secret` (default: RRSA or the node's RAM role). The driver loads it whole; executors get its credential keys as secret references.").validate(k8s_name()).force_new())
             .attr(Attribute::with_default("wait_for_completion", Type::Bool, Value::Bool(true), "Wait for the job to finish during apply, failing the apply when the job fails (default true)."))
             .attr(Attribute::with_default("pending_timeout", Type::String, Value::string("5m"), "Fail when the driver is not running after this long (image pull errors, unschedulable, quota), default `5m`.").validate(duration()))
-            .attr(Attribute::computed("driver_pod", Type::String, "Name of the driver pod."))
+            .attr(Attribute::computed("driver_pod", Type::String, "Name of the driver pod (of the latest attempt)."))
             .attr(Attribute::computed("spark_app_id", Type::String, "Spark application id."))
             .attr(Attribute::computed("state", Type::String, "`PENDING`, `RUNNING`, `SUCCEEDED` or `FAILED`."))
             .attr(Attribute::computed("started_at", Type::String, "When the driver started (RFC 3339)."))
@@ -99,9 +99,15 @@ impl Job {
             .attr(Attribute::computed("py_files_etags", Type::list(Type::String), "ETags of the `py_files` at submission, in order (empty for those not on OSS); a new upload of one re-runs the job."))
             .attr(Attribute::computed("cpu_core_seconds", Type::Number, "CPU cores requested × seconds run, driver and executors."))
             .attr(Attribute::computed("memory_gib_seconds", Type::Number, "GiB of memory requested × seconds run, driver and executors."))
-            .block(NestedBlock::single("driver", resources_block("driver", false)).force_new())
-            .block(NestedBlock::single("executor", resources_block("executors (each)", true)).force_new())
-            .block(timeouts(&[("create", "60m"), ("delete", "10m")]));
+            .block(NestedBlock::single("driver", super::placement::attributes(resources_block("driver", false), "driver")).force_new())
+            .block(
+                NestedBlock::single(
+                    "executor",
+                    super::allocation::attributes(super::placement::attributes(resources_block("executors (each)", true), "executors")),
+                )
+                .force_new(),
+            )
+            .block(timeouts(&[("create", "60m"), ("delete", "10m")])));
         Job {
             schema: Schema { version: 0, block },
             probe: None,

@@ -42,7 +42,13 @@ pub(super) struct JobSpec {
     pub(super) main_application: String,
     pub(super) driver: PodSize,
     pub(super) executor: PodSize,
+    /// Executors counted by the quota: `executor.instances`, or `max_instances` with dynamic
+    /// allocation.
     pub(super) instances: u64,
+    /// Dynamic allocation's bounds, when `executor.max_instances` is set.
+    pub(super) allocation: Option<super::allocation::Allocation>,
+    /// Which submission this is (1 first; a retry after a failed driver adds one).
+    pub(super) attempt: u32,
     pub(super) wait: bool,
     pub(super) pending_timeout: Duration,
     pub(super) create_timeout: Duration,
@@ -61,7 +67,11 @@ impl JobSpec {
             main_application: v.attr("main_application").as_str().unwrap_or_default().to_owned(),
             driver: pod_size(v.attr("driver")),
             executor: pod_size(v.attr("executor")),
-            instances: v.attr("executor").attr("instances").as_number().and_then(|n| n.as_i64()).unwrap_or(2).max(0) as u64,
+            instances: super::allocation::allocation(v.attr("executor"))
+                .map(|a| a.max)
+                .unwrap_or_else(|| v.attr("executor").attr("instances").as_number().and_then(|n| n.as_i64()).unwrap_or(2).max(0) as u64),
+            allocation: super::allocation::allocation(v.attr("executor")),
+            attempt: super::retry::attempt_of(v),
             wait: v.attr("wait_for_completion").as_bool().unwrap_or(true),
             pending_timeout: v.attr("pending_timeout").as_str().and_then(parse_duration).unwrap_or(Duration::from_secs(300)),
             create_timeout: t("create", 3600),
@@ -69,8 +79,14 @@ impl JobSpec {
         }
     }
 
+    /// The driver pod of this attempt: `<name>-driver` first, then `<name>-driver-<attempt>`.
     pub(super) fn driver_pod(&self) -> String {
-        format!("{}-driver", self.name)
+        super::retry::driver_pod_name(&self.name, self.attempt)
+    }
+
+    /// The ConfigMap holding the executor pod template (see `placement`).
+    pub(super) fn template_config_map(&self) -> String {
+        format!("{}-executor-template", self.name)
     }
 
     pub(super) fn service(&self) -> String {
@@ -85,6 +101,7 @@ impl JobSpec {
             l.insert("sparkoss.io/user".to_owned(), u.clone());
         }
         l.insert("spark-role".to_owned(), role.to_owned());
+        l.insert(super::retry::ATTEMPT_LABEL.to_owned(), self.attempt.to_string());
         l
     }
 
@@ -113,6 +130,8 @@ pub(super) fn spec_json(v: &Value) -> serde_json::Value {
         "oss_credentials_secret",
         "wait_for_completion",
         "pending_timeout",
+        "retries",
+        "retry_interval",
         "driver",
         "executor",
         "timeouts",

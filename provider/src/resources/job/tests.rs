@@ -37,7 +37,9 @@ fn quota_checks_are_exact_and_name_the_attribute() {
     let d = &e.0[0];
     assert_eq!(d.path, Some(AttrPath::root().attr("executor")), "{d:?}");
     assert!(
-        d.detail.contains("quota q allows requests.cpu=9 with 0.000000001 in use; this job needs 9 (driver 1 + 4 executors × 2)"),
+        d.detail.contains(
+            "quota q allows requests.cpu=9 with 0.000000001 in use (8.999999999 free); this job needs 9 (driver 1 + 4 executors × 2)"
+        ),
         "{}",
         d.detail
     );
@@ -48,7 +50,11 @@ fn quota_checks_are_exact_and_name_the_attribute() {
 
     // The old parser knew no E or Ei suffix and silently skipped such a quota: 1e10 bytes is 9.31Gi.
     let e = check(&[("limits.memory", "0.00000001E")], &[]).expect_err("22.38Gi does not fit 9.31Gi");
-    assert!(e.0[0].detail.contains("allows limits.memory=0.00000001E with 0.00Gi in use; this job needs 22.38Gi"), "{}", e.0[0].detail);
+    assert!(
+        e.0[0].detail.contains("allows limits.memory=0.00000001E with 0.00Gi in use (9.31Gi free); this job needs 22.38Gi"),
+        "{}",
+        e.0[0].detail
+    );
     // A quantity that is not one is left to the server.
     check(&[("requests.cpu", "lots")], &[]).expect("unchecked");
 }

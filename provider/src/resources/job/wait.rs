@@ -8,6 +8,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 
 use super::failure::{failure_detail, log_tail};
 use super::spec::JobSpec;
+use super::usage::ExecutorRuns;
 use super::{err, Job};
 use crate::core::{Diagnostics, Number, Value};
 use crate::kube_conn::{is_not_found, KubeError};
@@ -96,6 +97,7 @@ pub(super) fn fill_computed(state: &mut Value, spec: &JobSpec, pod: &Pod) {
     let Some(m) = state.attrs_mut() else { return };
     m.insert("id".into(), Value::string(format!("{}/{}", spec.namespace, spec.name)));
     m.insert("driver_pod".into(), Value::string(spec.driver_pod()));
+    m.insert("attempts".into(), Value::Number(Number::Int(i64::from(super::retry::pod_attempt(pod)))));
     m.insert("state".into(), Value::string(o.state));
     m.insert("started_at".into(), opt(o.started_at.clone()));
     m.insert("finished_at".into(), opt(o.finished_at.clone()));
@@ -107,6 +109,11 @@ pub(super) fn fill_computed(state: &mut Value, spec: &JobSpec, pod: &Pod) {
         .and_then(|c| c.args.as_ref())
         .and_then(|a| a.iter().find_map(|x| x.strip_prefix("spark.app.id=").map(str::to_owned)));
     m.insert("spark_app_id".into(), opt(app_id));
+    // A finished job's usage was counted while it ran (every attempt, executors as they came
+    // and went); a refresh keeps it.
+    if matches!(o.state, "SUCCEEDED" | "FAILED") && m.get("cpu_core_seconds").and_then(Value::as_number).is_some() {
+        return;
+    }
     // Usage: requests × run time (until now while running).
     let start = o.started_at.as_deref().and_then(rfc3339_seconds);
     let end =
@@ -133,6 +140,15 @@ pub(super) async fn remove(client: &kube::Client, spec: &JobSpec) -> Result<(), 
     ignore_404(svcs.delete(&spec.service(), &DeleteParams::default()).await.map(|_| ()), format!("deleting service {}", spec.service()))?;
     let executors = ListParams::default().labels(&format!("sparkoss.io/job={},spark-role=executor", spec.name));
     ignore_404(pods.delete_collection(&DeleteParams::default(), &executors).await.map(|_| ()), "deleting executors".into())?;
+    // Earlier attempts' drivers (kept with their logs while the job was retried), and the
+    // executor pod template, which would otherwise wait for the garbage collector.
+    let drivers = ListParams::default().labels(&format!("sparkoss.io/job={},spark-role=driver", spec.name));
+    ignore_404(pods.delete_collection(&DeleteParams::default(), &drivers).await.map(|_| ()), "deleting earlier attempts".into())?;
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &spec.namespace);
+    ignore_404(
+        cms.delete(&spec.template_config_map(), &DeleteParams::default()).await.map(|_| ()),
+        format!("deleting config map {}", spec.template_config_map()),
+    )?;
     crate::kube_conn::poll(&format!("pod {} to be deleted", spec.driver_pod()), spec.delete_timeout, Duration::from_millis(500), || {
         let pods = pods.clone();
         let name = spec.driver_pod();
@@ -141,30 +157,61 @@ pub(super) async fn remove(client: &kube::Client, spec: &JobSpec) -> Result<(), 
     .await
 }
 
+/// Why an attempt ended without success.
+pub(super) enum Stop {
+    /// The driver ran and failed: `detail` says why (root cause first). Nothing was removed, so
+    /// the caller may retry.
+    DriverFailed(String),
+    /// The job cannot go on (did not start, timed out, lost); what it made was removed.
+    Fatal(Diagnostics),
+}
+
 impl Job {
-    pub(super) async fn wait(&self, client: &kube::Client, spec: &JobSpec) -> Result<Pod, Diagnostics> {
+    /// Follows the driver of `spec`'s attempt to its end, following its executors in `runs`.
+    pub(super) async fn wait(&self, client: &kube::Client, spec: &JobSpec, runs: &mut ExecutorRuns) -> Result<Pod, Stop> {
         let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
         let name = spec.driver_pod();
         let start = tokio::time::Instant::now();
         let mut running = false;
         let mut executor_check = start;
+        let mut executor_count = start;
+        let executors = ListParams::default().labels(&format!(
+            "sparkoss.io/job={},spark-role=executor,{}={}",
+            spec.name,
+            super::retry::ATTEMPT_LABEL,
+            spec.attempt
+        ));
+        let follow = |runs: &mut ExecutorRuns, list: Option<Vec<Pod>>| {
+            if let Some(list) = list {
+                runs.observe(&list, time::OffsetDateTime::now_utc().unix_timestamp());
+            }
+        };
         loop {
             let pod = pods
                 .get_opt(&name)
                 .await
-                .map_err(|e| KubeError::api(format!("reading pod {name}"))(e).diag("Cannot follow the job", None))?
+                .map_err(|e| Stop::Fatal(KubeError::api(format!("reading pod {name}"))(e).diag("Cannot follow the job", None)))?
                 .ok_or_else(|| {
-                    err("Spark job lost", None, format!("driver pod {}/{name} was deleted while the job ran", spec.namespace))
+                    Stop::Fatal(err("Spark job lost", None, format!("driver pod {}/{name} was deleted while the job ran", spec.namespace)))
                 })?;
             let o = observe(&pod);
+            if spec.allocation.is_some()
+                && (o.state != "PENDING" && o.state != "RUNNING" || executor_count.elapsed() >= Duration::from_secs(1))
+            {
+                // Dynamic allocation: executors come and go; each listing records who ran.
+                executor_count = tokio::time::Instant::now();
+                follow(runs, pods.list(&executors).await.ok().map(|l| l.items));
+            }
             match o.state {
-                "SUCCEEDED" => return Ok(pod),
+                "SUCCEEDED" => {
+                    runs.finish(time::OffsetDateTime::now_utc().unix_timestamp());
+                    return Ok(pod);
+                }
                 "FAILED" => {
+                    runs.finish(time::OffsetDateTime::now_utc().unix_timestamp());
                     // Enough of the log to hold the whole stack trace of the failure.
                     let logs = log_tail(&pods, &name, 400).await;
-                    let _ = remove(client, spec).await;
-                    let detail = failure_detail(&spec.namespace, &name, o.exit_code.unwrap_or(-1), o.message, &logs);
-                    return Err(err("Spark job failed", None, detail));
+                    return Err(Stop::DriverFailed(failure_detail(&spec.namespace, &name, o.exit_code.unwrap_or(-1), o.message, &logs)));
                 }
                 "RUNNING" => running = true,
                 _ => {}
@@ -173,14 +220,14 @@ impl Job {
                 executor_check = tokio::time::Instant::now();
                 if let Some((pod_name, reason)) = stuck_executor(&pods, spec).await {
                     let _ = remove(client, spec).await;
-                    return Err(err(
+                    return Err(Stop::Fatal(err(
                         "Spark job's executors did not start",
                         Some("pending_timeout"),
                         format!(
                             "executor pod {}/{pod_name} did not start within {:?}: {reason}. The driver was stopped and its executors removed.",
                             spec.namespace, spec.pending_timeout
                         ),
-                    ));
+                    )));
                 }
             }
             if !running {
@@ -193,23 +240,23 @@ impl Job {
                         .or(o.waiting.map(|(r, m)| format!("{r}: {m}")))
                         .unwrap_or_else(|| "still Pending".into());
                     let _ = remove(client, spec).await;
-                    return Err(err(
+                    return Err(Stop::Fatal(err(
                         "Spark job did not start",
                         Some(if pending_too_long { "pending_timeout" } else { "image" }),
                         format!(
                             "driver pod {}/{name} did not start within {:?}: {reason}. The pod was removed.",
                             spec.namespace, spec.pending_timeout
                         ),
-                    ));
+                    )));
                 }
             }
             if start.elapsed() >= spec.create_timeout {
                 let _ = remove(client, spec).await;
-                return Err(err(
+                return Err(Stop::Fatal(err(
                     "Spark job timed out",
                     Some("timeouts"),
                     format!("driver pod {}/{name} still running after {:?}; it was removed", spec.namespace, spec.create_timeout),
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
