@@ -28,6 +28,12 @@
 //! The command is `$SPARK_HOME/bin/spark-submit --master M --deploy-mode client --name N
 //! [--class C] --driver-memory D [--jars J1,J2] [--files F1,F2] --conf K=V... <main jar> <args...>`,
 //! with the `--conf` pairs sorted by key. Settings given by flags win over the same keys in `--conf`.
+//!
+//! `$SPARKOSS_JOB_FLAGS`, when set, is a JSON array of more flags, appended to those after
+//! `run --`: the provider passes the job's secret-bearing flags (`--conf`, `--arg`, presigned
+//! `--jar`/`--file` URLs) that way, from a Secret, so they are not in the pod spec. The pod log
+//! gets the command with every `--conf` value and application argument masked
+//! ([`JobSpec::masked_line`]) and URIs without their query strings.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,8 +134,11 @@ impl JobSpec {
                 "--file" => spec.files.push(value()?),
                 "--conf" => {
                     let v = value()?;
-                    let (k, val) =
-                        v.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| usage(format!("--conf {v:?} is not KEY=VALUE")))?;
+                    // The value is not quoted back: it may be a secret.
+                    let (k, val) = v
+                        .split_once('=')
+                        .filter(|(k, _)| !k.is_empty())
+                        .ok_or_else(|| usage("a --conf is not KEY=VALUE (no '=' or no key)".to_owned()))?;
                     spec.conf.push((k.to_owned(), val.to_owned()));
                 }
                 "--driver-cores" => spec.driver_cores = number(value()?, "--driver-cores")?,
@@ -257,6 +266,41 @@ impl JobSpec {
     }
 }
 
+/// The extra flags in `$SPARKOSS_JOB_FLAGS` (a JSON array of strings), none when unset or empty.
+pub fn flags_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, LauncherError> {
+    match env("SPARKOSS_JOB_FLAGS").filter(|s| !s.trim().is_empty()) {
+        None => Ok(Vec::new()),
+        // The error does not quote the text: it holds secrets.
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            LauncherError::Usage(format!("SPARKOSS_JOB_FLAGS is not a JSON array of strings (at {}:{})", e.line(), e.column()))
+        }),
+    }
+}
+
+impl JobSpec {
+    /// [`shell_line`] of `argv` (from [`JobSpec::spark_submit_argv`]) for the pod log: every
+    /// `--conf` value and every application argument becomes `***` (the keys stay), and URIs
+    /// lose their query strings.
+    pub fn masked_line(&self, argv: &[String]) -> String {
+        let args_from = argv.len().saturating_sub(self.args.len());
+        let mut shown = Vec::with_capacity(argv.len());
+        let mut after_conf = false;
+        for (i, a) in argv.iter().enumerate() {
+            // `***` is left unquoted: the line is for reading, not for a shell.
+            let masked = if i >= args_from {
+                "***".to_owned()
+            } else if after_conf {
+                a.split_once('=').map_or_else(|| "***".to_owned(), |(k, _)| format!("{}=***", shell_line(&[k.to_owned()])))
+            } else {
+                shell_line(&[crate::fetch::redact(a).to_owned()])
+            };
+            after_conf = a == "--conf";
+            shown.push(masked);
+        }
+        shown.join(" ")
+    }
+}
+
 /// Quotes `argv` for a POSIX shell, one line (what `--dry-run` prints).
 pub fn shell_line(argv: &[String]) -> String {
     argv.iter()
@@ -295,6 +339,28 @@ mod tests {
         let s = JobSpec::parse(&args(&["--main-application", "local:///a.jar", "--conf", "a=b=c"]), &env).unwrap();
         assert_eq!(s.conf, vec![("a".to_owned(), "b=c".to_owned())]);
         assert_eq!(s.driver_host.as_deref(), Some("10.0.0.7"));
+    }
+
+    #[test]
+    fn the_logged_command_masks_conf_values_and_arguments() {
+        let env = |k: &str| match k {
+            "SPARKOSS_JOB_FLAGS" => Some(r#"["--conf","spark.hadoop.fs.oss.accessKeySecret=MARK1","--arg","MARK2"]"#.to_owned()),
+            _ => None,
+        };
+        let mut flags = args(&["--main-application", "local:///a.jar", "--conf", "spark.x=MARK3", "--arg", "plain"]);
+        flags.extend(flags_from_env(&env).unwrap());
+        let s = JobSpec::parse(&flags, &env).unwrap();
+        assert_eq!(s.args, ["plain", "MARK2"]);
+        let argv = s.spark_submit_argv(Path::new("/opt/spark"), &[PathBuf::from("/w/a.jar")]);
+        let line = s.masked_line(&argv);
+        assert!(!line.contains("MARK") && !line.contains("plain"), "{line}");
+        assert!(line.contains("--conf spark.hadoop.fs.oss.accessKeySecret=*** ") && line.ends_with("/w/a.jar *** ***"), "{line}");
+        assert!(shell_line(&argv).contains("MARK3"), "the real command keeps the values");
+        let bad = |k: &str| (k == "SPARKOSS_JOB_FLAGS").then(|| "[\"--arg\", SECRET".to_owned());
+        let e = flags_from_env(&bad).unwrap_err().to_string();
+        assert!(e.contains("SPARKOSS_JOB_FLAGS") && !e.contains("SECRET"), "{e}");
+        let e = JobSpec::parse(&args(&["--main-application", "local:///a.jar", "--conf", "SECRET"]), &env).unwrap_err().to_string();
+        assert!(!e.contains("SECRET"), "{e}");
     }
 
     #[test]
