@@ -254,7 +254,8 @@ impl JarProbe for Counting {
     }
 }
 
-#[tokio::test]
+// Paused time: the ETag's age moves only when the test advances the clock, never by sleeping.
+#[tokio::test(start_paused = true)]
 async fn a_refresh_of_jobs_sharing_a_jar_asks_oss_once_and_still_sees_a_new_upload() {
     let probe = Arc::new(Counting(Default::default(), std::sync::Mutex::new("\"e1\"".into())));
     let mut job = Job::with_probe(Some(probe.clone()));
@@ -284,7 +285,7 @@ async fn a_refresh_of_jobs_sharing_a_jar_asks_oss_once_and_still_sees_a_new_uplo
 
     // A new upload is seen once the answer has aged out (the next command, in practice).
     *probe.1.lock().expect("lock") = "\"e2\"".into();
-    tokio::time::sleep(job.etag_ttl).await;
+    tokio::time::advance(job.etag_ttl).await;
     let mut s = state("\"e1\"");
     job.mark_changed_jar(&ctx, &mut s).await;
     assert_eq!(probe.0.load(std::sync::atomic::Ordering::SeqCst), 2);
