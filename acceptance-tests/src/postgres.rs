@@ -385,13 +385,13 @@ fn free_port() -> Result<u16, PostgresError> {
     l.local_addr().map(|a| a.port()).map_err(|source| PostgresError::Io { what: "finding a free port".into(), source })
 }
 
-/// 32 hex digits from the kernel's random source (hex: nothing to quote in SQL or a URL).
+/// 32 hex digits from the OS random source (getrandom) (hex: nothing to quote in SQL or a URL).
 fn random_password() -> Result<String, PostgresError> {
-    use std::io::Read;
     let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|source| PostgresError::Io { what: "reading /dev/urandom".into(), source })?;
+    getrandom::fill(&mut bytes).map_err(|e| PostgresError::Io {
+        what: "drawing the password from the OS random source".into(),
+        source: std::io::Error::other(e),
+    })?;
     Ok(hex::encode(bytes))
 }
 

@@ -89,10 +89,19 @@ fn job_runs_imports_reruns_and_is_destroyed() {
         let args: Vec<&str> = c["args"].as_array().expect("args").iter().filter_map(Value::as_str).collect();
         assert!(args.contains(&"spark.kubernetes.executor.label.sparkoss.io/job=etl"), "{args:?}");
         assert!(args.windows(2).any(|w| w == ["--main-application", "local:///opt/spark/examples/jars/spark-examples.jar"]), "{args:?}");
-        assert_eq!(&args[args.len() - 2..], ["--arg", "100"]);
-        let files: Vec<&str> = args.windows(2).filter(|w| w[0] == "--file").map(|w| w[1]).collect();
+        // args and files are sensitive: the launcher gets them from the job's Secret.
+        assert!(!args.contains(&"--arg") && !args.contains(&"--file"), "{args:?}");
+        let (code, secret) = get(&ep, &format!("/api/v1/namespaces/{ns}/secrets/etl-job-spec"));
+        assert_eq!(code, 200, "{secret}");
+        use base64::Engine as _;
+        let flags = secret["data"]["SPARKOSS_JOB_FLAGS"].as_str().and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+        let flags: Vec<String> = flags.and_then(|b| serde_json::from_slice(&b).ok()).expect("the job's flags in its Secret");
+        assert_eq!(&flags[flags.len() - 2..], ["--arg", "100"]);
+        let files: Vec<&str> = flags.windows(2).filter(|w| w[0] == "--file").map(|w| w[1].as_str()).collect();
         assert_eq!(files, ["local:///opt/spark/examples/src/main/resources/people.txt", "https://example.com/data/lookup.csv"]);
+        assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], pod["metadata"]["uid"], "the Secret is owned by the driver pod");
         assert_eq!(c["envFrom"][0]["secretRef"]["name"], "sparkoss-oss-credentials", "{c}");
+        assert_eq!(c["envFrom"][1]["secretRef"]["name"], "etl-job-spec", "{c}");
         let (code, svc) = get(&ep, &format!("/api/v1/namespaces/{ns}/services/etl-driver-svc"));
         assert_eq!(code, 200);
         assert_eq!(svc["spec"]["clusterIP"], "None");
@@ -121,6 +130,7 @@ fn job_runs_imports_reruns_and_is_destroyed() {
         let (code, _) = request(&ep, "DELETE", &format!("/api/v1/namespaces/{ns}/pods/etl-driver"), None).expect("delete");
         assert_eq!(code, 200);
         assert_eq!(get(&ep, &format!("/api/v1/namespaces/{ns}/services/etl-driver-svc")).0, 404, "service is owned by the pod");
+        assert_eq!(get(&ep, &format!("/api/v1/namespaces/{ns}/secrets/etl-job-spec")).0, 404, "the job's Secret is owned by the pod");
         let plan = wd.run(&["plan", "-input=false", "-no-color"]).expect("plan");
         assert!(plan.stdout.contains("sparkoss_job.etl will be created"), "{}", plan.stdout);
         let out = wd.apply(&[]).expect("apply runs");

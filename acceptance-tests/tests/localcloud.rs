@@ -39,3 +39,17 @@ fn refuses_non_loopback_addresses_and_bad_flags() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--access-key-secret is not taken on the command line") && err.contains("LOCALCLOUD_ACCESS_KEY_SECRET"), "{err}");
 }
+
+#[test]
+fn the_docker_kubelet_without_an_engine_refuses_to_start_naming_it() {
+    let bin = sparkoss_acceptance_tests::localcloud_bin().expect("builds");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nowhere = format!("unix://{}/no-docker.sock", dir.path().display());
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(&bin).args(["--kubelet", "docker"]).env("DOCKER_HOST", &nowhere).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "no fallback to the rule kubelet: {err}");
+    assert!(out.stdout.is_empty(), "no endpoints line: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(err.contains("the Docker Engine at") && err.contains(&nowhere), "the error names the engine: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "bounded: {:?}", started.elapsed());
+}

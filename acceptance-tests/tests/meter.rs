@@ -222,7 +222,13 @@ fn meter_suite(database: &str) {
     // A restart after the jobs changes nothing: same totals.
     drop(meter);
     let again = MeterProcess::start(database, &ep, &kc.path, &run_args).expect("meter restarts");
-    std::thread::sleep(Duration::from_secs(3));
+    // Compared only once the restarted meter has relisted every pod and sampled a round:
+    // before that, a double count would not show yet.
+    wait_for("a round of the restarted meter", Duration::from_secs(30), || {
+        let (code, health) = again.get("/healthz").ok()?;
+        let h: Value = serde_json::from_str(&health).ok()?;
+        (code == 200 && h["synced"] == true && h["sample_rounds"].as_u64().is_some_and(|n| n >= 1)).then_some(())
+    });
     let after = report_json(database, &ep, "user");
     assert_eq!(row(&after, "ana")["requested_cpu_core_seconds"], ana["requested_cpu_core_seconds"]);
     assert_eq!(row(&after, "ana")["used_cpu_core_seconds"], ana["used_cpu_core_seconds"]);

@@ -62,14 +62,19 @@ impl RetryPolicy {
     }
 }
 
-/// A pseudo-random number in `[0, 1)` for jitter. Not for secrets: a SplitMix64 step over
-/// the clock and a counter is plenty to de-synchronise retries.
+/// A random number in `[0, 1)` for jitter (see [`random_u64`]).
 pub fn jitter_unit() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A pseudo-random 64-bit number (SplitMix64 over the clock and a process-wide counter).
+/// A random 64-bit number from the OS generator (getrandom). Jitter and signature nonces need
+/// uniqueness, not secrecy: should the OS generator fail, a SplitMix64 step over the clock and a
+/// process-wide counter stands in rather than failing the request.
 pub(crate) fn random_u64() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| splitmix_u64())
+}
+
+fn splitmix_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let mut z = now ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ u64::from(std::process::id()).rotate_left(32);

@@ -359,13 +359,14 @@ fn rfc3339(t: SystemTime) -> String {
     dt.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
+/// Random hex for ids (clusters, tasks, requests), which need to be unique, not secret: should
+/// the OS generator fail after the start-up check, a process-wide counter keeps them unique.
 fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    hex::encode(bytes)
+    static FALLBACK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    crate::random::hex(n).unwrap_or_else(|_| {
+        let k = FALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{k:0width$x}", width = 2 * n)
+    })
 }
 
 /// An Alibaba-shaped error answer.
@@ -589,6 +590,14 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                     return error(StatusCode::BAD_REQUEST, "ErrorParam", e);
                 }
             }
+            // The cluster's token is a secret: no random source, no cluster.
+            let Ok(token) = crate::random::hex(16) else {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "the local cloud has no random source for the cluster's token.",
+                );
+            };
             inner.seq += 1;
             let id = format!("c{:08x}{}", inner.seq, random_hex(12));
             let pools = req
@@ -611,7 +620,7 @@ fn dispatch(app: &App, action: &str, segs: &[&str], query: &[(String, String)], 
                 fail,
                 deleting_since: None,
                 removed: false,
-                token: random_hex(16),
+                token,
                 noticed_running: None,
             };
             let task = c.task_id.clone();

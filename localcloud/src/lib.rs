@@ -12,6 +12,7 @@ pub mod kube;
 pub mod network;
 pub mod oss;
 pub mod pki;
+pub mod random;
 pub mod serve;
 pub mod shared;
 
@@ -51,7 +52,7 @@ impl LocalCloud {
 pub async fn start(config: Config) -> std::io::Result<LocalCloud> {
     std::fs::create_dir_all(&config.data_dir)?;
     let pki = pki::Pki::load_or_create(&config.data_dir).map_err(std::io::Error::other)?;
-    let docker = if config.kubelet { kube::docker_kubelet::connect().await } else { None };
+    let docker = if config.kubelet { Some(kube::docker_kubelet::connect().await.map_err(std::io::Error::other)?) } else { None };
     let pods = match docker {
         Some(d) => match network::PodNetwork::create(&d).await {
             Ok(n) => Some((d, n)),

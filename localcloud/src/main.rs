@@ -43,15 +43,6 @@ fn parse_delay(s: &str) -> Option<Duration> {
     n.parse::<f64>().ok().filter(|v| *v >= 0.0).map(|v| Duration::from_secs_f64(v * scale))
 }
 
-fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn main() -> ExitCode {
     let mut listen: IpAddr = IpAddr::from([127, 0, 0, 1]);
     let mut data_dir: Option<PathBuf> = None;
@@ -128,15 +119,23 @@ fn main() -> ExitCode {
             }
         },
     };
-    let config = Config {
-        listen,
-        data_dir,
-        access_key_id: ak.unwrap_or_else(|| format!("LTAI{}", random_hex(10))),
-        access_key_secret: sk.unwrap_or_else(|| random_hex(15)),
-        create_delay: delay,
-        kubelet,
-        node_cpus,
+    // Keys, tokens and the signing key come from the OS generator: without one, no local cloud.
+    let random = |n: usize| localcloud::random::hex(n);
+    let (ak, sk) = match (ak, sk, localcloud::random::check()) {
+        (_, _, Err(e)) => {
+            eprintln!("localcloud: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+        (Some(ak), Some(sk), Ok(())) => (ak, sk),
+        (_, _, Ok(())) => match (random(10), random(15)) {
+            (Ok(id), Ok(secret)) => (format!("LTAI{id}"), secret),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("localcloud: cannot start: {e}");
+                return ExitCode::from(1);
+            }
+        },
     };
+    let config = Config { listen, data_dir, access_key_id: ak, access_key_secret: sk, create_delay: delay, kubelet, node_cpus };
 
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -30,6 +30,9 @@ pub enum PkiError {
     /// Generating or parsing a key or certificate.
     #[error("cluster CA: {0}")]
     Cert(#[from] rcgen::Error),
+    /// No random source for the admin token or the signing key.
+    #[error(transparent)]
+    Random(#[from] crate::random::NoRandomness),
 }
 
 /// The cluster's CA, admin token and token-signing key.
@@ -84,15 +87,6 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     Ok(p)
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut out = vec![0u8; n];
-    // The kernel's generator; a failure leaves zeros only where no randomness exists at all.
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut out);
-    }
-    out
-}
-
 fn read_or_create(path: &Path, make: impl FnOnce() -> Result<String, PkiError>) -> Result<String, PkiError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(s),
@@ -128,8 +122,8 @@ impl Pki {
         let key_pem = read_or_create(&dir.join("ca.key"), || Ok(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?.serialize_pem()))?;
         let ca_key = KeyPair::from_pem(&key_pem)?;
         let ca_pem = read_or_create(&dir.join("ca.crt"), || Ok(ca_params()?.self_signed(&ca_key)?.pem()))?;
-        let admin_token = read_or_create(&dir.join("admin.token"), || Ok(hex::encode(random_bytes(24))))?.trim().to_owned();
-        let sa_key = hex::decode(read_or_create(&dir.join("sa.key"), || Ok(hex::encode(random_bytes(32))))?.trim()).unwrap_or_default();
+        let admin_token = read_or_create(&dir.join("admin.token"), || Ok(crate::random::hex(24)?))?.trim().to_owned();
+        let sa_key = hex::decode(read_or_create(&dir.join("sa.key"), || Ok(crate::random::hex(32)?))?.trim()).unwrap_or_default();
         Ok(Pki { ca_key, ca_pem, admin_token, sa_key })
     }
 

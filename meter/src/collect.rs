@@ -108,6 +108,9 @@ pub struct Health {
     pub events: AtomicU64,
     /// Samples recorded.
     pub samples: AtomicU64,
+    /// Sampling rounds finished since start (after the first sync; with or without
+    /// `metrics.k8s.io`): what a test waits for instead of sleeping.
+    pub sample_rounds: AtomicU64,
     /// Whether the cluster serves `metrics.k8s.io` and lets the meter read it (as of the last
     /// attempt).
     pub metrics_served: AtomicBool,
@@ -415,6 +418,7 @@ impl Collector {
                     tracing::warn!("the cluster does not serve metrics.k8s.io (no metrics-server): metering requests only");
                     said_missing = true;
                 }
+                self.health.sample_rounds.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             said_missing = false;
@@ -435,6 +439,7 @@ impl Collector {
                     }
                 }
             }
+            self.health.sample_rounds.fetch_add(1, Ordering::Relaxed);
         }
     }
 

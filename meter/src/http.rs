@@ -44,6 +44,7 @@ async fn healthz(State(c): State<Ctx>) -> Response {
         "database": db.err().map_or_else(|| "ok".to_owned(), |e| e.to_string()),
         "synced": synced,
         "pods_watched": c.health.pods_watched.load(Ordering::Relaxed),
+        "sample_rounds": c.health.sample_rounds.load(Ordering::Relaxed),
         "metrics_api": c.health.metrics_served.load(Ordering::Relaxed),
         "last_error": last_error,
     });

@@ -32,6 +32,12 @@
 //! over the same keys in `--conf`. A main application whose name ends in `.py` is a PySpark
 //! application (as `spark-submit` decides it): Spark runs it with the image's Python
 //! (`PYSPARK_PYTHON`), and its executors start Python workers for its Python functions.
+//!
+//! `$SPARKOSS_JOB_FLAGS`, when set, is a JSON array of more flags, appended to those after
+//! `run --`: the provider passes the job's secret-bearing flags (`--conf`, `--arg`, presigned
+//! `--jar`/`--file` URLs) that way, from a Secret, so they are not in the pod spec. The pod log
+//! gets the command with every `--conf` value and application argument masked
+//! ([`JobSpec::masked_line`]) and URIs without their query strings.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -136,8 +142,11 @@ impl JobSpec {
                 "--file" => spec.files.push(value()?),
                 "--conf" => {
                     let v = value()?;
-                    let (k, val) =
-                        v.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| usage(format!("--conf {v:?} is not KEY=VALUE")))?;
+                    // The value is not quoted back: it may be a secret.
+                    let (k, val) = v
+                        .split_once('=')
+                        .filter(|(k, _)| !k.is_empty())
+                        .ok_or_else(|| usage("a --conf is not KEY=VALUE (no '=' or no key)".to_owned()))?;
                     spec.conf.push((k.to_owned(), val.to_owned()));
                 }
                 "--driver-cores" => spec.driver_cores = number(value()?, "--driver-cores")?,
@@ -311,6 +320,41 @@ pub fn is_python_library(uri: &str) -> bool {
     [".py", ".zip", ".egg"].iter().any(|ext| path.ends_with(ext))
 }
 
+/// The extra flags in `$SPARKOSS_JOB_FLAGS` (a JSON array of strings), none when unset or empty.
+pub fn flags_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, LauncherError> {
+    match env("SPARKOSS_JOB_FLAGS").filter(|s| !s.trim().is_empty()) {
+        None => Ok(Vec::new()),
+        // The error does not quote the text: it holds secrets.
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            LauncherError::Usage(format!("SPARKOSS_JOB_FLAGS is not a JSON array of strings (at {}:{})", e.line(), e.column()))
+        }),
+    }
+}
+
+impl JobSpec {
+    /// [`shell_line`] of `argv` (from [`JobSpec::spark_submit_argv`]) for the pod log: every
+    /// `--conf` value and every application argument becomes `***` (the keys stay), and URIs
+    /// lose their query strings.
+    pub fn masked_line(&self, argv: &[String]) -> String {
+        let args_from = argv.len().saturating_sub(self.args.len());
+        let mut shown = Vec::with_capacity(argv.len());
+        let mut after_conf = false;
+        for (i, a) in argv.iter().enumerate() {
+            // `***` is left unquoted: the line is for reading, not for a shell.
+            let masked = if i >= args_from {
+                "***".to_owned()
+            } else if after_conf {
+                a.split_once('=').map_or_else(|| "***".to_owned(), |(k, _)| format!("{}=***", shell_line(&[k.to_owned()])))
+            } else {
+                shell_line(&[crate::fetch::redact(a).to_owned()])
+            };
+            after_conf = a == "--conf";
+            shown.push(masked);
+        }
+        shown.join(" ")
+    }
+}
+
 /// Quotes `argv` for a POSIX shell, one line (what `--dry-run` prints).
 pub fn shell_line(argv: &[String]) -> String {
     argv.iter()
@@ -394,6 +438,28 @@ mod tests {
         assert!(e.contains("--py-file \"oss://b/h.tar.gz\" is not a .py, .zip or .egg"), "{e}");
         assert!(is_python_application("https://h/x/job.py?Signature=abc"));
         assert!(!is_python_application("oss://b/job.py.jar"));
+    }
+
+    #[test]
+    fn the_logged_command_masks_conf_values_and_arguments() {
+        let env = |k: &str| match k {
+            "SPARKOSS_JOB_FLAGS" => Some(r#"["--conf","spark.hadoop.fs.oss.accessKeySecret=MARK1","--arg","MARK2"]"#.to_owned()),
+            _ => None,
+        };
+        let mut flags = args(&["--main-application", "local:///a.jar", "--conf", "spark.x=MARK3", "--arg", "plain"]);
+        flags.extend(flags_from_env(&env).unwrap());
+        let s = JobSpec::parse(&flags, &env).unwrap();
+        assert_eq!(s.args, ["plain", "MARK2"]);
+        let argv = s.spark_submit_argv(Path::new("/opt/spark"), &[PathBuf::from("/w/a.jar")]);
+        let line = s.masked_line(&argv);
+        assert!(!line.contains("MARK") && !line.contains("plain"), "{line}");
+        assert!(line.contains("--conf spark.hadoop.fs.oss.accessKeySecret=*** ") && line.ends_with("/w/a.jar *** ***"), "{line}");
+        assert!(shell_line(&argv).contains("MARK3"), "the real command keeps the values");
+        let bad = |k: &str| (k == "SPARKOSS_JOB_FLAGS").then(|| "[\"--arg\", SECRET".to_owned());
+        let e = flags_from_env(&bad).unwrap_err().to_string();
+        assert!(e.contains("SPARKOSS_JOB_FLAGS") && !e.contains("SECRET"), "{e}");
+        let e = JobSpec::parse(&args(&["--main-application", "local:///a.jar", "--conf", "SECRET"]), &env).unwrap_err().to_string();
+        assert!(!e.contains("SECRET"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use sparkoss_launcher::entrypoint;
 use sparkoss_launcher::fetch::{self, Source};
-use sparkoss_launcher::job::{shell_line, JobSpec};
+use sparkoss_launcher::job::{self, shell_line, JobSpec};
 use sparkoss_launcher::LauncherError;
 
 const USAGE: &str = "usage: sparkoss-launcher fetch <oss://bucket/key|https://...|local:///...> <dest-file>\n       \
@@ -15,6 +15,7 @@ const USAGE: &str = "usage: sparkoss-launcher fetch <oss://bucket/key|https://..
                      [--jar URI]... [--py-file URI]... [--file URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] [--executor-instances N] \
                      [--executor-cores N] [--executor-memory M] [--namespace NS] [--image IMG] [--driver-pod-name P] \
                      [--driver-host H] [--master URL]\n       \
+                     (more job flags may come from $SPARKOSS_JOB_FLAGS, a JSON array of strings appended to the command line)\n       \
                      sparkoss-launcher entrypoint driver|executor [args...]   (the image's ENTRYPOINT: fetches a cluster-mode driver's oss:// jars, .py and files, plus $SPARKOSS_FILES and $SPARKOSS_PY_FILES, then runs $SPARKOSS_BASE_ENTRYPOINT, default /opt/entrypoint.sh)\n\
                      credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, RRSA variables, or the ECS metadata service";
 
@@ -78,7 +79,9 @@ fn cmd_run(args: &[String]) -> Result<(), LauncherError> {
         [sep, rest @ ..] if sep == "--" => (false, rest),
         _ => return Err(LauncherError::Usage(format!("run takes [--dry-run] -- <job flags>\n{USAGE}"))),
     };
-    let spec = JobSpec::parse(rest, &env)?;
+    let mut flags = rest.to_vec();
+    flags.extend(job::flags_from_env(&env)?);
+    let spec = JobSpec::parse(&flags, &env)?;
     let spark_home = env("SPARK_HOME").filter(|s| !s.is_empty()).unwrap_or_else(|| "/opt/spark".into());
     let work_dir = work_dir()?;
     let inputs = spec.inputs();
@@ -95,7 +98,7 @@ fn cmd_run(args: &[String]) -> Result<(), LauncherError> {
     rt.block_on(fetch_all(&uris, &dests))?;
     // No threads may linger into spark-submit: the runtime goes before exec.
     drop(rt);
-    exec(&argv, &work_dir)
+    exec(&argv, &spec.masked_line(&argv), &work_dir)
 }
 
 /// `$SPARKOSS_WORK_DIR`, else the current directory (the image's `/opt/spark/work-dir`).
@@ -133,16 +136,22 @@ fn cmd_entrypoint(args: &[String]) -> Result<(), LauncherError> {
         }
         std::fs::write(path, text).map_err(|source| LauncherError::Io { path: path.clone(), what: "writing", source })?;
     }
-    exec(&plan.argv, &work_dir)
+    // Spark's own arguments may carry the application's: only their count is logged.
+    let shown = match plan.argv.split_first() {
+        Some((program, rest)) => format!("{} ({} arguments not shown)", shell_line(std::slice::from_ref(program)), rest.len()),
+        None => String::new(),
+    };
+    exec(&plan.argv, &shown, &work_dir)
 }
 
-/// Replaces this process with `argv`, in `work_dir` so `--file`s open by their base names.
-fn exec(argv: &[String], work_dir: &Path) -> Result<(), LauncherError> {
+/// Replaces this process with `argv`, in `work_dir` so `--file`s open by their base names;
+/// `shown` is what the pod log gets (secrets masked).
+fn exec(argv: &[String], shown: &str, work_dir: &Path) -> Result<(), LauncherError> {
     use std::os::unix::process::CommandExt;
     let Some((program, args)) = argv.split_first() else {
         return Err(LauncherError::Usage("empty command".into()));
     };
-    eprintln!("sparkoss-launcher: exec {} (in {})", shell_line(argv), work_dir.display());
+    eprintln!("sparkoss-launcher: exec {shown} (in {})", work_dir.display());
     let source = std::process::Command::new(program).args(args).current_dir(work_dir).exec();
     Err(LauncherError::Exec { program: PathBuf::from(program), source })
 }

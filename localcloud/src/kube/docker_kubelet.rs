@@ -66,12 +66,19 @@ const PULL_BACKOFF_MAX: Duration = Duration::from_secs(20);
 /// How often pods are looked at.
 const TICK: Duration = Duration::from_millis(200);
 
-/// Connects to the engine (`DOCKER_HOST` or the default socket) and checks it answers.
-pub async fn connect() -> Option<Docker> {
-    let docker = Docker::connect_with_local_defaults().ok()?;
+/// Connects to the engine (`DOCKER_HOST` or the default socket) and checks it answers within
+/// 5 s; the error names the engine. There is no fallback: `--kubelet docker` asked for real
+/// containers.
+pub async fn connect() -> Result<Docker, String> {
+    let engine = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+    let fail = |why: String| {
+        format!("--kubelet docker: the Docker Engine at {engine} does not answer ({why}); start it, point DOCKER_HOST at it, or use --kubelet rules")
+    };
+    let docker = Docker::connect_with_local_defaults().map_err(|e| fail(e.to_string()))?;
     match tokio::time::timeout(Duration::from_secs(5), docker.ping()).await {
-        Ok(Ok(_)) => Some(docker),
-        _ => None,
+        Ok(Ok(_)) => Ok(docker),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail("no answer within 5 s".into())),
     }
 }
 

@@ -346,14 +346,19 @@ pub fn app_uri() -> Validator {
         }
         if let Some(rest) = s.strip_prefix("https://") {
             let host = rest.split('/').next().unwrap_or("");
+            // Without its query string: a presigned URL's signature stays out of diagnostics.
+            let shown = s.split(['?', '#']).next().unwrap_or(s);
             return (host.is_empty() || rest.len() == host.len())
-                .then(|| format!("{s:?} is not a valid https URI: it needs a host and a path"));
+                .then(|| format!("{shown:?} is not a valid https URI: it needs a host and a path"));
         }
         if let Some(path) = s.strip_prefix("local://") {
             return (!path.starts_with('/') || path.len() < 2)
                 .then(|| format!("{s:?} is not a valid local URI: use local:///absolute/path/in/the/image.jar"));
         }
-        Some(format!("{s:?} is not supported: use oss://bucket/key, https://host/path or local:///path"))
+        Some(format!(
+            "{:?} is not supported: use oss://bucket/key, https://host/path or local:///path",
+            s.split(['?', '#']).next().unwrap_or(s)
+        ))
     })
 }
 

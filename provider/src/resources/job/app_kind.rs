@@ -126,7 +126,7 @@ mod tests {
 
     use async_trait::async_trait;
 
-    use super::super::pods::launcher_args;
+    use super::super::pods::{launcher_args, secret_flags};
     use super::super::probe::JarProbe;
     use super::super::spec::{spec_json, JobSpec};
     use super::super::Job;
@@ -196,7 +196,9 @@ mod tests {
     fn the_launcher_gets_the_py_and_each_python_file_in_order_and_no_class() {
         let v = config(serde_json::json!({"py_files": ["oss://jobs/py/b.zip", "oss://jobs/py/a.py"], "jars": ["oss://jobs/lib/udf.jar"]}));
         let spec = JobSpec::from_value(&v);
-        let args = launcher_args(&v, &spec, "spark-1", BTreeMap::new());
+        // What the launcher runs: the pod's arguments and the flags it reads from the job's Secret.
+        let mut args = launcher_args(&v, &spec, "spark-1", BTreeMap::new());
+        args.extend(secret_flags(&v, &spec, "spark-1"));
         assert_eq!(&args[..4], ["run", "--", "--main-application", "oss://jobs/py/wc.py"]);
         let py: Vec<&str> = args.windows(2).filter(|w| w[0] == "--py-file").map(|w| w[1].as_str()).collect();
         assert_eq!(py, ["oss://jobs/py/b.zip", "oss://jobs/py/a.py"]);

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
-use super::pods::{build_pod, launcher_args};
+use super::pods::{build_pod, launcher_args, secret_flags};
 use super::quota::quota_fits;
 use super::spec::JobSpec;
 use super::usage::{attempt_usage, ExecutorRuns};
@@ -98,7 +98,9 @@ fn dynamic_allocation_bounds_are_checked_naming_the_attribute() {
 fn dynamic_allocation_reaches_spark_with_shuffle_tracking_and_the_quota_counts_the_maximum() {
     let v = config(serde_json::json!({"spark_conf": {"spark.dynamicAllocation.executorIdleTimeout": "5s"}}));
     let spec = JobSpec::from_value(&v);
-    let args = launcher_args(&v, &spec, "spark-1", BTreeMap::new());
+    // What the launcher runs: the pod's arguments and the flags it reads from the job's Secret.
+    let mut args = launcher_args(&v, &spec, "spark-1", BTreeMap::new());
+    args.extend(secret_flags(&v, &spec, "spark-1"));
     let conf = conf_of(&args);
     let get = |k: &str| conf.get(k).map(String::as_str);
     assert_eq!(get("spark.dynamicAllocation.enabled"), Some("true"));
@@ -116,7 +118,7 @@ fn dynamic_allocation_reaches_spark_with_shuffle_tracking_and_the_quota_counts_t
     let off = config(serde_json::json!({"spark_conf": {"spark.dynamicAllocation.shuffleTracking.enabled": "false"}}));
     let ospec = JobSpec::from_value(&off);
     assert_eq!(
-        conf_of(&launcher_args(&off, &ospec, "s", BTreeMap::new()))
+        conf_of(&[launcher_args(&off, &ospec, "s", BTreeMap::new()), secret_flags(&off, &ospec, "s")].concat())
             .get("spark.dynamicAllocation.shuffleTracking.enabled")
             .map(String::as_str),
         Some("false")

@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::core::{AttrPath, Diagnostics, Schema, Value};
 use crate::kube_conn::{Connection, KubeError};
@@ -39,11 +39,11 @@ use crate::resource::{OpContext, Plan, Resource};
 
 use super::common::validate_kube_connection;
 
-use self::pods::{build_pod, build_service, provider_env, secret_keys};
+use self::pods::{build_pod, build_secret, build_service, provider_env, secret_keys, sensitive_from_secret, JOB_FLAGS_ENV};
 use self::probe::{EtagCell, ProbeFor};
 use self::quota::check_quota;
 use self::schema::{validate_file_names, MANAGED_CONF};
-use self::spec::JobSpec;
+use self::spec::{spec_hash, JobSpec, SPEC_HASH_KEY};
 use self::usage::{attempt_usage, set_usage, ExecutorRuns, Usage};
 use self::wait::{fill_computed, remove, Stop};
 
@@ -98,6 +98,23 @@ impl Resource for Job {
                     );
                 }
             }
+        }
+        if let Some(uri) = config.attr("main_application").as_str().filter(|u| u.contains(['?', '#'])) {
+            diags.attr_error(
+                &root.attr("main_application"),
+                "Query string in main_application",
+                format!(
+                    "{:?} has a query string (a presigned URL?); main_application is not sensitive, so it would be kept in plain state and in the pod spec: use oss:// (the launcher signs its own requests) or list the presigned URL in jars (sensitive) with a local:/// or oss:// main application",
+                    self::schema::redact_uri(uri)
+                ),
+            );
+        }
+        if config.attr("env").entries().is_some_and(|m| m.contains_key(JOB_FLAGS_ENV)) {
+            diags.attr_error(
+                &root.attr("env").key(JOB_FLAGS_ENV),
+                "Reserved environment variable",
+                format!("{JOB_FLAGS_ENV} carries the job's flags to the launcher; use another name"),
+            );
         }
         validate_file_names(config, diags);
         app_kind::validate_app_kind(config, diags);
@@ -174,7 +191,7 @@ impl Resource for Job {
         };
         // The connection comes from KUBECONFIG or ~/.kube/config (import only has the id).
         let client = connect(&Value::Null).await?;
-        let pods: Api<Pod> = Api::namespaced(client, ns);
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         // The latest attempt's driver: `<name>-driver`, or `<name>-driver-<n>` after retries.
         let pod = retry::latest_driver(&pods, name)
             .await
@@ -188,8 +205,47 @@ impl Resource for Job {
                 format!("pod {ns}/{pod_name} was not created by sparkoss (no {SPEC_ANNOTATION} annotation)"),
             )
         })?;
-        let j: serde_json::Value =
+        let mut j: serde_json::Value =
             serde_json::from_str(&annotation).map_err(|e| err("Cannot import the Spark job", None, format!("{SPEC_ANNOTATION}: {e}")))?;
+        // The sensitive attributes are not in the annotation: they come from the job's Secret,
+        // and the annotation's hash of the whole configuration proves they are the ones it ran with.
+        let hash = j.as_object_mut().and_then(|m| m.remove(SPEC_HASH_KEY));
+        if let Some(hash) = hash.as_ref().and_then(|h| h.as_str()) {
+            let secret_name = format!("{name}-job-spec");
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+            let secret = secrets
+                .get_opt(&secret_name)
+                .await
+                .map_err(|e| KubeError::api(format!("reading secret {secret_name}"))(e).diag("Cannot import the Spark job", None))?
+                .ok_or_else(|| {
+                    err(
+                        "Cannot import the Spark job",
+                        None,
+                        format!(
+                            "the job's Secret {ns}/{secret_name} is gone, so its args, jars, files, spark_conf and env cannot be read back"
+                        ),
+                    )
+                })?;
+            let sensitive = sensitive_from_secret(&secret).ok_or_else(|| {
+                err(
+                    "Cannot import the Spark job",
+                    None,
+                    format!("the Secret {ns}/{secret_name} does not hold a {JOB_FLAGS_ENV} list written by sparkoss"),
+                )
+            })?;
+            if let Some(m) = j.as_object_mut() {
+                m.extend(sensitive);
+            }
+            let rebuilt = Value::from_json(&j, &self.schema.block.implied_type())
+                .map_err(|e| err("Cannot import the Spark job", None, e.to_string()))?;
+            if spec_hash(&rebuilt) != hash {
+                return Err(err(
+                    "Cannot import the Spark job",
+                    None,
+                    format!("the Secret {ns}/{secret_name} does not match the configuration pod {ns}/{pod_name} ran with (its {SPEC_ANNOTATION} hash differs): it was changed out of band"),
+                ));
+            }
+        }
         let mut state =
             Value::from_json(&j, &self.schema.block.implied_type()).map_err(|e| err("Cannot import the Spark job", None, e.to_string()))?;
         if let Some(m) = state.attrs_mut() {
@@ -254,6 +310,26 @@ impl Job {
             // Each attempt is its own Spark application: executors of an earlier one never
             // register with a later driver.
             let app_id = new_app_id(&format!("{}-{attempt}", spec.name));
+            // The Secret first, so the driver finds it when it starts; one left by an earlier run
+            // or attempt (its flags carry that attempt's application id) goes.
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
+            let secret_err = |e: kube::Error| {
+                KubeError::api(format!("creating secret {}/{}", spec.namespace, spec.secret()))(e).diag("Cannot start the Spark job", None)
+            };
+            let put_secret = async {
+                match secrets.delete(&spec.secret(), &DeleteParams::default()).await {
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(secret_err(e)),
+                    Ok(_) => {}
+                }
+                secrets.create(&PostParams::default(), &build_secret(&state, &spec, &app_id)).await.map(|_| ()).map_err(secret_err)
+            };
+            if let Err(d) = put_secret.await {
+                if attempt == 1 {
+                    let _ = remove(&client, &spec).await;
+                }
+                return Err(d);
+            }
             let pod = match pods
                 .create(&PostParams::default(), &build_pod(&state, &spec, &app_id, &provider_env(&ctx.config), &keys, cpu_limits))
                 .await
@@ -261,14 +337,26 @@ impl Job {
                 Ok(pod) => pod,
                 Err(e) => {
                     let e = KubeError::api(format!("creating driver pod {}/{}", spec.namespace, spec.driver_pod()))(e);
+                    // Nothing half-created: the Secret (and on the first attempt the template)
+                    // made for this pod go too.
+                    let _ = secrets.delete(&spec.secret(), &DeleteParams::default()).await;
                     if attempt == 1 {
-                        // Nothing half-created: the template made for this pod goes too.
                         let _ = remove(&client, &spec).await;
                     }
                     let path = if e.status_code() == Some(403) { "executor" } else { "name" };
                     return Err(err("Cannot start the Spark job", Some(path), e.message()));
                 }
             };
+            // Owned by this attempt's driver pod: deleting the pod (even out of band) deletes the Secret.
+            let owner = serde_json::json!({"metadata": {"ownerReferences": [{
+                "apiVersion": "v1", "kind": "Pod", "name": spec.driver_pod(), "uid": pod.metadata.uid.clone().unwrap_or_default(),
+            }]}});
+            if let Err(e) = secrets.patch(&spec.secret(), &PatchParams::default(), &Patch::Merge(&owner)).await {
+                let _ = remove(&client, &spec).await;
+                return Err(
+                    KubeError::api(format!("setting the owner of secret {}", spec.secret()))(e).diag("Cannot start the Spark job", None)
+                );
+            }
             if attempt == 1 {
                 // The service (and the template) belong to the first driver, which stays while
                 // later attempts run; all go with the job.

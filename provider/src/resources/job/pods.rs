@@ -4,32 +4,29 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, EnvFromSource, EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodSpec, ResourceRequirements, SecretEnvSource, Service,
-    ServicePort, ServiceSpec,
+    Container, EnvFromSource, EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodSpec, ResourceRequirements, Secret, SecretEnvSource,
+    Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::Api;
 
-use super::spec::{spec_json, string_map, strings, JobSpec};
+use super::spec::{public_spec_json, string_map, strings, JobSpec};
 use crate::core::Value;
 
-/// Pod annotation holding the job's configuration (connection excluded), so import can
-/// rebuild the whole state from the cluster.
+/// Pod annotation holding the job's non-sensitive configuration and the hash of all of it
+/// (connection excluded), so import can rebuild the state from the cluster (the sensitive
+/// attributes from the job's Secret, see [`build_secret`]).
 pub const SPEC_ANNOTATION: &str = "sparkoss.io/job-spec";
 
-/// The launcher's arguments: `run --` and the job description flags of the launcher contract
-/// (`sparkoss-launcher run -- --main-application URI --main-class C --arg A ... --conf K=V ...`).
-pub(super) fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_conf: BTreeMap<String, String>) -> Vec<String> {
-    let mut conf: BTreeMap<String, String> = string_map(v.attr("spark_conf"));
-    // The job's own spark_conf wins over what sparkoss gives executors by default.
-    for (k, val) in executor_conf {
-        conf.entry(k).or_insert(val);
-    }
+/// The key of the job's Secret the launcher reads its secret-bearing flags from (a JSON array of
+/// strings appended to its command line; the driver loads the Secret with `envFrom`).
+pub const JOB_FLAGS_ENV: &str = "SPARKOSS_JOB_FLAGS";
+
+/// Spark settings sparkoss always sets itself; the same keys in `spark_conf` lose to them.
+fn managed_conf(v: &Value, spec: &JobSpec, app_id: &str) -> BTreeMap<String, String> {
+    let mut conf = BTreeMap::new();
     if let Some(a) = &spec.allocation {
-        for (k, val) in super::allocation::Allocation::default_conf() {
-            conf.entry(k).or_insert(val);
-        }
         conf.extend(a.spark_conf());
     }
     let executor_placement = super::placement::placement(v.attr("executor"));
@@ -49,6 +46,22 @@ pub(super) fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_co
             conf.insert(format!("spark.kubernetes.executor.label.{k}"), val);
         }
     }
+    conf
+}
+
+/// The launcher's arguments (the container's `args`): `run --` and the job description flags of
+/// the launcher contract that carry nothing sensitive (`sparkoss-launcher run -- --main-application
+/// URI --main-class C ... --conf K=V ...`, the `--conf`s being sparkoss's own settings). The
+/// sensitive ones are in [`secret_flags`].
+pub(super) fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_conf: BTreeMap<String, String>) -> Vec<String> {
+    let user = string_map(v.attr("spark_conf"));
+    // The job's own spark_conf wins over what sparkoss gives executors by default.
+    let mut conf: BTreeMap<String, String> = executor_conf.into_iter().filter(|(k, _)| !user.contains_key(k)).collect();
+    // Dynamic allocation's defaults (shuffle tracking) yield to the job's spark_conf too.
+    if spec.allocation.is_some() {
+        conf.extend(super::allocation::Allocation::default_conf().into_iter().filter(|(k, _)| !user.contains_key(k)));
+    }
+    conf.extend(managed_conf(v, spec, app_id));
     let mut out: Vec<String> = vec!["run".into(), "--".into(), "--main-application".into(), spec.main_application.clone()];
     let mut flag = |f: &str, val: String| {
         out.push(f.to_owned());
@@ -67,6 +80,22 @@ pub(super) fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_co
     flag("--image", spec.image.clone());
     flag("--driver-pod-name", spec.driver_pod());
     flag("--driver-host", format!("{}.{}.svc", spec.service(), spec.namespace));
+    for (k, val) in conf {
+        flag("--conf", format!("{k}={val}"));
+    }
+    out
+}
+
+/// The flags carrying the sensitive attributes, in the launcher contract's terms: `--jar` and
+/// `--file` (presigned URLs), the job's own `--conf` (those sparkoss does not set itself) and
+/// `--arg`, in order. They go into the job's Secret as [`JOB_FLAGS_ENV`], never into the pod spec.
+pub(super) fn secret_flags(v: &Value, spec: &JobSpec, app_id: &str) -> Vec<String> {
+    let managed = managed_conf(v, spec, app_id);
+    let mut out = Vec::new();
+    let mut flag = |f: &str, val: String| {
+        out.push(f.to_owned());
+        out.push(val);
+    };
     for j in strings(v.attr("jars")) {
         flag("--jar", j);
     }
@@ -77,13 +106,72 @@ pub(super) fn launcher_args(v: &Value, spec: &JobSpec, app_id: &str, executor_co
     for f in strings(v.attr("files")) {
         flag("--file", f);
     }
-    for (k, val) in conf {
+    for (k, val) in string_map(v.attr("spark_conf")).into_iter().filter(|(k, _)| !managed.contains_key(k)) {
         flag("--conf", format!("{k}={val}"));
     }
     for a in strings(v.attr("args")) {
         flag("--arg", a);
     }
     out
+}
+
+/// The Secret the provider owns for one job: the job's `env` (one key per variable) and its
+/// [`secret_flags`] under [`JOB_FLAGS_ENV`]; the driver loads it whole (`envFrom`). It is owned by
+/// the driver pod once that exists, so it goes with it.
+pub(super) fn build_secret(v: &Value, spec: &JobSpec, app_id: &str) -> Secret {
+    let mut data: BTreeMap<String, String> = string_map(v.attr("env"));
+    let flags = serde_json::Value::from(secret_flags(v, spec, app_id)).to_string();
+    data.insert(JOB_FLAGS_ENV.to_owned(), flags);
+    let mut labels = spec.labels("driver");
+    labels.remove("spark-role");
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(spec.secret()),
+            namespace: Some(spec.namespace.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(data.into_iter().map(|(k, x)| (k, k8s_openapi::ByteString(x.into_bytes()))).collect()),
+        ..Default::default()
+    }
+}
+
+/// The job's sensitive attributes read back from its Secret (for import): `env`, and `jars`,
+/// `files`, `spark_conf` and `args` parsed from [`JOB_FLAGS_ENV`]. `None` when the Secret does
+/// not hold a flags list.
+pub(super) fn sensitive_from_secret(secret: &Secret) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::Value as J;
+    let mut data: BTreeMap<String, String> = secret.string_data.clone().unwrap_or_default();
+    for (k, b) in secret.data.iter().flatten() {
+        data.insert(k.clone(), String::from_utf8_lossy(&b.0).into_owned());
+    }
+    let flags: Vec<String> = serde_json::from_str(&data.remove(JOB_FLAGS_ENV)?).ok()?;
+    let (mut jars, mut py_files, mut files, mut args, mut conf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), serde_json::Map::new());
+    for pair in flags.chunks(2) {
+        let [f, val] = pair else { return None };
+        match f.as_str() {
+            "--jar" => jars.push(J::String(val.clone())),
+            "--py-file" => py_files.push(J::String(val.clone())),
+            "--file" => files.push(J::String(val.clone())),
+            "--arg" => args.push(J::String(val.clone())),
+            "--conf" => {
+                let (k, x) = val.split_once('=')?;
+                conf.insert(k.to_owned(), J::String(x.to_owned()));
+            }
+            _ => return None,
+        }
+    }
+    let list = |l: Vec<J>| if l.is_empty() { J::Null } else { J::Array(l) };
+    let mut out = serde_json::Map::new();
+    out.insert("jars".into(), list(jars));
+    out.insert("py_files".into(), list(py_files));
+    out.insert("files".into(), list(files));
+    out.insert("args".into(), list(args));
+    out.insert("spark_conf".into(), if conf.is_empty() { J::Null } else { J::Object(conf) });
+    let env: serde_json::Map<String, J> = data.into_iter().map(|(k, x)| (k, J::String(x))).collect();
+    out.insert("env".into(), if env.is_empty() { J::Null } else { J::Object(env) });
+    Some(out)
 }
 
 pub(super) fn quantity(s: String) -> Quantity {
@@ -132,8 +220,8 @@ pub(super) fn provider_env(cfg: &crate::config::ProviderConfig) -> Vec<(&'static
     env
 }
 
-/// The driver pod. `extra_env` (from [`provider_env`]) is added after the user's `env`, which
-/// wins on a shared name: a job may deliberately point its launcher elsewhere.
+/// The driver pod. `extra_env` (from [`provider_env`]) gives way to the user's `env` (loaded from
+/// the job's Secret) on a shared name: a job may deliberately point its launcher elsewhere.
 ///
 /// `cpu_limits`: a quota of the namespace constrains `limits.cpu`, so the driver (and, through
 /// Spark's configuration, the executors) declare CPU limits equal to their requests. Otherwise
@@ -154,14 +242,14 @@ pub(super) fn build_pod(
     if !cpu_limits {
         limits.remove("cpu");
     }
+    // The user's variables come from the job's Secret (`envFrom`, below), which `env` entries
+    // would override: the provider's own give way to them here.
     let user_env = string_map(v.attr("env"));
-    let extra: Vec<EnvVar> = extra_env
+    let mut env: Vec<EnvVar> = extra_env
         .iter()
         .filter(|(name, _)| !user_env.contains_key(*name))
         .map(|(name, value)| EnvVar { name: (*name).to_owned(), value: Some(value.clone()), value_from: None })
         .collect();
-    let mut env: Vec<EnvVar> = user_env.into_iter().map(|(name, value)| EnvVar { name, value: Some(value), value_from: None }).collect();
-    env.extend(extra);
     env.push(EnvVar {
         name: "SPARK_DRIVER_BIND_ADDRESS".into(),
         value: None,
@@ -170,12 +258,14 @@ pub(super) fn build_pod(
             ..Default::default()
         }),
     });
-    let env_from = v
-        .attr("oss_credentials_secret")
-        .as_str()
-        .map(|s| vec![EnvFromSource { secret_ref: Some(SecretEnvSource { name: s.to_owned(), optional: None }), ..Default::default() }]);
+    let from_secret =
+        |name: &str| EnvFromSource { secret_ref: Some(SecretEnvSource { name: name.to_owned(), optional: None }), ..Default::default() };
+    // The job's Secret last: on a name in both, the last source wins, and the job's `env` has
+    // always won over the credentials Secret.
+    let env_from: Vec<EnvFromSource> =
+        v.attr("oss_credentials_secret").as_str().map(from_secret).into_iter().chain([from_secret(&spec.secret())]).collect();
     let mut annotations = BTreeMap::new();
-    annotations.insert(SPEC_ANNOTATION.to_owned(), spec_json(v).to_string());
+    annotations.insert(SPEC_ANNOTATION.to_owned(), public_spec_json(v).to_string());
     let mut pod = Pod {
         metadata: ObjectMeta {
             name: Some(spec.driver_pod()),
@@ -199,7 +289,7 @@ pub(super) fn build_pod(
                     conf
                 })),
                 env: Some(env),
-                env_from,
+                env_from: Some(env_from),
                 resources: Some(ResourceRequirements { requests: Some(res.clone()), limits: Some(limits), ..Default::default() }),
                 termination_message_policy: Some("FallbackToLogsOnError".into()),
                 ports: Some(vec![

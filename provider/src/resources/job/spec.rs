@@ -93,6 +93,11 @@ impl JobSpec {
         format!("{}-driver-svc", self.name)
     }
 
+    /// The Secret holding the job's sensitive attributes (see [`SENSITIVE`]).
+    pub(super) fn secret(&self) -> String {
+        format!("{}-job-spec", self.name)
+    }
+
     pub(super) fn labels(&self, role: &str) -> BTreeMap<String, String> {
         let mut l = BTreeMap::new();
         l.insert("app.kubernetes.io/managed-by".to_owned(), "sparkoss".to_owned());
@@ -111,7 +116,14 @@ impl JobSpec {
     }
 }
 
-/// The configured (non-computed, non-connection) attributes, for the spec annotation.
+/// The sensitive attributes: they reach the driver through the job's Secret and are left out of
+/// the spec annotation.
+pub(super) const SENSITIVE: &[&str] = &["args", "jars", "py_files", "files", "spark_conf", "env"];
+
+/// The key of the spec annotation holding the SHA-256 of the whole [`spec_json`].
+pub(super) const SPEC_HASH_KEY: &str = "spec_sha256";
+
+/// The configured (non-computed, non-connection) attributes: what import rebuilds.
 pub(super) fn spec_json(v: &Value) -> serde_json::Value {
     let keep = [
         "name",
@@ -151,4 +163,24 @@ pub(super) fn strings(v: &Value) -> Vec<String> {
 
 pub(super) fn string_map(v: &Value) -> BTreeMap<String, String> {
     v.entries().map(|m| m.iter().filter_map(|(k, x)| x.as_str().map(|s| (k.clone(), s.to_owned()))).collect()).unwrap_or_default()
+}
+
+/// The SHA-256 (hex) of the whole configuration ([`spec_json`], sensitive attributes included),
+/// so a change to a sensitive attribute is visible without its value.
+pub(super) fn spec_hash(v: &Value) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(spec_json(v).to_string().as_bytes()))
+}
+
+/// What the spec annotation holds: [`spec_json`] without the [`SENSITIVE`] attributes, plus the
+/// hash of the whole of it ([`SPEC_HASH_KEY`]). Anyone who may `get pods` can read it.
+pub(super) fn public_spec_json(v: &Value) -> serde_json::Value {
+    let mut j = spec_json(v);
+    if let Some(m) = j.as_object_mut() {
+        for k in SENSITIVE {
+            m.remove(*k);
+        }
+        m.insert(SPEC_HASH_KEY.to_owned(), serde_json::Value::String(spec_hash(v)));
+    }
+    j
 }

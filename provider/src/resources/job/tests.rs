@@ -94,7 +94,8 @@ fn executors_get_the_secrets_credential_keys_by_reference_and_the_oss_endpoint()
     let v = planned(serde_json::json!({"spark_conf": {"spark.executorEnv.SPARKOSS_OSS_ENDPOINT": "http://mine"}}));
     let spec = JobSpec::from_value(&v);
     let args = launcher_args(&v, &spec, "spark-1", conf);
-    assert!(args.contains(&"spark.executorEnv.SPARKOSS_OSS_ENDPOINT=http://mine".to_owned()), "{args:?}");
+    assert!(!args.iter().any(|a| a.starts_with("spark.executorEnv.SPARKOSS_OSS_ENDPOINT=")), "{args:?}");
+    assert!(secret_flags(&v, &spec, "spark-1").contains(&"spark.executorEnv.SPARKOSS_OSS_ENDPOINT=http://mine".to_owned()));
     assert!(args.contains(&"spark.kubernetes.executor.secretKeyRef.OSS_ACCESS_KEY_ID=oss-keys:OSS_ACCESS_KEY_ID".to_owned()));
 }
 
@@ -119,7 +120,6 @@ fn driver_pod_carries_labels_limits_and_the_launcher_contract() {
     assert_eq!(&args[..4], ["run", "--", "--main-application", "oss://jobs/etl.jar"]);
     for want in [
         ["--conf", "spark.kubernetes.executor.label.sparkoss.io/user=ana"],
-        ["--conf", "spark.sql.shuffle.partitions=64"],
         ["--conf", "spark.executor.memoryOverhead=1g"],
         ["--namespace", "team-a"],
         ["--driver-host", "etl-driver-svc.team-a.svc"],
@@ -128,10 +128,20 @@ fn driver_pod_carries_labels_limits_and_the_launcher_contract() {
     ] {
         assert!(args.windows(2).any(|w| w == want), "{want:?} missing from {args:?}");
     }
-    assert_eq!(&args[args.len() - 4..], ["--arg", "--date", "--arg", "2026-11-23"]);
-    assert_eq!(c.env_from.as_ref().and_then(|e| e[0].secret_ref.as_ref()).map(|s| s.name.clone()), Some("oss-keys".into()));
+    // The job's own spark_conf and args are sensitive: in the job's Secret, not the pod spec.
+    assert!(!args.iter().any(|a| a == "--arg" || a.contains("shuffle.partitions")), "{args:?}");
+    let flags = secret_flags(&v, &spec, "spark-1");
+    assert_eq!(flags, ["--conf", "spark.sql.shuffle.partitions=64", "--arg", "--date", "--arg", "2026-11-23"]);
+    let from: Vec<String> = c.env_from.iter().flatten().filter_map(|e| e.secret_ref.as_ref()).map(|s| s.name.clone()).collect();
+    assert_eq!(from, ["oss-keys", "etl-job-spec"], "the job's Secret last, so its env wins");
     let spec_annotation = pod.metadata.annotations.as_ref().and_then(|a| a.get(SPEC_ANNOTATION)).expect("spec annotation");
     assert!(!spec_annotation.contains("kubeconfig"), "connection must not be written to the cluster");
+    for secret in ["2026-11-23", "shuffle"] {
+        assert!(!spec_annotation.contains(secret), "a sensitive value in the annotation: {spec_annotation}");
+    }
+    let a: serde_json::Value = serde_json::from_str(spec_annotation).expect("annotation JSON");
+    assert_eq!(a["spec_sha256"], spec_hash(&v), "{a}");
+    assert_ne!(spec_hash(&v), spec_hash(&planned(serde_json::json!({"args": ["--date", "2026-11-24"]}))), "args change the hash");
 }
 
 #[test]
@@ -142,16 +152,26 @@ fn files_are_launcher_flags_in_order_and_part_of_the_spec() {
     }));
     let spec = JobSpec::from_value(&v);
     let args = launcher_args(&v, &spec, "spark-1", BTreeMap::new());
-    let files: Vec<&str> = args.windows(2).filter(|w| w[0] == "--file").map(|w| w[1].as_str()).collect();
+    assert!(!args.iter().any(|a| a == "--file" || a == "--jar"), "presigned URLs stay out of the pod spec: {args:?}");
+    let flags = secret_flags(&v, &spec, "spark-1");
+    let files: Vec<&str> = flags.windows(2).filter(|w| w[0] == "--file").map(|w| w[1].as_str()).collect();
     assert_eq!(files, ["oss://jobs/conf/app.conf", "https://example.com/data/lookup.csv?sig=x", "local:///opt/ref.txt"]);
-    assert!(args.windows(2).any(|w| w == ["--jar", "oss://jobs/lib/udf.jar"]), "{args:?}");
+    assert!(flags.windows(2).any(|w| w == ["--jar", "oss://jobs/lib/udf.jar"]), "{flags:?}");
     // Job arguments stay last: the launcher reads flags until them.
-    assert_eq!(&args[args.len() - 4..], ["--arg", "--date", "--arg", "2026-11-23"]);
-    let annotation = spec_json(&v);
-    assert_eq!(annotation["files"][1], "https://example.com/data/lookup.csv?sig=x");
-    // Import rebuilds the files from the annotation.
-    let back = Value::from_json(&annotation, &Job::new().schema.block.implied_type()).expect("annotation fits the schema");
+    assert_eq!(&flags[flags.len() - 4..], ["--arg", "--date", "--arg", "2026-11-23"]);
+    let annotation = public_spec_json(&v);
+    assert!(annotation.get("files").is_none() && !annotation.to_string().contains("sig=x"), "{annotation}");
+    // Import rebuilds the sensitive attributes from the job's Secret (as the API server returns
+    // it: `data`, base64), and the whole spec hashes as the annotation says.
+    let stored = build_secret(&v, &spec, "spark-1");
+    let mut j = annotation.clone();
+    let hash = j.as_object_mut().and_then(|m| m.remove(SPEC_HASH_KEY)).expect("hash");
+    j.as_object_mut().expect("object").extend(sensitive_from_secret(&stored).expect("flags in the Secret"));
+    let back = Value::from_json(&j, &Job::new().schema.block.implied_type()).expect("annotation fits the schema");
     assert_eq!(back.attr("files"), v.attr("files"));
+    assert_eq!(back.attr("args"), v.attr("args"));
+    assert_eq!(back.attr("spark_conf"), v.attr("spark_conf"));
+    assert_eq!(spec_hash(&back), hash.as_str().expect("hex"));
 }
 
 fn validation(extra: serde_json::Value) -> Vec<(Option<AttrPath>, String)> {
@@ -211,14 +231,16 @@ fn the_driver_reaches_the_providers_oss_unless_env_says_otherwise() {
     let env = env_of(&build_pod(&v, &spec, "spark-1", &provider_env(&cfg), &[], false));
     assert_eq!(env.get("SPARKOSS_OSS_ENDPOINT"), Some(&Some("http://127.0.0.1:9000".to_owned())));
     assert_eq!(env.get("ALIBABA_CLOUD_REGION"), Some(&Some("cn-local".to_owned())));
-    assert_eq!(env.get("LANG"), Some(&Some("C.UTF-8".to_owned())));
+    // The user's variables are in the job's Secret, which the driver loads: no value in the pod.
+    assert!(!env.contains_key("LANG"), "{env:?}");
+    let secret = build_secret(&v, &spec, "spark-1").data.unwrap_or_default();
+    assert_eq!(secret.get("LANG").map(|b| b.0.as_slice()), Some(&b"C.UTF-8"[..]));
 
-    // The user's value wins, and appears once.
+    // The user's value wins (the pod's own env would override the Secret's), and is not in the pod.
     let v = planned(serde_json::json!({"env": {"ALIBABA_CLOUD_REGION": "cn-beijing"}}));
     let pod = build_pod(&v, &spec, "spark-1", &provider_env(&cfg), &[], false);
     let all = pod.spec.as_ref().expect("spec").containers[0].env.clone().unwrap_or_default();
-    let regions: Vec<_> = all.iter().filter(|e| e.name == "ALIBABA_CLOUD_REGION").filter_map(|e| e.value.clone()).collect();
-    assert_eq!(regions, ["cn-beijing"]);
+    assert!(!all.iter().any(|e| e.name == "ALIBABA_CLOUD_REGION"), "{all:?}");
 
     // No endpoint override and no region: nothing is added.
     let env = env_of(&build_pod(&v, &spec, "spark-1", &provider_env(&crate::config::ProviderConfig::default()), &[], false));
@@ -238,7 +260,8 @@ impl JarProbe for Counting {
     }
 }
 
-#[tokio::test]
+// Paused time: the ETag's age moves only when the test advances the clock, never by sleeping.
+#[tokio::test(start_paused = true)]
 async fn a_refresh_of_jobs_sharing_a_jar_asks_oss_once_and_still_sees_a_new_upload() {
     let probe = Arc::new(Counting(Default::default(), std::sync::Mutex::new("\"e1\"".into())));
     let mut job = Job::with_probe(Some(probe.clone()));
@@ -268,7 +291,7 @@ async fn a_refresh_of_jobs_sharing_a_jar_asks_oss_once_and_still_sees_a_new_uplo
 
     // A new upload is seen once the answer has aged out (the next command, in practice).
     *probe.1.lock().expect("lock") = "\"e2\"".into();
-    tokio::time::sleep(job.etag_ttl).await;
+    tokio::time::advance(job.etag_ttl).await;
     let mut s = state("\"e1\"");
     job.mark_changed_jar(&ctx, &mut s).await;
     assert_eq!(probe.0.load(std::sync::atomic::Ordering::SeqCst), 2);

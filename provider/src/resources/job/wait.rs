@@ -138,6 +138,8 @@ pub(super) async fn remove(client: &kube::Client, spec: &JobSpec) -> Result<(), 
     };
     ignore_404(pods.delete(&spec.driver_pod(), &DeleteParams::default()).await.map(|_| ()), format!("deleting pod {}", spec.driver_pod()))?;
     ignore_404(svcs.delete(&spec.service(), &DeleteParams::default()).await.map(|_| ()), format!("deleting service {}", spec.service()))?;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &spec.namespace);
+    ignore_404(secrets.delete(&spec.secret(), &DeleteParams::default()).await.map(|_| ()), format!("deleting secret {}", spec.secret()))?;
     let executors = ListParams::default().labels(&format!("sparkoss.io/job={},spark-role=executor", spec.name));
     ignore_404(pods.delete_collection(&DeleteParams::default(), &executors).await.map(|_| ()), "deleting executors".into())?;
     // Earlier attempts' drivers (kept with their logs while the job was retried), and the
