@@ -197,8 +197,6 @@ fn job_failures_are_reported_with_their_reason_on(tf: &Terraform) {
         HEADER.to_owned(),
         provider_block,
         job("fails", &conn, "\"fails\"", "etl", ""),
-        // 1 + 2 executors × 1 core = 3 cores fit; × 2 cores (5) do not.
-        job("small", &conn, "\"small\"", "etl", "").replace("instances = 2\n    cores     = 1", "instances = 2\n    cores     = 2"),
         job("pull", &conn, "\"pull\"", "etl", "pending_timeout = \"2m\""),
         job("jar", &conn, "\"jar\"", "etl", "")
             .replace("local:///opt/spark/examples/jars/spark-examples.jar", "oss://no-such-bucket/jobs/missing.jar"),
@@ -224,7 +222,7 @@ fn job_failures_are_reported_with_their_reason_on(tf: &Terraform) {
         .filter(|(s, _)| s == "Spark job failed")
         .map(|(_, d)| d.clone())
         .find(|d| d.contains("pod trace/"))
-        .expect("trace fails");
+        .unwrap_or_else(|| panic!("no failure of job trace in {errors:#?}"));
     let cause = "driver pod trace/etl-driver failed with exit code 1:\norg.apache.spark.SparkException: External scheduler cannot be instantiated\n\
         Caused by: io.fabric8.kubernetes.client.KubernetesClientException: Operation: [get]  for kind: [Pod]  with name: [etl-driver]  in namespace: [trace]  failed.\n\
         Caused by: java.net.ConnectException: Failed to connect to kubernetes.default.svc/10.0.0.1:443\n\nLast 20 log lines:\n";
@@ -241,8 +239,26 @@ fn job_failures_are_reported_with_their_reason_on(tf: &Terraform) {
     assert!(failed.contains("etl-driver log line 80") && failed.contains("etl-driver log line 32\n"), "{failed}");
     assert!(!failed.contains("etl-driver log line 31\n"), "only the last 50 lines: {failed}");
 
-    let small = find("Job does not fit the namespace quota");
+    // A job over its namespace's quota is refused at plan (the namespace exists), so it gets a
+    // configuration of its own: in the one above it would stop every job before apply.
+    // 1 + 2 executors × 1 core = 3 cores fit; × 2 cores (5) do not.
+    let small_main = [
+        HEADER.to_owned(),
+        local_provider(&lc.endpoints, &["oss"]),
+        job("small", &conn, "\"small\"", "etl", "").replace("instances = 2\n    cores     = 1", "instances = 2\n    cores     = 2"),
+    ]
+    .concat();
+    let small_wd = Workdir::new(tf, &provider, &small_main).expect("workdir");
+    let small_out = small_wd.apply(&[]).expect("apply runs");
+    assert!(!small_out.success, "the small job does not fit");
+    let small = small_out
+        .json_errors()
+        .into_iter()
+        .find(|(s, _)| s == "Job does not fit the namespace quota")
+        .map(|(_, d)| d)
+        .unwrap_or_else(|| panic!("no quota error in {:#?}", small_out.json_errors()));
     assert!(small.contains("quota compute allows requests.cpu=3") && small.contains("needs 5"), "{small}");
+    assert!(small_wd.state_resources().is_empty(), "{:?}", small_wd.state_resources());
 
     let pull = find("Spark job did not start");
     assert!(pull.contains("ImagePullBackOff"), "{pull}");
