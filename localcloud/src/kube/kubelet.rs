@@ -149,20 +149,26 @@ pub(super) fn mark_completed(pod: &mut Json) {
 
 /// Records a kubelet event about `pod` (both kubelets report the same way).
 pub(super) fn event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, message: &str) {
+    pod_event(s, pod, kind_, reason, message, json!({"component": "kubelet", "host": pod["spec"]["nodeName"]}), None);
+}
+
+/// Records an event about `pod` from `source` (an EventSource); `reporting`, when given, is the
+/// event's `reportingComponent`. The kubelets and the scheduler write their events through it.
+pub(super) fn pod_event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, message: &str, source: Json, reporting: Option<&str>) {
     let Some(ev) = kind("", "events") else { return };
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
     let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
     let now = now_rfc3339();
-    let _ = s.create(
-        ev,
-        &ns,
-        json!({
-            "metadata": {"generateName": format!("{name}.")},
-            "involvedObject": {"kind": "Pod", "namespace": ns, "name": name, "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
-            "reason": reason, "message": message, "type": kind_, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "kubelet", "host": pod["spec"]["nodeName"]},
-        }),
-    );
+    let mut event = json!({
+        "metadata": {"generateName": format!("{name}.")},
+        "involvedObject": {"kind": "Pod", "namespace": ns, "name": name, "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
+        "reason": reason, "message": message, "type": kind_, "count": 1,
+        "firstTimestamp": now, "lastTimestamp": now, "source": source,
+    });
+    if let Some(r) = reporting {
+        event["reportingComponent"] = json!(r);
+    }
+    let _ = s.create(ev, &ns, event);
 }
 
 /// Whether a pod has nothing due this tick (so it is not copied out of the store): another

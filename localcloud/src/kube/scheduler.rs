@@ -266,21 +266,7 @@ pub fn place<'a>(pod: &Json, nodes: &'a [Json], used: &HashMap<String, Requested
 
 /// Records an event from the scheduler about `pod`.
 fn event(s: &mut Store, pod: &Json, kind_: &str, reason: &str, message: &str) {
-    let Some(ev) = kind("", "events") else { return };
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
-    let name = pod["metadata"]["name"].as_str().unwrap_or("").to_owned();
-    let now = now_rfc3339();
-    let _ = s.create(
-        ev,
-        &ns,
-        json!({
-            "metadata": {"generateName": format!("{name}.")},
-            "involvedObject": {"kind": "Pod", "namespace": ns, "name": name, "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
-            "reason": reason, "message": message, "type": kind_, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": SCHEDULER_NAME},
-            "reportingComponent": SCHEDULER_NAME,
-        }),
-    );
+    super::kubelet::pod_event(s, pod, kind_, reason, message, json!({"component": SCHEDULER_NAME}), Some(SCHEDULER_NAME));
 }
 
 /// Whether the pod waits for this scheduler.
