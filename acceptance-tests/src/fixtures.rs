@@ -272,9 +272,20 @@ pub fn quickstart_workdir(tf: &crate::Terraform, ep: &Endpoints, image: &str) ->
 /// against the local cloud at `ep` with the image `image`, the job jar `jar` and its input
 /// `input` (both `oss://`); keys through the environment.
 pub fn submit_wordcount(ep: &Endpoints, image: &str, jar: &str, input: &str) -> Result<std::process::Output, crate::HarnessError> {
+    spark_submit_script("submit.sh", ep, image)?
+        .env("JAR", jar)
+        .env("INPUT", input)
+        .output()
+        .map_err(|source| crate::HarnessError::Io { what: "running examples/spark-submit/submit.sh".into(), source })
+}
+
+/// `bash examples/spark-submit/<script>` with what every submit script reads: Spark's home, the
+/// local cloud's kubeconfig, master, OSS endpoint and region, the image, and the keys (through
+/// the environment, never argv).
+fn spark_submit_script(script: &str, ep: &Endpoints, image: &str) -> Result<std::process::Command, crate::HarnessError> {
     let spark_home = sparkoss_quickstart::spark_base::spark_home()?;
-    std::process::Command::new("bash")
-        .arg(crate::repo_root().join("examples/spark-submit/submit.sh"))
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(crate::repo_root().join("examples/spark-submit").join(script))
         .env("SPARK_HOME", spark_home)
         .env("KUBECONFIG", &ep.kubeconfig)
         .env("MASTER", format!("k8s://{}", ep.kubernetes_endpoint))
@@ -282,11 +293,8 @@ pub fn submit_wordcount(ep: &Endpoints, image: &str, jar: &str, input: &str) -> 
         .env("OSS_ENDPOINT", &ep.oss_endpoint)
         .env("REGION", &ep.region)
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret)
-        .env("JAR", jar)
-        .env("INPUT", input)
-        .output()
-        .map_err(|source| crate::HarnessError::Io { what: "running examples/spark-submit/submit.sh".into(), source })
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret);
+    Ok(cmd)
 }
 
 /// A working directory with `examples/pyspark` for the local cloud at `ep` and the image `image`
@@ -300,20 +308,10 @@ pub fn pyspark_workdir(tf: &crate::Terraform, ep: &Endpoints, image: &str) -> Re
 /// Runs `examples/spark-submit/submit-pyspark.sh` (pyspark's `spark-submit --deploy-mode cluster`
 /// of `oss://sparkoss-demo/pyspark/wordcount.py` with its `textutil.zip` and input) against the
 /// local cloud at `ep`; keys through the environment. It returns once the driver pod exists
-/// (`WAIT=false`: Spark's status watcher cannot read the API's watch bookmarks, a pod without
-/// spec): callers follow the driver themselves. `keep_executors` keeps executor pods for their logs.
+/// (`WAIT=false`): callers follow the driver themselves. `keep_executors` keeps executor pods for
+/// their logs.
 pub fn submit_pyspark(ep: &Endpoints, image: &str, keep_executors: bool) -> Result<std::process::Output, crate::HarnessError> {
-    let spark_home = sparkoss_quickstart::spark_base::spark_home()?;
-    std::process::Command::new("bash")
-        .arg(crate::repo_root().join("examples/spark-submit/submit-pyspark.sh"))
-        .env("SPARK_HOME", spark_home)
-        .env("KUBECONFIG", &ep.kubeconfig)
-        .env("MASTER", format!("k8s://{}", ep.kubernetes_endpoint))
-        .env("IMAGE", image)
-        .env("OSS_ENDPOINT", &ep.oss_endpoint)
-        .env("REGION", &ep.region)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", &ep.access_key_id)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", &ep.access_key_secret)
+    spark_submit_script("submit-pyspark.sh", ep, image)?
         .env("PY", "oss://sparkoss-demo/pyspark/wordcount.py")
         .env("PY_FILES", "oss://sparkoss-demo/pyspark/textutil.zip")
         .env("INPUT", "oss://sparkoss-demo/input/words.txt")
