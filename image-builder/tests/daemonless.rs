@@ -127,34 +127,14 @@ async fn daemonless_push_runs_is_reproducible_matches_the_engine_and_refuses_cle
     let sent = registry.bytes_received() - bytes_before;
     assert!(sent < 64 * 1024, "second push sent {sent} bytes");
     // Text output prints the digest; credentials from a credential helper this time (`credHelpers`).
-    let helper_dir = dir.path().join("helper-bin");
-    std::fs::create_dir_all(&helper_dir).expect("mkdir");
-    let asked = dir.path().join("helper-asked");
-    let helper = helper_dir.join("docker-credential-sparkoss-dl-test");
-    std::fs::write(
-        &helper,
-        format!(
-            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > '{}'\nprintf '{{\"ServerURL\":\"{}\",\"Username\":\"{}\",\"Secret\":\"{}\"}}'\n",
-            asked.display(),
-            registry.host,
-            registry.username,
-            registry.password
-        ),
-    )
-    .expect("helper");
-    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let helper_config = dir.path().join("docker-helper");
-    std::fs::create_dir_all(&helper_config).expect("mkdir");
-    std::fs::write(
-        helper_config.join("config.json"),
-        serde_json::json!({ "credHelpers": { registry.host.clone(): "sparkoss-dl-test" } }).to_string(),
-    )
-    .expect("config.json");
-    let path = format!("{}:{}", helper_dir.display(), std::env::var("PATH").unwrap_or_default());
-    let with_helper =
-        [("DOCKER_CONFIG", helper_config.to_str().expect("utf8")), ("DOCKER_HOST", tripwire.docker_host.as_str()), ("PATH", path.as_str())];
+    let creds = CredentialHelper::new(dir.path(), &registry, "sparkoss-dl-test");
+    let with_helper = [
+        ("DOCKER_CONFIG", creds.config.to_str().expect("utf8")),
+        ("DOCKER_HOST", tripwire.docker_host.as_str()),
+        ("PATH", creds.path.as_str()),
+    ];
     let text = build_in("c", &tag, &base, &["--push"], &with_helper, None);
-    assert_eq!(std::fs::read_to_string(&asked).expect("the helper was asked").trim(), registry.host);
+    assert_eq!(std::fs::read_to_string(&creds.asked).expect("the helper was asked").trim(), registry.host);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert_eq!(text.stdout.trim(), format!("{tag}@{digest}"));
     assert_eq!(text.stderr.matches("Layer already exists").count(), 5, "one progress line per blob (4 layers, config): {}", text.stderr);

@@ -192,34 +192,11 @@ async fn build_push_read_back_rebuild_and_failures() {
     assert!(!wrong.stderr.contains("not-the-password") && !wrong.stdout.contains("not-the-password"));
 
     // 5b. Credentials from a credential helper named in config.json (`credHelpers`).
-    let helper_dir = dir.path().join("helper-bin");
-    std::fs::create_dir_all(&helper_dir).expect("mkdir");
-    let asked = dir.path().join("helper-asked");
-    let helper = helper_dir.join("docker-credential-sparkoss-test");
-    std::fs::write(
-        &helper,
-        format!(
-            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > '{}'\nprintf '{{\"ServerURL\":\"{}\",\"Username\":\"{}\",\"Secret\":\"{}\"}}'\n",
-            asked.display(),
-            registry.host,
-            registry.username,
-            registry.password
-        ),
-    )
-    .expect("helper");
-    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let helper_config = dir.path().join("docker-helper");
-    std::fs::create_dir_all(&helper_config).expect("mkdir");
-    std::fs::write(
-        helper_config.join("config.json"),
-        serde_json::json!({ "credHelpers": { registry.host.clone(): "sparkoss-test" } }).to_string(),
-    )
-    .expect("config.json");
-    let path = format!("{}:{}", helper_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let creds = CredentialHelper::new(dir.path(), &registry, "sparkoss-test");
     let via_helper =
-        run(&build_args(&["--push", "--engine"]), &[("DOCKER_CONFIG", helper_config.to_str().expect("utf8")), ("PATH", &path)], None);
+        run(&build_args(&["--push", "--engine"]), &[("DOCKER_CONFIG", creds.config.to_str().expect("utf8")), ("PATH", &creds.path)], None);
     assert_eq!(via_helper.code, 0, "push with a credential helper: {}", via_helper.stderr);
-    assert_eq!(std::fs::read_to_string(&asked).expect("helper was asked").trim(), registry.host);
+    assert_eq!(std::fs::read_to_string(&creds.asked).expect("helper was asked").trim(), registry.host);
 
     // 6. A corrupted jar: the build stops before Docker and nothing is pushed.
     let bad_repo = format!("sparkoss/corrupt-{unique}");

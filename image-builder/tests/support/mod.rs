@@ -134,3 +134,42 @@ pub fn build_args(catalog: &Path, launcher: &Path, repo: &str, cache: &Path, bas
     v.extend(extra.iter().map(|s| (*s).to_owned()));
     v
 }
+
+/// A Docker credential helper `docker-credential-<name>` in `dir/helper-bin` that answers `get`
+/// with `registry`'s credentials and records the server it was asked for in `dir/helper-asked`,
+/// and a Docker config folder `dir/docker-helper` whose `credHelpers` names it for the registry.
+pub struct CredentialHelper {
+    /// The `DOCKER_CONFIG` folder.
+    pub config: PathBuf,
+    /// `PATH` with the helper's folder first.
+    pub path: String,
+    /// The file the helper writes the asked server into.
+    pub asked: PathBuf,
+}
+
+impl CredentialHelper {
+    pub fn new(dir: &Path, registry: &sparkoss_image_builder::testkit::Registry, name: &str) -> CredentialHelper {
+        let helper_dir = dir.join("helper-bin");
+        std::fs::create_dir_all(&helper_dir).expect("mkdir");
+        let asked = dir.join("helper-asked");
+        let helper = helper_dir.join(format!("docker-credential-{name}"));
+        std::fs::write(
+            &helper,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > '{}'\nprintf '{{\"ServerURL\":\"{}\",\"Username\":\"{}\",\"Secret\":\"{}\"}}'\n",
+                asked.display(),
+                registry.host,
+                registry.username,
+                registry.password
+            ),
+        )
+        .expect("helper");
+        std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        let config = dir.join("docker-helper");
+        std::fs::create_dir_all(&config).expect("mkdir");
+        std::fs::write(config.join("config.json"), serde_json::json!({ "credHelpers": { registry.host.clone(): name } }).to_string())
+            .expect("config.json");
+        let path = format!("{}:{}", helper_dir.display(), std::env::var("PATH").unwrap_or_default());
+        CredentialHelper { config, path, asked }
+    }
+}
