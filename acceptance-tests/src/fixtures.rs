@@ -307,15 +307,14 @@ pub fn pyspark_workdir(tf: &crate::Terraform, ep: &Endpoints, image: &str) -> Re
 
 /// Runs `examples/spark-submit/submit-pyspark.sh` (pyspark's `spark-submit --deploy-mode cluster`
 /// of `oss://sparkoss-demo/pyspark/wordcount.py` with its `textutil.zip` and input) against the
-/// local cloud at `ep`; keys through the environment. It returns once the driver pod exists
-/// (`WAIT=false`): callers follow the driver themselves. `keep_executors` keeps executor pods for
-/// their logs.
+/// local cloud at `ep`; keys through the environment. Spark's own watcher follows the driver to
+/// its end (`WAIT` defaults to true), so it returns once the driver has ended. `keep_executors`
+/// keeps executor pods for their logs.
 pub fn submit_pyspark(ep: &Endpoints, image: &str, keep_executors: bool) -> Result<std::process::Output, crate::HarnessError> {
     spark_submit_script("submit-pyspark.sh", ep, image)?
         .env("PY", "oss://sparkoss-demo/pyspark/wordcount.py")
         .env("PY_FILES", "oss://sparkoss-demo/pyspark/textutil.zip")
         .env("INPUT", "oss://sparkoss-demo/input/words.txt")
-        .env("WAIT", "false")
         .env("KEEP_EXECUTORS", if keep_executors { "true" } else { "false" })
         .output()
         .map_err(|source| crate::HarnessError::Io { what: "running examples/spark-submit/submit-pyspark.sh".into(), source })

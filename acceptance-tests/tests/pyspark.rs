@@ -143,16 +143,12 @@ fn a_pyspark_job_runs_its_udf_on_two_executors_reruns_on_a_new_upload_and_fails_
                 .expect("pods");
         list["items"][0].clone()
     };
-    // spark-submit returned once the driver existed (WAIT=false): follow it here, bounded.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
-    let mut driver = driver_of();
-    while !matches!(driver["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        driver = driver_of();
-    }
+    // Spark's own watcher (waitAppCompletion) followed the driver to its end before returning.
+    let driver = driver_of();
     let name = driver["metadata"]["name"].as_str().expect("driver name").to_owned();
     let log = get_text(&ep.kubernetes_endpoint, &format!("/api/v1/namespaces/{ns}/pods/{name}/log"));
     assert_eq!(driver["status"]["phase"], "Succeeded", "the cluster-mode driver succeeded:\n{log}");
+    assert!(stderr.contains("phase: Succeeded"), "spark-submit's watcher saw the end:\n{stderr}");
     for object in
         ["oss://sparkoss-demo/pyspark/wordcount.py", "oss://sparkoss-demo/pyspark/textutil.zip", "oss://sparkoss-demo/input/words.txt"]
     {
