@@ -69,7 +69,7 @@ use sparkoss_aliyun::percent_decode;
 use sparkoss_aliyun::signing::acs3;
 
 use crate::kube::nodes::{self, NodeSpec, PoolNode};
-use crate::shared::Shared;
+use crate::shared::{parse_query, Shared};
 use openapi::{Addon, CreateCluster, ModifyCluster, Nodepool, Tag};
 
 mod openapi;
@@ -502,16 +502,6 @@ fn route(method: &Method, segs: &[&str]) -> &'static str {
         ("GET", ["clusters", _, "addon_instances"]) => "ListClusterAddonInstances",
         _ => "Unknown",
     }
-}
-
-fn parse_query(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
 }
 
 /// Verifies the ACS3-HMAC-SHA256 signature the way the gateway does (the shared server-side
