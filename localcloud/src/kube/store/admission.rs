@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value as Json};
 
+use super::defaulting::requests_default_to_limits;
 use super::quota::{canonical, format_amount, hard_amount, pod_usage, usage, Amount};
 use super::{kind, ApiError, Store};
 
@@ -54,16 +55,7 @@ pub fn apply_limit_ranges(store: &Store, ns: &str, pod: &mut Json) {
                     }
                 }
                 // A default limit without a default request makes the request equal the limit.
-                if let Some(lim) = c["resources"]["limits"].as_object().cloned() {
-                    for (res, v) in lim {
-                        if c["resources"]["requests"][&res].is_null() {
-                            if !c["resources"]["requests"].is_object() {
-                                c["resources"]["requests"] = json!({});
-                            }
-                            c["resources"]["requests"][&res] = v;
-                        }
-                    }
-                }
+                requests_default_to_limits(c);
             }
         }
     }

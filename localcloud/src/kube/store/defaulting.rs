@@ -24,17 +24,7 @@ pub(super) fn default_object(k: &Kind, obj: &mut Json, name: &str) {
             }
             if let Some(cs) = spec["containers"].as_array_mut() {
                 for c in cs {
-                    // Limits without requests: requests default to the limits.
-                    if let Some(lim) = c["resources"]["limits"].as_object().cloned() {
-                        for (r, v) in lim {
-                            if c["resources"]["requests"][&r].is_null() {
-                                if !c["resources"]["requests"].is_object() {
-                                    c["resources"]["requests"] = json!({});
-                                }
-                                c["resources"]["requests"][&r] = v;
-                            }
-                        }
-                    }
+                    requests_default_to_limits(c);
                 }
             }
             let qos = qos_class(&obj["spec"]);
@@ -150,5 +140,20 @@ fn qos_class(spec: &Json) -> &'static str {
         "Burstable"
     } else {
         "BestEffort"
+    }
+}
+
+/// A container's limits without requests: the requests default to the limits (for pods as
+/// created, and after LimitRange defaults).
+pub(super) fn requests_default_to_limits(c: &mut Json) {
+    if let Some(lim) = c["resources"]["limits"].as_object().cloned() {
+        for (r, v) in lim {
+            if c["resources"]["requests"][&r].is_null() {
+                if !c["resources"]["requests"].is_object() {
+                    c["resources"]["requests"] = json!({});
+                }
+                c["resources"]["requests"][&r] = v;
+            }
+        }
     }
 }
