@@ -3,8 +3,8 @@
 //! Alibaba-shaped JSON errors, and per-test fault injection.
 //!
 //! This root holds the records (clusters, pools, their states over time) and the request's way in
-//! (signature in [`auth`], faults); [`dispatch`] routes each action to its handler in
-//! [`clusters`], [`nodepools`], [`addons`] or [`tasks`]; [`control`] serves the test paths.
+//! (signature in `auth`, faults); `dispatch` routes each action to its handler in
+//! `clusters`, `nodepools`, `addons` or `tasks`; `control` serves the test paths.
 //!
 //! Request bodies are read with the emulator's own types, written from ACK's OpenAPI field
 //! names (module `openapi`), not with the client crate's: a name ACK does not define is refused

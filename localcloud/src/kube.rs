@@ -12,10 +12,10 @@
 //! ([`dns`]). Tests steer the kubelet through `POST /_localcloud/kubelet-rule` (a
 //! [`kubelet::Rule`] as JSON) or the pod annotation [`kubelet::RULE_ANNOTATION`].
 //!
-//! A request goes through [`dispatch`] (authentication, paths, RBAC, `dryRun`,
-//! `fieldValidation`) to one handler: [`discovery`], [`list`] (with [`tables`] for `kubectl
-//! get`), [`watch`], [`objects`] (create, update, delete), [`patch`] (merge, strategic merge,
-//! apply), [`logs`] or the [`metrics`] API. This root holds what they share: the `Api` state, the
+//! A request goes through `dispatch` (authentication, paths, RBAC, `dryRun`,
+//! `fieldValidation`) to one handler: `discovery`, `list` (with `tables` for `kubectl
+//! get`), `watch`, `objects` (create, update, delete), `patch` (merge, strategic merge,
+//! apply), `logs` or the [`metrics`] API. This root holds what they share: the `Api` state, the
 //! parsed `Target` and the JSON answers.
 
 pub mod apply;

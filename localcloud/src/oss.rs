@@ -5,9 +5,9 @@
 //! UploadPartCopy (`oss/copy.rs`), DeleteMultipleObjects (`oss/batch_delete.rs`), GetBucketAcl, OSS-shaped
 //! XML errors. Bodies are streamed in both directions: a GiB object never sits in memory.
 //!
-//! This root parses a request ([`Req`]: path- or virtual-hosted addressing), applies the faults
-//! ([`faults`]), checks the signature ([`auth`]) and routes it to one operation: [`storage`]
-//! (buckets and objects), [`listing`], [`multipart`], [`copy`] or [`batch_delete`].
+//! This root parses a request (`Req`: path- or virtual-hosted addressing), applies the faults
+//! (`faults`), checks the signature (`auth`) and routes it to one operation: `storage`
+//! (buckets and objects), `listing`, `multipart`, `copy` or `batch_delete`.
 //!
 //! Two unsigned control paths, answered only when the local cloud listens on loopback:
 //! - `POST /_localcloud/faults` with a [`FaultRule`] as JSON adds a fault (`DELETE` clears all):

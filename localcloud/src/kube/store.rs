@@ -3,8 +3,8 @@
 //! client sent it, like etcd would.
 //!
 //! This root keeps the objects, resource versions and the change history; what the API server
-//! does to an object on its way in is beside it: [`defaulting`], [`validation`], [`admission`]
-//! (with the quota arithmetic of [`quota`]) and the [`selectors`] reads use.
+//! does to an object on its way in is beside it: `defaulting`, `validation`, `admission`
+//! (with the quota arithmetic of `quota`) and the `selectors` reads use.
 
 mod admission;
 mod defaulting;
