@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use sparkoss_localcloud::kube::kubeconfig_for;
 use sparkoss_localcloud::Endpoints;
+use sparkoss_testkit::kube_client::kubeconfig_for;
 
 /// The `terraform { required_providers { ... } }` block every configuration starts with.
 pub const TERRAFORM_HEADER: &str = r#"

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sparkoss_acceptance_tests::{busybox_image, fixtures, KubeconfigFile, LocalCloudProcess};
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
-use sparkoss_localcloud::kube::request;
+use sparkoss_testkit::kube_client::request;
 
 const IMAGE: &str = "sparkoss-test/busybox:kubelet";
 

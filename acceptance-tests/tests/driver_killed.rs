@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use sparkoss_acceptance_tests::{input_text, oss_put, quickstart_workdir, seen_pods, watch_pods, LocalCloudProcess, Terraform};
 use sparkoss_localcloud::kube::docker_kubelet::{containers_started_by, POD_LABEL};
-use sparkoss_localcloud::kube::request;
 use sparkoss_quickstart::image::build_quickstart_image;
 use sparkoss_quickstart::spark_base::example_job_jar;
+use sparkoss_testkit::kube_client::request;
 
 #[test]
 fn a_driver_killed_mid_job_leaves_no_executor_behind() {

@@ -17,9 +17,9 @@ use sparkoss_acceptance_tests::{
 };
 use sparkoss_localcloud::ack::Control;
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
-use sparkoss_localcloud::kube::request;
 use sparkoss_quickstart::image::build_quickstart_image;
 use sparkoss_quickstart::spark_base::example_job_jar;
+use sparkoss_testkit::kube_client::request;
 
 #[test]
 fn quickstart_runs_a_real_spark_job_from_terraform_apply() {

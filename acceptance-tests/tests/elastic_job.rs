@@ -22,9 +22,9 @@ use sparkoss_acceptance_tests::{
     local_provider, meter_command_output, oss_put, provider_bin, KubeconfigFile, LocalCloudProcess, MeterProcess, Terraform, Workdir,
     TERRAFORM_HEADER,
 };
-use sparkoss_localcloud::kube::request;
 use sparkoss_quickstart::image::build_quickstart_image;
 use sparkoss_quickstart::spark_base::example_job_jar;
+use sparkoss_testkit::kube_client::request;
 
 fn get(ep: &str, path: &str) -> (u16, Value) {
     request(ep, "GET", path, None).expect("kube API answers")

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use sparkoss_acceptance_tests::{local_provider, provider_bin, KubeconfigFile, LocalCloudProcess, Terraform, Workdir, TERRAFORM_HEADER};
-use sparkoss_localcloud::kube::{request, set_kubelet_rule};
+use sparkoss_testkit::kube_client::{request, set_kubelet_rule};
 
 const HEADER: &str = TERRAFORM_HEADER;
 

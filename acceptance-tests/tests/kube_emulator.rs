@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sparkoss_acceptance_tests::{fixtures, repo_root, KubeconfigFile, LocalCloudProcess};
-use sparkoss_localcloud::kube::set_kubelet_rule;
+use sparkoss_testkit::kube_client::set_kubelet_rule;
 
 fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     fixtures::kubectl(kubeconfig, args, stdin.map(str::as_bytes)).expect("kubectl runs (scripts/install-tools installs it)")
@@ -304,7 +304,7 @@ fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
 /// `remainingItemCount`): kubectl's `--chunk-size` follows the pages, and a bad token is refused.
 #[test]
 fn lists_are_paged_with_continue_tokens() {
-    use sparkoss_localcloud::kube::request;
+    use sparkoss_testkit::kube_client::request;
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let ep = &lc.endpoints.kubernetes_endpoint;
     let kubeconfig = KubeconfigFile::new(ep).expect("admin kubeconfig");
@@ -350,7 +350,7 @@ fn lists_are_paged_with_continue_tokens() {
 /// when the service account is deleted. Discovery lists the subresource as the real /api/v1 does.
 #[test]
 fn kubectl_create_token_issues_tokens_that_end_with_their_service_account() {
-    use sparkoss_localcloud::kube::request;
+    use sparkoss_testkit::kube_client::request;
     let lc = LocalCloudProcess::start(&["--no-kubelet"]).expect("localcloud starts");
     let ep = &lc.endpoints.kubernetes_endpoint;
     let admin = KubeconfigFile::new(ep).expect("admin kubeconfig");

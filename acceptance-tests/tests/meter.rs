@@ -21,8 +21,8 @@ use sparkoss_acceptance_tests::{
     busybox_image, fixtures, meter_bin, meter_command_output, meter_run_to_exit, oss_put, KubeconfigFile, LocalCloudProcess, MeterProcess,
     PostgresServer,
 };
-use sparkoss_localcloud::kube::request;
 use sparkoss_localcloud::Endpoints;
+use sparkoss_testkit::kube_client::request;
 
 const IMAGE: &str = "sparkoss-test/busybox:meter";
 const NS: &str = "meter-a";

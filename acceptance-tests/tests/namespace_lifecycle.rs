@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use sparkoss_acceptance_tests::{provider_bin, KubeconfigFile, LocalCloudProcess, Terraform, Workdir, TERRAFORM_HEADER};
-use sparkoss_localcloud::kube::request;
+use sparkoss_testkit::kube_client::request;
 
 /// `terraform plan` shows the drift: changes pending (exit code 2), with `needle` in the plan.
 fn assert_drift_planned(wd: &Workdir, tf: &Terraform, needle: &str) {

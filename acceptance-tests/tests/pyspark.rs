@@ -13,9 +13,9 @@ use std::process::Command;
 use sparkoss_acceptance_tests::{
     expected_counts, get_text, input_text, oss_put, pyspark_workdir, submit_pyspark, LocalCloudProcess, Terraform, Workdir,
 };
-use sparkoss_localcloud::kube::request;
 use sparkoss_localcloud::Endpoints;
 use sparkoss_quickstart::image::build_quickstart_image;
+use sparkoss_testkit::kube_client::request;
 
 fn example_dir() -> std::path::PathBuf {
     sparkoss_acceptance_tests::repo_root().join("examples/pyspark")

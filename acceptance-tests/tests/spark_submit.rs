@@ -12,9 +12,9 @@ use sparkoss_acceptance_tests::{
     expected_counts, get_text, input_text, oss_put, seen_pods, submit_wordcount, watch_pods, LocalCloudProcess,
 };
 use sparkoss_localcloud::kube::docker_kubelet::containers_started_by;
-use sparkoss_localcloud::kube::request;
 use sparkoss_quickstart::image::build_quickstart_image;
 use sparkoss_quickstart::spark_base::example_job_jar;
+use sparkoss_testkit::kube_client::request;
 
 #[test]
 fn spark_submit_cluster_mode_runs_an_oss_jar_with_executors() {

@@ -27,5 +27,5 @@ pub mod oss_uri;
 pub mod retry;
 pub mod signing;
 
-pub use encode::percent_decode;
+pub use encode::{percent_decode, percent_encode};
 pub use error::{Error, OssUriProblem, Result};

@@ -1,6 +1,7 @@
 //! What every emulator may read: the start-up configuration, everyone's endpoints (the ACK
 //! emulator hands out kubeconfigs that point at the Kubernetes emulator) and the shutdown signal.
 //! Its own module so that the services depend on it and not on the root that mounts them.
+//! Also the query-string reading the Alibaba Cloud emulators (ACK and OSS) share.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -142,5 +143,33 @@ impl NodeSource {
     /// The nodes now (none when nothing was registered).
     pub fn current(&self) -> Vec<NodeSpec> {
         self.0.get().map(|f| f()).unwrap_or_default()
+    }
+}
+
+/// The parameters of a raw query string as Alibaba Cloud's SDKs write them, decoded in order
+/// (a name without `=` has an empty value). Their signers percent-encode every reserved
+/// character, a space included (`%20`), so a literal `+` is a plus, not a form-encoded space:
+/// it is escaped before `form_urlencoded` (which would read it as a space) decodes the rest.
+pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.replace('+', "%2B").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_query;
+
+    #[test]
+    fn queries_decode_as_the_alibaba_cloud_sdks_encode_them() {
+        assert_eq!(
+            parse_query("a=%20b&uploads&c=&&d=1+2%2B3&e=%zz=x"),
+            vec![
+                ("a".into(), " b".into()),
+                ("uploads".into(), String::new()),
+                ("c".into(), String::new()),
+                ("d".into(), "1+2+3".into()),
+                ("e".into(), "%zz=x".into())
+            ]
+        );
+        assert_eq!(parse_query("k%C3%A9y=v%C3%A9"), vec![("kéy".into(), "vé".into())]);
     }
 }

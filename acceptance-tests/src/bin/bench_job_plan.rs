@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use sparkoss_acceptance_tests::{local_provider, provider_bin, KubeconfigFile, LocalCloudProcess, Terraform, Workdir, TERRAFORM_HEADER};
-use sparkoss_localcloud::kube::{request, set_kubelet_rule};
+use sparkoss_testkit::kube_client::{request, set_kubelet_rule};
 
 /// Bucket of the shared jar in `oss` mode.
 const BUCKET: &str = "bench-jars";

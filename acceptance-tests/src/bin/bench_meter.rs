@@ -138,9 +138,9 @@ fn watched_rss(n: usize, db_url: &str) -> (u64, Duration) {
     let ep = lc.endpoints.clone();
     let k = &ep.kubernetes_endpoint;
     // Pods stay Running for an hour: the meter tracks all of them at once.
-    sparkoss_localcloud::kube::set_kubelet_rule(k, &json!({"outcome": "succeed", "run_ms": 3_600_000})).expect("kubelet rule");
+    sparkoss_testkit::kube_client::set_kubelet_rule(k, &json!({"outcome": "succeed", "run_ms": 3_600_000})).expect("kubelet rule");
     let (code, _) =
-        sparkoss_localcloud::kube::request(k, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": "bench"}}))).expect("ns");
+        sparkoss_testkit::kube_client::request(k, "POST", "/api/v1/namespaces", Some(&json!({"metadata": {"name": "bench"}}))).expect("ns");
     assert_eq!(code, 201);
     let created = Instant::now();
     create_pods(k, n);

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value as Json};
 
-use super::openapi;
 use super::store::{ApiError, Kind};
+use super::strategic_merge::strategic_merge;
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -277,7 +277,7 @@ pub fn apply(k: &Kind, current: Option<&Json>, applied: &Json, manager: &str, fo
         e["fieldsV1"] = fields_v1(&owned);
     }
     let mut obj = current.clone();
-    openapi::strategic_merge(k, &mut obj, &config);
+    strategic_merge(k, &mut obj, &config);
     // Fields this manager applied before and no longer applies go, unless someone else owns them.
     let others: BTreeSet<Path> = entries
         .iter()

@@ -4,9 +4,12 @@
 //! sample per pod in the store; pods without a sample (the rule-based kubelet's) are not listed,
 //! as metrics-server leaves out pods it has not scraped. The node's usage is the sum of its pods'.
 
+use axum::response::Response;
 use serde_json::{json, Value as Json};
 
+use super::rbac::{authorize, Attributes, UserInfo};
 use super::store::{ApiError, Store};
+use super::{error_response, json_response, not_found_path};
 
 /// The API group.
 pub const GROUP: &str = "metrics.k8s.io";
@@ -139,6 +142,39 @@ pub fn nodes(store: &Store, name: Option<&str>) -> Result<Json, ApiError> {
         }),
         None => Ok(json!({"kind": "NodeMetricsList", "apiVersion": format!("{GROUP}/{VERSION}"), "metadata": {},
                           "items": names.iter().map(|n| item(n)).collect::<Vec<_>>()})),
+    }
+}
+
+impl super::Api {
+    /// `metrics.k8s.io/v1beta1`: `pods` (all, a namespace's, one) and `nodes` (all, one).
+    pub(super) fn metrics(&self, path: &str, user: &UserInfo) -> Response {
+        let rest = path.trim_start_matches(&format!("/apis/{}/{}/", GROUP, VERSION));
+        let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        let (resource, ns, name) = match segs.as_slice() {
+            ["pods"] => ("pods", None, None),
+            ["nodes"] => ("nodes", None, None),
+            ["nodes", n] => ("nodes", None, Some(*n)),
+            ["namespaces", ns, "pods"] => ("pods", Some(*ns), None),
+            ["namespaces", ns, "pods", n] => ("pods", Some(*ns), Some(*n)),
+            _ => return not_found_path(),
+        };
+        let attrs = Attributes {
+            verb: if name.is_some() { "get" } else { "list" },
+            group: GROUP,
+            resource,
+            subresource: None,
+            namespace: ns,
+            name,
+        };
+        let s = self.lock();
+        if let Err(e) = authorize(&s, user, &attrs) {
+            return error_response(&e);
+        }
+        let answer = if resource == "pods" { pods(&s, ns, name) } else { nodes(&s, name) };
+        match answer {
+            Ok(body) => json_response(200, &body),
+            Err(e) => error_response(&e),
+        }
     }
 }
 

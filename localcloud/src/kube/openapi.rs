@@ -18,12 +18,13 @@ use std::sync::OnceLock;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha512};
 
+use super::discovery::subresources;
 use super::store::{Kind, KINDS};
-use super::{subresources, VERSION_MINOR};
+use super::VERSION_MINOR;
 
 /// The type of one field in the schema table.
 #[derive(Debug, Clone, Copy)]
-enum Ty {
+pub(super) enum Ty {
     Str,
     Int,
     Bool,
@@ -52,10 +53,10 @@ use Ty::{Bool, Bytes, Int, IntOrStr, Keyed, List, Map as MapOf, Open, Quantity, 
 
 /// One named schema (`components.schemas` entry).
 #[derive(Debug)]
-struct Def {
+pub(super) struct Def {
     name: &'static str,
     description: &'static str,
-    fields: &'static [(&'static str, Ty)],
+    pub(super) fields: &'static [(&'static str, Ty)],
     /// Fields the real API requires (shown by `kubectl explain`).
     required: &'static [&'static str],
 }
@@ -575,7 +576,7 @@ const DEFS: &[Def] = &[
     },
 ];
 
-fn def(name: &str) -> Option<&'static Def> {
+pub(super) fn def(name: &str) -> Option<&'static Def> {
     DEFS.iter().find(|d| d.name == name)
 }
 
@@ -934,214 +935,11 @@ pub fn document_at(key: &str, hash: Option<&str>) -> Option<(&'static str, bool)
     served().get(key).map(|s| (s.body.as_str(), hash == Some(s.hash.as_str())))
 }
 
-/// How a write treats fields its kind's schema does not know (`fieldValidation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldValidation {
-    /// Accept silently.
-    Ignore,
-    /// Accept, with one `Warning` header per unknown field (the default when absent).
-    Warn,
-    /// Refuse with 400 BadRequest naming every unknown field.
-    Strict,
-}
-
-impl FieldValidation {
-    /// Parses the query parameter; `None` (absent) is `Warn`, the API server's default since v1.27.
-    pub fn parse(v: Option<&str>) -> Result<FieldValidation, String> {
-        match v {
-            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
-            Some("Ignore") => Ok(FieldValidation::Ignore),
-            Some("Strict") => Ok(FieldValidation::Strict),
-            Some(other) => Err(format!("fieldValidation parameter has an invalid value {other:?}: must be one of Ignore, Warn, Strict")),
-        }
-    }
-}
-
-/// The unknown fields of `obj` (a whole object of kind `k`, or with `patch` a merge or
-/// strategic-merge patch of one), as the API server names them: `spec.containers[0].foo`.
-/// Kinds the table does not describe have none.
-pub fn unknown_fields(k: &Kind, obj: &Json, patch: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(d) = def(&kind_schema_name(k)) {
-        walk_def(d, obj, "", patch, &mut out);
-    }
-    out
-}
-
-fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{path}.{field}")
-    }
-}
-
-fn walk_def(d: &Def, v: &Json, path: &str, patch: bool, out: &mut Vec<String>) {
-    let Some(o) = v.as_object() else { return };
-    for (name, value) in o {
-        // Strategic-merge directives (`$patch`, `$setElementOrder/containers`, ...) and merge-patch
-        // deletions are not fields of the object.
-        if patch && (name.starts_with('$') || value.is_null()) {
-            continue;
-        }
-        match d.fields.iter().find(|(f, _)| f == name) {
-            Some((_, t)) => walk_ty(*t, value, &join(path, name), patch, out),
-            None => out.push(join(path, name)),
-        }
-    }
-}
-
-fn walk_ty(t: Ty, v: &Json, path: &str, patch: bool, out: &mut Vec<String>) {
-    match t {
-        Ref(name) => {
-            if let Some(d) = def(name) {
-                walk_def(d, v, path, patch, out);
-            }
-        }
-        List(item) | Keyed(item, _) | Set(item) => {
-            for (i, e) in v.as_array().into_iter().flatten().enumerate() {
-                walk_ty(*item, e, &format!("{path}[{i}]"), patch, out);
-            }
-        }
-        MapOf(item) => {
-            for (key, e) in v.as_object().into_iter().flatten() {
-                walk_ty(*item, e, &join(path, key), patch, out);
-            }
-        }
-        Str | Int | Bool | Time | Quantity | IntOrStr | Bytes | Open => {}
-    }
-}
-
-/// Applies a strategic-merge patch to `target`, an object of kind `k`, by the schema table: lists
-/// with a merge key are merged element by element, set lists are unioned, other lists replaced,
-/// maps merged (`null` deletes); the `$patch` (`replace`, `delete`), `$retainKeys` and
-/// `$deleteFromPrimitiveList/` directives are honoured. `$setElementOrder/` is read as advice
-/// and ignored: merged elements keep their place and new ones are appended.
-pub fn strategic_merge(k: &Kind, target: &mut Json, patch: &Json) {
-    merge_def(def(&kind_schema_name(k)), target, patch);
-}
-
-fn directive(v: &Json) -> Option<&str> {
-    v.get("$patch").and_then(Json::as_str)
-}
-
-/// Merges a patch map into `target`; `d` is its schema (`None`: undescribed, merged field by field).
-fn merge_def(d: Option<&Def>, target: &mut Json, patch: &Json) {
-    let Some(p) = patch.as_object() else {
-        *target = patch.clone();
-        return;
-    };
-    if directive(patch) == Some("replace") {
-        let mut whole = p.clone();
-        whole.remove("$patch");
-        *target = Json::Object(whole);
-        return;
-    }
-    if !target.is_object() {
-        *target = json!({});
-    }
-    for (key, value) in p {
-        if key == "$patch" || key == "$retainKeys" || key.starts_with("$setElementOrder/") {
-            continue;
-        }
-        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(list), Some(gone)) = (target[field].as_array_mut(), value.as_array()) {
-                list.retain(|x| !gone.contains(x));
-            }
-            continue;
-        }
-        let t = d.and_then(|d| d.fields.iter().find(|(f, _)| f == key)).map(|(_, t)| *t);
-        let Some(o) = target.as_object_mut() else { return };
-        if value.is_null() || directive(value) == Some("delete") {
-            o.remove(key);
-            continue;
-        }
-        merge_ty(t, o.entry(key.clone()).or_insert(Json::Null), value);
-    }
-    if let (Some(keep), Some(o)) = (p.get("$retainKeys").and_then(Json::as_array), target.as_object_mut()) {
-        o.retain(|k, _| keep.iter().any(|x| x == k));
-    }
-}
-
-fn merge_ty(t: Option<Ty>, slot: &mut Json, value: &Json) {
-    match t {
-        Some(Ref(name)) => merge_def(def(name), slot, value),
-        Some(Keyed(item, key)) => merge_keyed(*item, key, slot, value),
-        Some(Set(_)) => match (slot.as_array_mut(), value.as_array()) {
-            (Some(list), Some(add)) => {
-                for v in add {
-                    if !list.contains(v) {
-                        list.push(v.clone());
-                    }
-                }
-            }
-            _ => *slot = value.clone(),
-        },
-        Some(MapOf(item)) if value.is_object() => {
-            if !slot.is_object() {
-                *slot = json!({});
-            }
-            for (k, v) in value.as_object().into_iter().flatten() {
-                let Some(o) = slot.as_object_mut() else { return };
-                if v.is_null() {
-                    o.remove(k);
-                } else {
-                    merge_ty(Some(*item), o.entry(k.clone()).or_insert(Json::Null), v);
-                }
-            }
-        }
-        None | Some(Open) if value.is_object() => merge_def(None, slot, value),
-        _ => *slot = value.clone(),
-    }
-}
-
-fn merge_keyed(item: Ty, key: &str, slot: &mut Json, value: &Json) {
-    let Some(elements) = value.as_array() else {
-        *slot = value.clone();
-        return;
-    };
-    if elements.iter().any(|e| directive(e) == Some("replace")) {
-        *slot = Json::Array(elements.iter().filter(|e| directive(e).is_none()).cloned().collect());
-        return;
-    }
-    if !slot.is_array() {
-        *slot = json!([]);
-    }
-    let Some(list) = slot.as_array_mut() else { return };
-    for e in elements {
-        let id = &e[key];
-        let at = list.iter().position(|x| !id.is_null() && x[key] == *id);
-        match (directive(e), at) {
-            (Some("delete"), Some(i)) => {
-                list.remove(i);
-            }
-            (Some("delete"), None) => {}
-            (_, Some(i)) => merge_ty(Some(item), &mut list[i], e),
-            (_, None) => {
-                let mut fresh = Json::Null;
-                merge_ty(Some(item), &mut fresh, e);
-                list.push(fresh);
-            }
-        }
-    }
-}
-
-/// The API server's message for unknown fields under `Strict`.
-pub fn strict_message(unknown: &[String]) -> String {
-    let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
-    format!("strict decoding error: {}", fields.join(", "))
-}
-
-/// The `Warning` header value for one unknown field under `Warn` (RFC 7234 code 299).
-pub fn warning_header(field: &str) -> String {
-    let text = format!("unknown field \"{field}\"");
-    format!("299 - {}", Json::String(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kube::store::kind;
+    use crate::kube::strategic_merge::strategic_merge;
 
     #[test]
     fn every_served_kind_has_a_schema_and_every_reference_resolves() {
@@ -1181,31 +979,6 @@ mod tests {
     }
 
     #[test]
-    fn strategic_merge_follows_the_merge_keys_of_the_schema() {
-        let pods = kind("", "pods").expect("pods");
-        let mut pod = json!({"metadata": {"name": "p", "finalizers": ["a"], "labels": {"x": "1", "y": "2"}},
-                             "spec": {"containers": [{"name": "main", "image": "i:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
-                                                     {"name": "side", "image": "s:1"}],
-                                      "tolerations": [{"key": "k1"}], "affinity": {"nodeAffinity": {"x": 1}, "other": 2}}});
-        let patch = json!({"metadata": {"finalizers": ["b"], "labels": {"y": null, "z": "3"}},
-                           "spec": {"$setElementOrder/containers": [{"name": "main"}, {"name": "side"}],
-                                    "containers": [{"name": "main", "env": [{"name": "A", "value": "9"}, {"$patch": "delete", "name": "B"}]},
-                                                   {"name": "new", "image": "n:1"}],
-                                    "tolerations": [{"key": "k2"}], "affinity": {"other": null}}});
-        strategic_merge(pods, &mut pod, &patch);
-        assert_eq!(pod["metadata"]["finalizers"], json!(["a", "b"]));
-        assert_eq!(pod["metadata"]["labels"], json!({"x": "1", "z": "3"}));
-        let cs = &pod["spec"]["containers"];
-        assert_eq!(cs[0], json!({"name": "main", "image": "i:1", "env": [{"name": "A", "value": "9"}]}));
-        assert_eq!((cs[1]["name"].as_str(), cs[2]["name"].as_str(), cs.as_array().map(Vec::len)), (Some("side"), Some("new"), Some(3)));
-        assert_eq!(pod["spec"]["tolerations"], json!([{"key": "k2"}]), "a list without a merge key is replaced");
-        assert_eq!(pod["spec"]["affinity"], json!({"nodeAffinity": {"x": 1}}));
-        assert!(pod["spec"].get("$setElementOrder/containers").is_none());
-        strategic_merge(pods, &mut pod, &json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "only"}]}}));
-        assert_eq!(pod["spec"]["containers"], json!([{"name": "only"}]));
-    }
-
-    #[test]
     fn the_apps_document_describes_deployments_and_their_pod_template() {
         let doc = document(crate::kube::store::APPS);
         let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
@@ -1224,32 +997,5 @@ mod tests {
             d["spec"]["template"]["spec"]["containers"],
             json!([{"name": "meter", "image": "m:2", "env": [{"name": "A", "value": "1"}]}])
         );
-    }
-
-    #[test]
-    fn unknown_fields_are_named_like_the_api_server() {
-        let pods = kind("", "pods").expect("pods");
-        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}, "bogus": 1},
-                         "spec": {"containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "1"}}},
-                                                 {"name": "d", "imagePullPolicy": "x", "foo": true}],
-                                  "affinity": {"anything": {"goes": 1}}, "foo": 1},
-                         "extra": {}});
-        assert_eq!(unknown_fields(pods, &pod, false), ["extra", "metadata.bogus", "spec.containers[1].foo", "spec.foo"]);
-        assert_eq!(
-            strict_message(&unknown_fields(pods, &pod, false)[..2]),
-            "strict decoding error: unknown field \"extra\", unknown field \"metadata.bogus\""
-        );
-        let patch =
-            json!({"spec": {"$setElementOrder/containers": [{"name": "c"}], "containers": [{"name": "c", "bar": 1}], "gone": null}});
-        assert_eq!(unknown_fields(pods, &patch, true), ["spec.containers[0].bar"]);
-        let quota = kind("", "resourcequotas").expect("quota");
-        assert!(unknown_fields(quota, &json!({"spec": {"hard": {"requests.cpu": "2"}}}), false).is_empty());
-        let deployments = kind(crate::kube::store::APPS, "deployments").expect("deployments");
-        let d = json!({"spec": {"replicaz": 1, "selector": {"matchLabels": {"a": "b"}},
-                                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "imagee": "i"}]}}}});
-        assert_eq!(unknown_fields(deployments, &d, false), ["spec.replicaz", "spec.template.spec.containers[0].imagee"]);
-        assert_eq!(warning_header("spec.foo"), r#"299 - "unknown field \"spec.foo\"""#);
-        assert_eq!(FieldValidation::parse(None), Ok(FieldValidation::Warn));
-        assert!(FieldValidation::parse(Some("strict")).is_err());
     }
 }

@@ -81,8 +81,8 @@ impl Requested {
     fn of(pod: &Json) -> Requested {
         let u = pod_usage(pod);
         Requested {
-            cpu: u.get("requests.cpu").copied().unwrap_or(0.0),
-            memory: u.get("requests.memory").copied().unwrap_or(0.0),
+            cpu: u.get("requests.cpu").map_or(0.0, |a| a.as_f64()),
+            memory: u.get("requests.memory").map_or(0.0, |a| a.as_f64()),
             pods: 1.0,
         }
     }

@@ -9,7 +9,9 @@ use base64::Engine as _;
 use md5::{Digest, Md5};
 use sparkoss_aliyun::oss::xml;
 
-use super::{err, internal, percent_encode, xml_response, Oss, OssErr, Req, MAX_DELETE_KEYS};
+use sparkoss_aliyun::percent_encode;
+
+use super::{err, internal, xml_response, Oss, OssErr, Req, MAX_DELETE_KEYS};
 
 /// A parsed `<Delete>` document.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,7 +78,7 @@ impl Oss {
             doc.push_str("<EncodingType>url</EncodingType>");
         }
         for key in &list.keys {
-            let k = if url { percent_encode(key) } else { xml::escape(key) };
+            let k = if url { percent_encode(key, true) } else { xml::escape(key) };
             doc.push_str(&format!("<Deleted><Key>{k}</Key></Deleted>"));
         }
         doc.push_str("</DeleteResult>");

@@ -12,7 +12,8 @@ use md5::{Digest, Md5};
 use sparkoss_aliyun::checksum::crc64::Crc64;
 use sparkoss_aliyun::percent_decode;
 
-use super::{err, internal, iso_date, now_unix, parse_range, user_meta, xml_response, Meta, Oss, OssErr, Req, COPY_SOURCE};
+use super::storage::parse_range;
+use super::{err, internal, iso_date, now_unix, user_meta, xml_response, Meta, Oss, OssErr, Req, COPY_SOURCE};
 
 /// Where a copy reads from.
 struct Source {
@@ -140,7 +141,7 @@ impl Oss {
     /// UploadPartCopy: a part of `upload` made of a byte range of an existing object.
     pub(super) async fn upload_part_copy(&self, req: &Req, bucket: &str, key: &str, upload: &str) -> Result<Response, OssErr> {
         let dir = self.upload_dir(bucket, upload, key)?;
-        let number = super::part_number(req)?;
+        let number = super::multipart::part_number(req)?;
         let from = source(req)?;
         let (data, src_meta) = self.read_meta(&from.bucket, &from.key)?;
         let range = match req.header("x-oss-copy-source-range") {
