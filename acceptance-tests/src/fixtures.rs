@@ -198,21 +198,17 @@ pub fn get_text(endpoint: &str, path: &str) -> String {
     body
 }
 
-/// One plain-HTTP GET on loopback (`Connection: close`): the status code and the body.
+/// One plain-HTTP GET on loopback: the status code and the body as text.
 pub fn http_get(endpoint: &str, path: &str) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    // Plain HTTP on loopback: the API server serves it as the administrator (like `kubectl proxy`).
+    let (code, body) = sparkoss_testkit::http::get(&loopback_http(endpoint, path)).map_err(std::io::Error::other)?;
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The plain-HTTP URL of `path` on `endpoint`'s port: the API server serves plain HTTP on
+/// loopback as the administrator (like `kubectl proxy`), the other emulators only plain HTTP.
+fn loopback_http(endpoint: &str, path: &str) -> String {
     let addr = endpoint.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(addr)?;
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text:?}")))?;
-    let code = head.strip_prefix("HTTP/1.1 ").and_then(|r| r.get(..3)).and_then(|c| c.parse().ok());
-    let code = code.ok_or_else(|| std::io::Error::other(format!("no HTTP status line: {head:?}")))?;
-    Ok((code, body.to_owned()))
+    format!("http://{addr}{path}")
 }
 
 /// Every version of the watched pods, with when it arrived.
@@ -224,20 +220,37 @@ pub fn seen_pods(watch: &PodWatch) -> Vec<serde_json::Value> {
 }
 
 /// Collects every version of the pods in `ns` matching `selector` that a watch reports, until the
-/// test ends (a background thread; plain HTTP on loopback, as the administrator).
+/// test ends (a background thread; plain HTTP on loopback, as the administrator). Returns once the
+/// API server has accepted the watch, so nothing after the call is missed.
 pub fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> PodWatch {
     use std::io::BufRead;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let addr = endpoint.trim_start_matches("https://").trim_end_matches('/').to_owned();
     let path = format!("/api/v1/namespaces/{ns}/pods?watch=true&timeoutSeconds=600&labelSelector={}", selector.replace('=', "%3D"));
-    let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
-    std::io::Write::write_fmt(&mut conn, format_args!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).expect("send");
+    let url = loopback_http(endpoint, &path);
+    let (accepted, accepted_rx) = std::sync::mpsc::channel();
     let out = seen.clone();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(conn).lines() {
+        // No timeout: the server ends the watch (timeoutSeconds) or the test process does.
+        let response = sparkoss_testkit::http::client(None).map_err(|e| e.to_string()).and_then(|c| {
+            let r = c.get(&url).send().map_err(|e| e.to_string())?;
+            if r.status() != 200 {
+                return Err(format!("HTTP {}", r.status()));
+            }
+            Ok(r)
+        });
+        let response = match response {
+            Ok(r) => {
+                let _ = accepted.send(Ok(()));
+                r
+            }
+            Err(e) => {
+                let _ = accepted.send(Err(e));
+                return;
+            }
+        };
+        for line in std::io::BufReader::new(response).lines() {
             let Ok(line) = line else { break };
-            // Every event is one JSON line; headers and chunk sizes (some parse as JSON numbers)
-            // are not events.
+            // Every event is one JSON line.
             if let Ok(ev) = serde_json::from_str::<serde_json::Value>(line.trim()) {
                 if ev["type"].is_string() && ev["object"].is_object() {
                     out.lock().unwrap_or_else(|p| p.into_inner()).push((std::time::Instant::now(), ev["object"].clone()));
@@ -245,7 +258,11 @@ pub fn watch_pods(endpoint: &str, ns: &str, selector: &str) -> PodWatch {
             }
         }
     });
-    seen
+    match accepted_rx.recv() {
+        Ok(Ok(())) => seen,
+        Ok(Err(e)) => panic!("watch {path}: {e}"),
+        Err(_) => panic!("watch {path}: the watching thread ended before an answer"),
+    }
 }
 
 /// A Terraform working directory holding `examples/quickstart`, aimed at the local cloud at `ep`

@@ -13,6 +13,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use sparkoss_acceptance_tests::{repo_root, Output, Terraform, Workdir};
+use sparkoss_testkit::digest::sha256_hex;
 
 /// The workspace version, which the provider crate inherits.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -76,10 +77,6 @@ fn dist() -> &'static Path {
         Ok(d) => d,
         Err(e) => panic!("{e}"),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 fn read(path: &Path) -> Vec<u8> {

@@ -15,6 +15,5 @@ pub mod lock;
 pub mod maven;
 pub mod registry;
 pub mod repo;
-pub mod testkit;
 
 pub use error::{Error, Result};

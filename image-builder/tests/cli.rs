@@ -5,7 +5,8 @@ mod support;
 
 use std::path::Path;
 
-use sparkoss_image_builder::testkit::Tripwire;
+use sparkoss_testkit::digest::sha256_hex;
+use sparkoss_testkit::tripwire::Tripwire;
 use support::*;
 
 #[test]
@@ -39,7 +40,7 @@ fn versions_shows_where_each_jars_trust_comes_from() {
     // hadoop-aliyun is pinned; aliyun-sdk-oss and jdom2 are not, and only aliyun-sdk-oss is locked.
     let catalog_path = write_catalog_pinning(dir.path(), "partly-pinned.toml", &jars, &["hadoop-aliyun"]);
     let locked = &jars[1].0;
-    let lock_sha = sparkoss_image_builder::testkit::sha256_hex(b"locked bytes");
+    let lock_sha = sha256_hex(b"locked bytes");
     let lock = format!(
         "version = 1\nspark = \"3.5.3\"\nhadoop = \"3.3.4\"\nbase_image = \"apache/spark:3.5.3\"\n\n[[jar]]\n\
          coordinate = \"{}\"\nsha256 = \"{lock_sha}\"\nsize = 12\nsource = \"https://mirror.example.com/m2/x.jar\"\nverified_by = \"repository-sha512\"\n",
@@ -143,7 +144,7 @@ fn corrupted_jar_fails_before_docker_is_contacted() {
     assert!(r.stderr.contains(jar.sha256.as_deref().expect("pin")), "{}", r.stderr);
     // The bad jar is not cached.
     let cached: Vec<_> = std::fs::read_dir(cache2.join("sha256")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-    assert!(!cached.iter().any(|n| n.to_string_lossy() == sparkoss_image_builder::testkit::sha256_hex(&bad)));
+    assert!(!cached.iter().any(|n| n.to_string_lossy() == sha256_hex(&bad)));
     assert_eq!(tripwire.hits(), 0, "the engine must not be contacted when a jar fails verification");
 
     // 3. Control: with good jars the same command gets as far as the engine (the tripwire).

@@ -13,7 +13,10 @@ use std::process::Command;
 use base64::Engine as _;
 use serde_json::Value;
 use sparkoss_image_builder::engine::Engine;
-use sparkoss_image_builder::testkit::{push_base_image, sha256_hex, ImageCleanup, Registry, Tripwire};
+use sparkoss_testkit::base_image::{push_base_image, ImageCleanup};
+use sparkoss_testkit::digest::sha256_hex;
+use sparkoss_testkit::registry::{ImageFiles, Registry};
+use sparkoss_testkit::tripwire::Tripwire;
 use support::*;
 
 fn docker_config(dir: &Path, registries: &[&Registry]) -> String {
@@ -165,9 +168,8 @@ async fn daemonless_push_runs_is_reproducible_matches_the_engine_and_refuses_cle
     let (en_config, en_files) = registry.image_files(&engine_repo, "3.5.3").expect("engine image");
     // Permission bits: the engine's tar headers also carry the file-type bits (0o100644, as Go's
     // archive/tar writes them), ours leave them to the entry type, as ko and the tar crate do.
-    let perms = |f: &sparkoss_image_builder::testkit::ImageFiles| {
-        f.iter().map(|(p, (m, s))| (p.clone(), (m & 0o7777, s.clone()))).collect::<std::collections::BTreeMap<_, _>>()
-    };
+    let perms =
+        |f: &ImageFiles| f.iter().map(|(p, (m, s))| (p.clone(), (m & 0o7777, s.clone()))).collect::<std::collections::BTreeMap<_, _>>();
     assert_eq!(perms(&dl_files), perms(&en_files), "same files, permissions and contents");
     assert_eq!(dl_files.get("/opt/sparkoss/bin/sparkoss-launcher").map(|(m, s)| (m & 0o777, s.clone())), Some((0o755, launcher_sha)));
     for key in ["Env", "Entrypoint", "Cmd", "User", "Labels", "WorkingDir"] {

@@ -6,7 +6,9 @@ mod support;
 
 use base64::Engine as _;
 use sparkoss_image_builder::engine::Engine;
-use sparkoss_image_builder::testkit::{import_base_image, sha256_hex, ImageCleanup, Registry};
+use sparkoss_testkit::base_image::{import_base_image, ImageCleanup};
+use sparkoss_testkit::digest::sha256_hex;
+use sparkoss_testkit::registry::Registry;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use sparkoss_image_builder::engine::Engine;
 use sparkoss_image_builder::lock::Lock;
 use sparkoss_image_builder::maven::ChecksumAlgorithm;
-use sparkoss_image_builder::testkit::{import_base_image, sha256_hex, FileServer, ImageCleanup, Registry};
+use sparkoss_testkit::base_image::{import_base_image, ImageCleanup};
+use sparkoss_testkit::digest::sha256_hex;
+use sparkoss_testkit::file_server::FileServer;
+use sparkoss_testkit::registry::Registry;
 use support::*;
 
 /// The built-in catalog's pin for `org.jdom:jdom2:2.0.6.1`.

@@ -21,7 +21,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use sparkoss_image_builder::catalog::Jar;
-use sparkoss_image_builder::testkit::{sha256_hex, FileServer, Registry};
+use sparkoss_testkit::digest::sha256_hex;
+use sparkoss_testkit::file_server::FileServer;
+use sparkoss_testkit::registry::Registry;
 
 use crate::spark_base::ensure_spark_base_image;
 use crate::{cargo_bin, io_error as io, repo_root, Error};

@@ -2,60 +2,27 @@
 //!
 //! It speaks plain HTTP to the emulator's loopback listener, which serves such requests as the
 //! administrator (as an API server behind `kubectl proxy` does), so it needs no token or CA.
-//! Each call runs a small runtime on a fresh thread: that keeps it usable from plain `#[test]`
-//! functions and from inside async tests alike (a runtime cannot be blocked on from within one).
-
-use std::time::Duration;
+//! Requests go through [`crate::http::send`], usable from plain `#[test]` functions and from
+//! inside async tests alike.
 
 use serde_json::Value as Json;
 
-/// How long the client waits for the emulator to send anything, as a read timeout (a followed
-/// log or a slow list may take longer in total).
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::error::FixtureError;
 
-/// A request that did not get an answer, with what was asked.
+/// The emulator answered, but not with success.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The endpoint or method could not make a request.
-    #[error("{method} {url}: {why}")]
-    Invalid {
-        /// The method asked.
-        method: String,
-        /// The URL asked.
-        url: String,
-        /// Why it is not a request.
-        why: String,
-    },
-    /// The emulator could not be reached or its answer not read.
-    #[error("{method} {url}: {source}")]
-    Http {
-        /// The method asked.
-        method: String,
-        /// The URL asked.
-        url: String,
-        /// What the HTTP client saw.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The emulator answered, but not with success.
-    #[error("{what} answered {code}: {body}")]
-    Refused {
-        /// What was asked.
-        what: String,
-        /// The status code.
-        code: u16,
-        /// The answer's body.
-        body: String,
-    },
-    /// The client's own runtime or thread failed.
-    #[error("the kube client's runtime: {0}")]
-    Runtime(String),
+#[error("{what} answered {code}: {body}")]
+pub struct Refused {
+    /// What was asked.
+    pub what: String,
+    /// The status code.
+    pub code: u16,
+    /// The answer's body.
+    pub body: String,
 }
 
-impl From<Error> for std::io::Error {
-    fn from(e: Error) -> std::io::Error {
-        std::io::Error::other(e)
-    }
+fn io(e: FixtureError) -> std::io::Error {
+    std::io::Error::other(e)
 }
 
 /// The base URL of an endpoint (`https://127.0.0.1:6443`, `127.0.0.1:6443`, with or without a
@@ -67,31 +34,13 @@ fn base_url(endpoint: &str) -> String {
 
 /// One request to the emulator's loopback listener; answers the status code and the body as
 /// text (chunked answers are read whole).
-fn raw_request(endpoint: &str, method: &str, path: &str, body: String, content_type: &'static str) -> Result<(u16, String), Error> {
+fn raw_request(endpoint: &str, method: &str, path: &str, body: String, content_type: &str) -> std::io::Result<(u16, String)> {
     let url = format!("{}{path}", base_url(endpoint));
-    let invalid = |why: String| Error::Invalid { method: method.to_owned(), url: url.clone(), why };
-    let m = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| invalid(e.to_string()))?;
-    let client = reqwest::Client::builder().read_timeout(READ_TIMEOUT).build().map_err(|e| invalid(e.to_string()))?;
-    let http = {
-        let (method, url) = (method.to_owned(), url.clone());
-        move |source| Error::Http { method: method.clone(), url: url.clone(), source }
-    };
-    let run = async move {
-        let rb = client
-            .request(m, &url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body);
-        let answer = rb.send().await.map_err(&http)?;
-        let code = answer.status().as_u16();
-        let text = answer.text().await.map_err(&http)?;
-        Ok((code, text))
-    };
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Runtime(e.to_string()))?.block_on(run)
-    })
-    .join()
-    .map_err(|_| Error::Runtime("the request's thread panicked".into()))?
+    let m = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{method} {url}: {e}")))?;
+    let headers = [("accept", "application/json"), ("content-type", content_type)];
+    let (code, bytes) = crate::http::send(m, &url, &headers, Some(body.as_bytes())).map_err(io)?;
+    Ok((code, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// The admin kubeconfig (cluster CA and admin token) of the emulator at `endpoint`, as the local
@@ -100,7 +49,7 @@ pub fn kubeconfig_for(endpoint: &str) -> std::io::Result<String> {
     let path = "/_localcloud/kubeconfig";
     let (code, text) = raw_request(endpoint, "GET", path, String::new(), "application/json")?;
     if code != 200 {
-        return Err(Error::Refused { what: format!("GET {path}"), code, body: text }.into());
+        return Err(std::io::Error::other(Refused { what: format!("GET {path}"), code, body: text }));
     }
     Ok(text)
 }
@@ -113,7 +62,7 @@ pub fn set_kubelet_rule(endpoint: &str, rule: &Json) -> std::io::Result<()> {
     if code == 200 {
         Ok(())
     } else {
-        Err(Error::Refused { what: format!("kubelet rule (POST {path})"), code, body: answer }.into())
+        Err(std::io::Error::other(Refused { what: format!("kubelet rule (POST {path})"), code, body: answer }))
     }
 }
 
@@ -129,6 +78,8 @@ pub fn request(endpoint: &str, method: &str, path: &str, body: Option<&Json>) ->
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use sparkoss_image_builder::catalog::Jar;
-use sparkoss_image_builder::testkit::{sha256_hex, FileServer};
+use sparkoss_testkit::digest::sha256_hex;
+use sparkoss_testkit::file_server::FileServer;
+use sparkoss_testkit::registry::Registry;
 
 /// The real coordinates the built-in catalog pins, with test bytes (and so test digests).
 pub fn test_jars() -> Vec<(Jar, Vec<u8>)> {
@@ -148,7 +150,7 @@ pub struct CredentialHelper {
 }
 
 impl CredentialHelper {
-    pub fn new(dir: &Path, registry: &sparkoss_image_builder::testkit::Registry, name: &str) -> CredentialHelper {
+    pub fn new(dir: &Path, registry: &Registry, name: &str) -> CredentialHelper {
         let helper_dir = dir.join("helper-bin");
         std::fs::create_dir_all(&helper_dir).expect("mkdir");
         let asked = dir.join("helper-asked");

@@ -19,7 +19,7 @@
 //! peak RSS of image-builder (VmHWM, polled). Also the cold build + push into the base's own
 //! registry, where the base layers are mounted instead of copied.
 //!
-//! `cargo run --release -p sparkoss-image-builder --bin bench-image-builder [-- RUNS | --quick]`
+//! `cargo bench -p sparkoss-image-builder --bench bench-image-builder [-- RUNS | --quick]`
 //! (`--quick`, for CI: one run, small base.)
 
 use std::process::{Command, Stdio};
@@ -30,7 +30,10 @@ use sparkoss_image_builder::catalog::Jar;
 use sparkoss_image_builder::context::{build_context, ContextInput};
 use sparkoss_image_builder::engine::Engine;
 use sparkoss_image_builder::maven::VerifiedJar;
-use sparkoss_image_builder::testkit::{import_base_image, push_base_image, sha256_hex, FileServer, ImageCleanup, Registry};
+use sparkoss_testkit::base_image::{import_base_image, push_base_image, ImageCleanup};
+use sparkoss_testkit::digest::sha256_hex;
+use sparkoss_testkit::file_server::FileServer;
+use sparkoss_testkit::registry::Registry;
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -155,12 +158,11 @@ fn docker_config(dir: &std::path::Path, registries: &[&Registry]) -> Result<std:
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
-    let runs: usize = std::env::args().skip(1).find(|a| a != "--quick").and_then(|a| a.parse().ok()).unwrap_or(if quick { 1 } else { 5 });
-    let exe = std::env::current_exe()?;
-    let image_builder = exe.with_file_name("image-builder");
-    if !image_builder.exists() {
-        return Err(format!("{} not found: build it with the same profile", image_builder.display()).into());
-    }
+    // `cargo bench` adds `--bench` after the arguments given: options are not the run count.
+    let runs: usize =
+        std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|a| a.parse().ok()).unwrap_or(if quick { 1 } else { 5 });
+    // Cargo builds the package's binaries for a benchmark, with the same profile.
+    let image_builder = std::path::PathBuf::from(env!("CARGO_BIN_EXE_image-builder"));
     let dir = tempfile::tempdir()?;
     let cleanup = ImageCleanup::default();
     let engine = Engine::connect().await?;
