@@ -209,6 +209,14 @@ mod tests {
     }
 
     #[test]
+    fn rustls_has_one_back_end() {
+        // kube-rs asks rustls for the process default, which panics when two back-ends are
+        // compiled in and none was installed: why P-521 comes from rustls-webpki instead.
+        let _ = rustls::ClientConfig::builder();
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    }
+
+    #[test]
     fn only_the_pinned_certificate_is_accepted() {
         let a = generate_identity().expect("a");
         let b = generate_identity().expect("b");
