@@ -25,7 +25,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 fn client(cloud: &LocalCloud, sig: SignatureVersion, secret: &str) -> Client {
     let mut cfg = ClientConfig::new(Endpoint::parse(&cloud.endpoints.oss_endpoint).unwrap(), "cn-local");
     cfg.signature = sig;
-    cfg.retry = RetryPolicy { base_delay: Duration::from_millis(20), ..RetryPolicy::default() };
+    cfg.retry = RetryPolicy { initial_delay: Duration::from_millis(20), ..RetryPolicy::default() };
     Client::new(cfg, Credentials::new(AK, secret)).unwrap()
 }
 

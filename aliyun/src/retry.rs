@@ -1,7 +1,8 @@
 //! Jittered exponential backoff, bounded in attempts and in time.
 //!
-//! Every retry and poll loop in this crate goes through [`RetryPolicy`], so no loop can run
-//! unbounded: it stops after `max_attempts` tries or once `max_elapsed` has passed.
+//! Every retry and poll loop in this crate (ACK calls, OSS requests, download resumes) goes
+//! through the one [`RetryPolicy`], so no loop can run unbounded: it stops after
+//! `max_attempts` tries or once `max_elapsed` has passed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

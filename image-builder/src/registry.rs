@@ -102,6 +102,9 @@ impl Registries {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| Error::Registry { image: "-".into(), message: format!("cannot create the HTTP client: {e}") })?;
+        // oci-client's reqwest takes rustls's process-wide back-end (`rustls-tls-no-provider`: its
+        // own choice would compile aws-lc-rs in beside ring). Err: one was installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(Self { client: Client::new(config), http, auths, plain_http })
     }
 

@@ -27,9 +27,20 @@ use std::time::Duration;
 use sparkoss_aliyun::credentials::{ChainSources, CredentialsProvider, Endpoints, Source as CredentialSource};
 use sparkoss_aliyun::oss::{Client, ClientConfig, DownloadOptions, Endpoint, SignatureVersion, Split, DEFAULT_SPLIT_BELOW};
 use sparkoss_aliyun::oss_uri::OssUri;
+use sparkoss_aliyun::retry::RetryPolicy;
 
 use crate::job::Input;
 use crate::LauncherError;
+
+/// Tries of an `https://` download (the crate's one policy): four, backing off from 500 ms to
+/// 2 s. Each try resumes where the last stopped, so a long transfer that was cut is still
+/// worth resuming: the time bound is wide and the count does the bounding.
+const HTTPS_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    initial_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(2),
+    max_elapsed: Duration::from_secs(30 * 60),
+};
 
 /// The default ECS metadata service.
 pub const DEFAULT_METADATA_ENDPOINT: &str = "http://100.100.100.200";
@@ -244,10 +255,16 @@ async fn https(url: &str, dest: &Path) -> Result<Fetched, LauncherError> {
     let mut written = 0u64;
     let mut resumes = 0u32;
     let mut last = String::new();
-    for attempt in 0..4u32 {
+    let started = std::time::Instant::now();
+    let mut attempt = 0u32;
+    loop {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            match HTTPS_RETRY.next_delay(attempt, started) {
+                Some(d) => tokio::time::sleep(d).await,
+                None => break,
+            }
         }
+        attempt += 1;
         let mut rb = http.get(url);
         if written > 0 {
             rb = rb.header("range", format!("bytes={written}-"));
@@ -295,7 +312,7 @@ async fn https(url: &str, dest: &Path) -> Result<Fetched, LauncherError> {
         resumes += 1;
     }
     let _ = std::fs::remove_file(&tmp);
-    Err(fail(format!("gave up after 4 attempts: {last}")))
+    Err(fail(format!("gave up after {attempt} attempts: {last}")))
 }
 
 #[cfg(test)]

@@ -5,19 +5,59 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::{Parser, Subcommand};
+
 use sparkoss_launcher::entrypoint;
 use sparkoss_launcher::fetch::{self, Source};
 use sparkoss_launcher::job::{self, shell_line, JobSpec};
 use sparkoss_launcher::LauncherError;
 
-const USAGE: &str = "usage: sparkoss-launcher fetch <oss://bucket/key|https://...|local:///...> <dest-file>\n       \
-                     sparkoss-launcher run [--dry-run] -- --main-application URI [--main-class C] [--name N] [--arg A]... \
-                     [--jar URI]... [--py-file URI]... [--file URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] [--executor-instances N] \
-                     [--executor-cores N] [--executor-memory M] [--namespace NS] [--image IMG] [--driver-pod-name P] \
-                     [--driver-host H] [--master URL]\n       \
-                     (more job flags may come from $SPARKOSS_JOB_FLAGS, a JSON array of strings appended to the command line)\n       \
-                     sparkoss-launcher entrypoint driver|executor [args...]   (the image's ENTRYPOINT: fetches a cluster-mode driver's oss:// jars, .py and files, plus $SPARKOSS_FILES and $SPARKOSS_PY_FILES, then runs $SPARKOSS_BASE_ENTRYPOINT, default /opt/entrypoint.sh)\n\
-                     credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, RRSA variables, or the ECS metadata service";
+/// The launcher's command line (the job flags after `run --` are [`JobSpec::parse`]'s).
+#[derive(Debug, Parser)]
+#[command(
+    name = "sparkoss-launcher",
+    version,
+    about = "Fetches a Spark job's jars and files from OSS, then becomes spark-submit (or Spark's entrypoint).",
+    after_help = "Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN, RRSA variables, or the ECS metadata \
+                  service; never arguments."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Downloads one object (streamed, resumed after dropped connections, CRC-64 checked), then exits.
+    Fetch {
+        /// oss://bucket/key, https://... or local:///...
+        uri: String,
+        /// The file to write.
+        dest: PathBuf,
+    },
+    /// Fetches the main application, jars and files into the work dir, then execs spark-submit.
+    #[command(after_help = "Job flags: --main-application URI [--main-class C] [--name N] [--arg A]... [--jar URI]... \
+                            [--py-file URI]... [--file URI]... [--conf K=V]... [--driver-cores N] [--driver-memory M] \
+                            [--executor-instances N] [--executor-cores N] [--executor-memory M] [--namespace NS] \
+                            [--image IMG] [--driver-pod-name P] [--driver-host H] [--master URL]; more may come from \
+                            $SPARKOSS_JOB_FLAGS, a JSON array of strings appended to them.")]
+    Run {
+        /// Prints the spark-submit command line instead of fetching and running it.
+        #[arg(long)]
+        dry_run: bool,
+        /// The job flags, after `--`.
+        #[arg(last = true, required = true, value_name = "JOB_FLAGS")]
+        flags: Vec<String>,
+    },
+    /// The image's ENTRYPOINT: fetches a cluster-mode driver's oss:// jars, .py and files (plus
+    /// $SPARKOSS_FILES and $SPARKOSS_PY_FILES), then runs $SPARKOSS_BASE_ENTRYPOINT
+    /// (default /opt/entrypoint.sh).
+    Entrypoint {
+        /// driver|executor and Spark's own arguments, passed through.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "driver|executor [ARGS]")]
+        args: Vec<String>,
+    },
+}
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -65,21 +105,11 @@ async fn fetch_all(uris: &[&str], dests: &[PathBuf]) -> Result<(), LauncherError
     Ok(())
 }
 
-fn cmd_fetch(args: &[String]) -> Result<(), LauncherError> {
-    let [uri, dest] = args else {
-        return Err(LauncherError::Usage(format!("fetch takes a URI and a destination file\n{USAGE}")));
-    };
-    let dest = PathBuf::from(dest);
-    runtime()?.block_on(fetch_all(&[uri.as_str()], &[dest]))
+fn cmd_fetch(uri: &str, dest: PathBuf) -> Result<(), LauncherError> {
+    runtime()?.block_on(fetch_all(&[uri], &[dest]))
 }
 
-fn cmd_run(args: &[String]) -> Result<(), LauncherError> {
-    let (dry_run, rest) = match args {
-        [flag, sep, rest @ ..] if flag == "--dry-run" && sep == "--" => (true, rest),
-        [sep, rest @ ..] if sep == "--" => (false, rest),
-        _ => return Err(LauncherError::Usage(format!("run takes [--dry-run] -- <job flags>\n{USAGE}"))),
-    };
-    let mut flags = rest.to_vec();
+fn cmd_run(dry_run: bool, mut flags: Vec<String>) -> Result<(), LauncherError> {
     flags.extend(job::flags_from_env(&env)?);
     let spec = JobSpec::parse(&flags, &env)?;
     let spark_home = env("SPARK_HOME").filter(|s| !s.is_empty()).unwrap_or_else(|| "/opt/spark".into());
@@ -157,16 +187,20 @@ fn exec(argv: &[String], shown: &str, work_dir: &Path) -> Result<(), LauncherErr
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.split_first() {
-        Some((cmd, rest)) if cmd == "fetch" => cmd_fetch(rest),
-        Some((cmd, rest)) if cmd == "run" => cmd_run(rest),
-        Some((cmd, rest)) if cmd == "entrypoint" => cmd_entrypoint(rest),
-        Some((cmd, _)) if cmd == "-h" || cmd == "--help" => {
-            println!("{USAGE}");
-            Ok(())
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version: clap prints them on stdout and exits 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // clap's message names the flag; exit 2 as every usage error.
+        Err(e) => {
+            eprintln!("sparkoss-launcher: {}", e.render().to_string().trim_end());
+            return ExitCode::from(2);
         }
-        _ => Err(LauncherError::Usage(USAGE.into())),
+    };
+    let result = match cli.command {
+        Command::Fetch { uri, dest } => cmd_fetch(&uri, dest),
+        Command::Run { dry_run, flags } => cmd_run(dry_run, flags),
+        Command::Entrypoint { args } => cmd_entrypoint(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

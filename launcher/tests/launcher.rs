@@ -599,3 +599,44 @@ async fn credentials_from_rrsa_through_sts() {
     assert!(!line.contains(OIDC), "{line}");
     cloud.stop().await;
 }
+
+#[tokio::test]
+async fn bad_command_lines_name_the_flag_and_exit_2() {
+    // (arguments, what the error must name)
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "Usage"),
+        (&["frobnicate"], "'frobnicate'"),
+        (&["fetch"], "<URI>"),
+        (&["fetch", "oss://b/k", "/tmp/x", "extra"], "'extra'"),
+        (&["fetch", "--resume", "oss://b/k", "/tmp/x"], "'--resume'"),
+        (&["run", "--dry-run"], "<JOB_FLAGS>"),
+        (&["run", "--bogus", "--", "--main-application", "local:///a.jar"], "'--bogus'"),
+        (&["run", "--main-application", "local:///a.jar"], "'--main-application'"),
+    ];
+    for (args, named) in cases {
+        let out = launcher(args, &[]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?} should name {named}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = launcher(&["--help"], &[]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(["fetch", "run", "entrypoint", "ALIBABA_CLOUD_ACCESS_KEY_ID"].iter().all(|w| help.contains(w)), "{help}");
+}
+
+#[tokio::test]
+async fn entrypoint_passes_sparks_own_flags_through() {
+    // An executor needs no fetch: the launcher becomes the base entrypoint with the same arguments,
+    // flags included (they are Spark's, not the launcher's).
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    let out = launcher(
+        &["entrypoint", "executor", "--driver-url", "spark://x:7078", "--help"],
+        &[("SPARKOSS_BASE_ENTRYPOINT", "/bin/echo"), ("SPARKOSS_WORK_DIR", w)],
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "executor --driver-url spark://x:7078 --help\n");
+}

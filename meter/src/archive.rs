@@ -14,12 +14,19 @@ use kube::api::LogParams;
 use kube::{Api, Client};
 use sparkoss_aliyun::credentials::{ChainSources, CredentialsProvider, Source as CredentialSource};
 use sparkoss_aliyun::oss::{self, ClientConfig};
+use sparkoss_aliyun::retry::RetryPolicy;
 
 use crate::db::{Archive, Db};
 use crate::error::MeterError;
 
-/// Attempts per log before giving up (each a log read and an upload).
-const ATTEMPTS: u32 = 3;
+/// Tries per log before giving up (each a log read and an upload): three, 2–4 s then 4–8 s
+/// apart (the crate's one jittered policy), within two minutes.
+const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    initial_delay: Duration::from_secs(4),
+    max_delay: Duration::from_secs(8),
+    max_elapsed: Duration::from_secs(120),
+};
 /// The longest log archived; a longer one keeps its end (where the error usually is).
 const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
 
@@ -92,8 +99,10 @@ impl LogArchive {
         }
         let key = self.key(namespace, job, pod);
         let url = format!("oss://{}/{key}", self.bucket);
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
+        let started = std::time::Instant::now();
+        let mut attempt = 0u32;
+        let last = loop {
+            attempt += 1;
             match self.upload(kube, namespace, pod, &key).await {
                 Ok(bytes) => {
                     let a = Archive {
@@ -110,13 +119,13 @@ impl LogArchive {
                     }
                     return;
                 }
-                Err(e) => last = e,
+                Err(e) => match RETRY.next_delay(attempt, started) {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => break e,
+                },
             }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
-            }
-        }
-        tracing::error!("log archive {url}: driver {namespace}/{pod}: {last} (gave up after {ATTEMPTS} attempts)");
+        };
+        tracing::error!("log archive {url}: driver {namespace}/{pod}: {last} (gave up after {attempt} attempts)");
     }
 
     async fn upload(&self, kube: &Client, namespace: &str, pod: &str, key: &str) -> Result<i64, String> {

@@ -495,7 +495,6 @@ mod tests {
 
     async fn collector_of(dir: &std::path::Path, scope: Scope) -> Collector {
         let db = Db::connect(&DatabaseUrl::parse(&format!("sqlite://{}/m.db", dir.display())).expect("url")).await.expect("db");
-        crate::install_crypto_provider();
         // The client is never used by event handling; it points nowhere.
         let client = Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("uri"))).expect("client");
         Collector::new(db, client, scope, None).await.expect("collector")

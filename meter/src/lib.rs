@@ -25,11 +25,3 @@ pub mod pod;
 pub mod report;
 
 pub use error::MeterError;
-
-/// Picks rustls's crypto back-end for the process (ring). kube-rs and the OSS client reach their
-/// servers through rustls, which panics at the first connection when both of its back-ends are
-/// compiled in and none was chosen, as happens when the meter is built together with crates that
-/// enable the other one (a workspace build, the release). Safe to call more than once.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

@@ -157,8 +157,6 @@ impl Connection {
     }
 
     async fn build_client(&self) -> Result<Client, KubeError> {
-        // rustls needs one process-wide crypto provider; a second install is a harmless no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let (kc, origin) = self.load()?;
         let opts = KubeConfigOptions { context: self.context.clone(), cluster: None, user: None };
         let mut config = Config::from_custom_kubeconfig(kc, &opts)

@@ -10,11 +10,11 @@ use reqwest::{Method, Response};
 use time::OffsetDateTime;
 
 use super::endpoint::{Addressing, Endpoint};
-use super::retry::RetryPolicy;
 use super::{xml, OssError};
 use crate::checksum::crc64::Crc64;
 use crate::encode::percent_encode;
 use crate::percent_decode;
+use crate::retry::RetryPolicy;
 use crate::signing::oss_v4::{OssRequest, Style, V4Params};
 use crate::signing::{oss_v1, oss_v4, Credentials};
 
@@ -58,7 +58,8 @@ impl ClientConfig {
             endpoint,
             region: region.into(),
             signature: SignatureVersion::V4,
-            retry: RetryPolicy::default(),
+            // Five tries within a minute: a `503 SlowDown` burst on a busy bucket outlasts ACK's 30 s.
+            retry: RetryPolicy { max_attempts: 5, max_elapsed: Duration::from_secs(60), ..RetryPolicy::default() },
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             connect_to: None,
@@ -280,7 +281,8 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let last = attempt >= policy.max_attempts.max(1) || started.elapsed() >= policy.max_elapsed;
+            // The backoff before another try, `None` once the policy's count or time is spent.
+            let next = || policy.next_delay(attempt, started);
             let signed = self.signed_request(method.as_str(), Some(bucket), key, query, headers, OffsetDateTime::now_utc())?;
             let mut hm = HeaderMap::new();
             for (n, v) in &signed.headers {
@@ -294,28 +296,31 @@ impl Client {
             if let Some(b) = body {
                 rb = rb.body(b.to_vec());
             }
-            let seed = u64::from(started.elapsed().subsec_nanos());
-            match rb.send().await {
+            let delay = match rb.send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let err = service_error(resp, &method, bucket, key).await;
                     let retry = match &err {
-                        OssError::Service { status, code, .. } => RetryPolicy::retryable_status(*status, code),
+                        OssError::Service { status, code, .. } => retryable_status(*status, code),
                         _ => true,
                     };
-                    if !retry || last {
-                        return Err(err);
+                    match next().filter(|_| retry) {
+                        Some(d) => {
+                            tracing::debug!("retrying after {err}");
+                            d
+                        }
+                        None => return Err(err),
                     }
-                    tracing::debug!("retrying after {err}");
                 }
-                Err(source) => {
-                    if last || source.is_builder() {
-                        return Err(OssError::Transport { target: target(bucket, key), what: "sending the request", source });
+                Err(source) => match next().filter(|_| !source.is_builder()) {
+                    Some(d) => {
+                        tracing::debug!("retrying after transport error: {source}");
+                        d
                     }
-                    tracing::debug!("retrying after transport error: {source}");
-                }
-            }
-            tokio::time::sleep(policy.delay(attempt, seed)).await;
+                    None => return Err(OssError::Transport { target: target(bucket, key), what: "sending the request", source }),
+                },
+            };
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -595,6 +600,12 @@ pub(super) async fn service_error(resp: Response, method: &Method, bucket: &str,
     OssError::Service { target: target(bucket, key), status, code, message, request_id }
 }
 
+/// Whether an OSS answer with this status and code is worth another try: throttled (429,
+/// `SlowDown`), failed (5xx) or timed out; never a refusal (4xx) that would only repeat.
+fn retryable_status(status: u16, code: &str) -> bool {
+    status == 429 || status >= 500 || code == "SlowDown" || code == "RequestTimeout"
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -632,6 +643,15 @@ mod tests {
         let url = c.presign_get("acme", "a/b.jar", Duration::from_secs(60)).unwrap();
         assert!(url.starts_with("http://127.0.0.1:9000/acme/a/b.jar?x-oss-signature-version=OSS4-HMAC-SHA256&"), "{url}");
         assert!(url.contains("&x-oss-signature="), "{url}");
+    }
+
+    #[test]
+    fn only_throttling_failures_and_timeouts_are_retried() {
+        assert!(retryable_status(503, "SlowDown"));
+        assert!(retryable_status(429, ""));
+        assert!(retryable_status(400, "RequestTimeout"));
+        assert!(!retryable_status(404, "NoSuchKey"));
+        assert!(!retryable_status(403, "AccessDenied"));
     }
 
     #[test]

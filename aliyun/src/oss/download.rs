@@ -218,7 +218,7 @@ impl Job {
             }
             self.resumes.fetch_add(1, Ordering::Relaxed);
             tracing::info!("{}: resuming at byte {offset} after: {failure}", self.target());
-            tokio::time::sleep(self.client.cfg.retry.delay(cuts, offset)).await;
+            tokio::time::sleep(self.client.cfg.retry.delay(cuts, crate::retry::jitter_unit())).await;
         }
         Ok(())
     }

@@ -15,11 +15,11 @@ mod client;
 mod download;
 mod endpoint;
 mod error;
-mod retry;
 pub mod xml;
 
+/// The crate's one retry policy, here too for OSS clients' convenience.
+pub use crate::retry::RetryPolicy;
 pub use client::{Client, ClientConfig, HeadObject, ListPage, ObjectSummary, PutResult, SignatureVersion, SignedRequest};
 pub use download::{DownloadOptions, DownloadReport, Split, DEFAULT_SPLIT_BELOW};
 pub use endpoint::{Addressing, Endpoint};
 pub use error::OssError;
-pub use retry::RetryPolicy;

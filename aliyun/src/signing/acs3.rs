@@ -32,6 +32,7 @@ use time::OffsetDateTime;
 use super::{check_header, hmac_sha256, iso8601_extended, sha256_hex, Credentials};
 use crate::encode::percent_encode;
 use crate::{Error, Result};
+use subtle::ConstantTimeEq;
 
 /// The algorithm name, first line of the string to sign and prefix of `Authorization`.
 pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
@@ -318,8 +319,7 @@ pub fn verify(req: &Received<'_>, secret_of: &dyn Fn(&str) -> Option<String>) ->
         &secret,
     );
     // Constant time: the comparison must not tell how much of a guess was right.
-    let same = expected.len() == sig.len() && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
-    if !same {
+    if !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
         return refuse(
             "SignatureDoesNotMatch",
             format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),

@@ -6,6 +6,9 @@
 //! Encoders write every field, empty ones too (`selfLink: ""`, `generation: 0`); an empty field
 //! is what JSON leaves out. A field this decoder does not know and that carries a value is
 //! refused (never dropped), so nothing is lost silently.
+//!
+//! Kept rather than k8s-pb (issue 24): k8s-pb 0.9 needs Rust 1.88 (the workspace's is 1.85), and
+//! took 32 s of one core and 70 MB of target to compile (dev profile, measured) for these six kinds.
 
 use serde_json::{json, Map, Value as Json};
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
@@ -56,20 +57,67 @@ pub fn generate_identity() -> Result<ServerIdentity, TlsError> {
 
 /// Parses the first certificate of a PEM document.
 pub fn parse_client_cert(pem: &str) -> Result<CertificateDer<'static>, TlsError> {
-    let mut rd = pem.as_bytes();
-    let first = rustls_pemfile::certs(&mut rd).next();
-    first.ok_or_else(|| TlsError::ClientCert("no CERTIFICATE block".into()))?.map_err(|e| TlsError::ClientCert(e.to_string()))
+    match CertificateDer::pem_slice_iter(pem.as_bytes()).next() {
+        Some(Ok(cert)) => Ok(cert),
+        Some(Err(e)) => Err(TlsError::ClientCert(e.to_string())),
+        None => Err(TlsError::ClientCert("no CERTIFICATE block".into())),
+    }
 }
 
-/// ring for key exchange, ciphers, keys and randomness; aws-lc-rs for signature verification.
+/// Signature verification: ring's algorithms plus ECDSA P-521 from aws-lc-rs.
 ///
-/// Terraform's certificate is ECDSA P-521, which only aws-lc-rs verifies. aws-lc-rs's random
-/// generator, though, costs ~37 ms to seed on first use, and Terraform starts the provider
-/// several times per command; signature verification needs no randomness, so using aws-lc-rs
-/// for that alone keeps start-up fast (measured by `bench-validate`).
+/// Terraform's certificate is ECDSA P-521, which ring cannot verify. The P-521 algorithms come
+/// from rustls-webpki's aws-lc-rs module rather than rustls's `aws_lc_rs` feature: with that
+/// feature on, rustls has two back-ends and panics where a crate (kube-rs) asks for the
+/// process default, in every binary built together with the provider. aws-lc-rs's random
+/// generator also costs ~37 ms to seed on first use, and Terraform starts the provider several
+/// times per command; verification needs no randomness (measured by `bench-validate`).
+/// The table is rustls's ring table (`rustls::crypto::ring`) with aws-lc-rs's P-521 rows added.
+static SIGNATURE_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
+    all: &[
+        webpki::ring::ECDSA_P256_SHA256,
+        webpki::ring::ECDSA_P256_SHA384,
+        webpki::ring::ECDSA_P384_SHA256,
+        webpki::ring::ECDSA_P384_SHA384,
+        webpki::aws_lc_rs::ECDSA_P521_SHA256,
+        webpki::aws_lc_rs::ECDSA_P521_SHA384,
+        webpki::aws_lc_rs::ECDSA_P521_SHA512,
+        webpki::ring::ED25519,
+        webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    ],
+    mapping: &[
+        // In TLS 1.2 the scheme does not fix the curve (in TLS 1.3 it does).
+        (
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+            &[webpki::ring::ECDSA_P384_SHA384, webpki::ring::ECDSA_P256_SHA384, webpki::aws_lc_rs::ECDSA_P521_SHA384],
+        ),
+        (
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            &[webpki::ring::ECDSA_P256_SHA256, webpki::ring::ECDSA_P384_SHA256, webpki::aws_lc_rs::ECDSA_P521_SHA256],
+        ),
+        (SignatureScheme::ECDSA_NISTP521_SHA512, &[webpki::aws_lc_rs::ECDSA_P521_SHA512]),
+        (SignatureScheme::ED25519, &[webpki::ring::ED25519]),
+        (SignatureScheme::RSA_PSS_SHA512, &[webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY]),
+        (SignatureScheme::RSA_PSS_SHA384, &[webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY]),
+        (SignatureScheme::RSA_PSS_SHA256, &[webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY]),
+        (SignatureScheme::RSA_PKCS1_SHA512, &[webpki::ring::RSA_PKCS1_2048_8192_SHA512]),
+        (SignatureScheme::RSA_PKCS1_SHA384, &[webpki::ring::RSA_PKCS1_2048_8192_SHA384]),
+        (SignatureScheme::RSA_PKCS1_SHA256, &[webpki::ring::RSA_PKCS1_2048_8192_SHA256]),
+    ],
+};
+
+/// ring for key exchange, ciphers, keys and randomness; [`SIGNATURE_ALGORITHMS`] for verification.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     let mut p = rustls::crypto::ring::default_provider();
-    p.signature_verification_algorithms = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
+    p.signature_verification_algorithms = SIGNATURE_ALGORITHMS;
     Arc::new(p)
 }
 
@@ -148,6 +196,24 @@ mod tests {
         // Terraform's AutoMTLS certificate uses P-521; without it the handshake cannot succeed.
         let schemes = PinnedClientCert::new(CertificateDer::from(vec![0u8])).supported_verify_schemes();
         assert!(schemes.contains(&SignatureScheme::ECDSA_NISTP521_SHA512), "{schemes:?}");
+        // Every algorithm a scheme maps to is also in `all` (rustls checks certificates against it).
+        for (scheme, algs) in SIGNATURE_ALGORITHMS.mapping {
+            for a in *algs {
+                let listed = SIGNATURE_ALGORITHMS
+                    .all
+                    .iter()
+                    .any(|b| b.public_key_alg_id() == a.public_key_alg_id() && b.signature_alg_id() == a.signature_alg_id());
+                assert!(listed, "{scheme:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rustls_has_one_back_end() {
+        // kube-rs asks rustls for the process default, which panics when two back-ends are
+        // compiled in and none was installed: why P-521 comes from rustls-webpki instead.
+        let _ = rustls::ClientConfig::builder();
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
 
     #[test]
