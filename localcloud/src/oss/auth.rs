@@ -8,11 +8,18 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use sparkoss_aliyun::signing::oss_v4::OssRequest;
 use sparkoss_aliyun::signing::{oss_v1, oss_v4};
+use subtle::ConstantTimeEq;
 
 use super::{err, now_unix, Oss, OssErr, Req};
 
 /// The largest clock difference accepted for signed requests (OSS: 15 minutes).
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// Whether a computed signature is the one sent, in constant time (a signature is a MAC: an early
+/// exit on the first differing byte would tell a caller how much of a forgery is right).
+fn signature_matches(expected: &str, sent: &str) -> bool {
+    bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
+}
 
 fn header_pairs(h: &HeaderMap) -> Vec<(String, String)> {
     h.iter().map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
@@ -50,7 +57,7 @@ impl Oss {
             let expected =
                 oss_v1::signature_for(req.method.as_str(), &headers, &date, req.bucket.as_deref(), req.key.as_deref(), &query, secret)
                     .map_err(|e| ("v1", err(StatusCode::BAD_REQUEST, "InvalidArgument", e.to_string())))?;
-            if expected != sig {
+            if !signature_matches(&expected, sig) {
                 return Err((
                     "v1",
                     forbidden(
@@ -98,7 +105,7 @@ impl Oss {
             let expected =
                 oss_v1::signature_for(req.method.as_str(), &headers, expires, req.bucket.as_deref(), req.key.as_deref(), &query, secret)
                     .map_err(|e| ("v1-presigned", err(StatusCode::BAD_REQUEST, "InvalidArgument", e.to_string())))?;
-            if expected != sig {
+            if !signature_matches(&expected, sig) {
                 return Err((
                     "v1-presigned",
                     forbidden(
@@ -155,7 +162,7 @@ impl Oss {
         let r = OssRequest { method: req.method.as_str(), bucket: req.bucket.as_deref(), key: req.key.as_deref(), query: &query, headers };
         let expected = oss_v4::signature_for(&r, &self.shared.config.access_key_secret, region, product, date, additional)
             .map_err(|e| err(StatusCode::BAD_REQUEST, "InvalidArgument", e.to_string()))?;
-        if expected != sig {
+        if !signature_matches(&expected, sig) {
             return Err(forbidden(
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
