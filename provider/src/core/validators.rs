@@ -95,16 +95,7 @@ pub fn k8s_label_value() -> Validator {
 
 /// A map of Kubernetes labels: keys are (optionally prefixed) label names, values label values.
 pub fn k8s_labels() -> Validator {
-    let keys = keys_check("Kubernetes label keys", "Invalid label key", |k| {
-        let (prefix, name) = match k.rsplit_once('/') {
-            Some((p, n)) => (Some(p), n),
-            None => (None, k),
-        };
-        let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(is_dns_label));
-        let name_ok = !name.is_empty() && label_value_error(name).is_none();
-        (!(prefix_ok && name_ok))
-            .then(|| format!("{k:?} is not a valid label key: use [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.'"))
-    });
+    let keys = keys_check("Kubernetes label keys", "Invalid label key", |k| key_error(k, "label key"));
     let values = each(k8s_label_value());
     validator("Kubernetes labels", move |v, p, d| {
         (keys.check)(v, p, d);
@@ -112,7 +103,9 @@ pub fn k8s_labels() -> Validator {
     })
 }
 
-fn label_key_error(k: &str) -> Option<String> {
+/// Why `k` is not a Kubernetes qualified name (`[prefix/]name`, the rule for label and taint
+/// keys), naming it as `what`.
+fn key_error(k: &str, what: &str) -> Option<String> {
     let (prefix, name) = match k.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
@@ -120,12 +113,12 @@ fn label_key_error(k: &str) -> Option<String> {
     let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(is_dns_label));
     let name_ok = !name.is_empty() && label_value_error(name).is_none();
     (!(prefix_ok && name_ok))
-        .then(|| format!("{k:?} is not a valid key: use [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.'"))
+        .then(|| format!("{k:?} is not a valid {what}: use [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.'"))
 }
 
 /// A taint key: a label key (`[prefix/]name`).
 pub fn taint_key() -> Validator {
-    string_check("a taint key ([prefix/]name)", "Invalid taint key", label_key_error)
+    string_check("a taint key ([prefix/]name)", "Invalid taint key", |k| key_error(k, "key"))
 }
 
 /// A price: a positive decimal (`"0.5"`, `"12"`).
